@@ -1,0 +1,130 @@
+"""The records that flow through a check: entries from notes, panes from tmux, decisions."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+
+# tmux rewrites `.` and `:` in session names, and under cron's C locale non-ASCII
+# names come back mangled: such a session would look dead forever.
+SESSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+
+
+def valid_session_name(name: str) -> bool:
+    return SESSION_NAME.fullmatch(name) is not None
+
+
+class State(StrEnum):
+    """What an entry's session was last seen doing."""
+
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+    DEAD = "dead"
+
+
+Command = str | tuple[str, ...]
+"""A shell command (text for `sh -c`), or an argv that tmux runs directly."""
+
+
+@dataclass(frozen=True)
+class Span:
+    """Where an entry sits in its note, so that edits touch only what heartbeat owns."""
+
+    head: int  # 0-based line of the list item
+    last: int  # 0-based last non-blank line of the item
+    box_column: int | None  # column of the space inside `[ ]`, when the item has a box
+    child_indent: str  # indentation for a new sub-item
+    child_marker: str  # `-`, `*` or `+`
+    status_ranges: tuple[tuple[int, int], ...] = ()  # heartbeat's status sub-items
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One logged launch, as read from a note."""
+
+    name: str
+    socket: str
+    dir: str
+    command: Command
+    # True: heartbeat's wrapper runs the command (its own and hand-written entries).
+    # False: the skill's tmux line, whose command already has its own tail.
+    wrapped: bool
+    where: str
+    note_date: date
+    span: Span
+    is_open: bool = True
+    environment: tuple[tuple[str, str], ...] = ()
+    options: dict[str, str] = field(default_factory=dict, compare=False)
+    statuses: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.socket, self.name)
+
+    @property
+    def line(self) -> int:
+        return self.span.head + 1
+
+    @property
+    def location(self) -> str:
+        return f"{self.where}:{self.line}"
+
+
+@dataclass(frozen=True)
+class Pane:
+    """One session's first pane, as one `list-panes -a` call reports it."""
+
+    session: str
+    pane_id: str
+    pid: int | None
+    current_command: str
+    exit_option: int | None  # set by heartbeat's wrapper when the agent ends
+    dead_status: int | None  # set when tmux keeps a dead pane (remain-on-exit)
+    activity: int
+    created: int
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything tmux said about one socket in one call."""
+
+    socket: str
+    server_running: bool
+    panes: dict[str, Pane]
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What a check learned about one entry's session."""
+
+    present: bool
+    exit_code: int | None = None  # set when the agent is known to have ended
+
+    @property
+    def state(self) -> State:
+        if not self.present and self.exit_code is None:
+            return State.DEAD
+        if self.exit_code is None:
+            return State.RUNNING
+        return State.FINISHED if self.exit_code == 0 else State.FAILED
+
+
+class Action(StrEnum):
+    NONE = "none"
+    RESTART = "restart"
+    CLOSE = "close"  # finished: tick the box
+    REPORT = "report"  # needs a person
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do about one entry, and what to write down."""
+
+    state: State
+    action: Action
+    changed: bool  # True when the note gets a status line
+    status: str  # the status line's text (empty when not changed)
+    needs_person: bool = False

@@ -1,0 +1,455 @@
+"""Daily notes: parse text into entries, and the only edits heartbeat makes to it.
+
+Parsing works on strings; reading and writing files happens at the edge (`notefile`).
+Every edit is an inserted line or a ticked box, so each byte the person wrote stays.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from heartbeat import shell
+from heartbeat.errors import NoteError, ShellSyntaxError
+from heartbeat.model import Entry, Span, valid_session_name
+
+SECTION_TITLE = "Active Long-Running Processes"
+_SECTION_KEY = SECTION_TITLE.casefold()
+NOTE_NAME = re.compile(r"(\d{4})-(\d{2})-(\d{2})\.md")
+# A status line heartbeat writes: `2026-11-24 10:45 — dead, restarted`.
+STATUS_LINE = re.compile(r"(\d{4}-\d{2}-\d{2} \d{2}:\d{2}) — (.+)", re.DOTALL)
+CLOSED_PREFIX = "closed"
+KNOWN_KEYS = frozenset({"dir", "socket", "started", "restart", "host", "on-stall"})
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_ITEM_START = re.compile(r"([ \t]*)([-*+]|\d{1,9}[.)])([ \t]+|$)")
+_BOX = re.compile(r"\[([ xX])\][ \t]")
+_TMUX_LINE = re.compile(r"\s*(?:\S*/)?tmux\s")
+_NAME_DECORATION = "*_~ \t"
+
+
+@dataclass(frozen=True)
+class Note:
+    """What one note says: its entries, and what in it could not be read."""
+
+    where: str
+    entries: tuple[Entry, ...]
+    problems: tuple[NoteError, ...]
+    # 0-based line after which a carried-over entry is added, or None without a section.
+    append_after: int | None
+    front_matter: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReadContext:
+    """What parsing needs from outside: the default socket and the environment."""
+
+    default_socket: str
+    env: Mapping[str, str]
+
+    @property
+    def home(self) -> str:
+        return self.env.get("HOME") or os.path.expanduser("~")
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines with their own endings, broken where markdown-it breaks them."""
+    lines: list[str] = []
+    start = 0
+    for match in _LINE_BREAK.finditer(text):
+        lines.append(text[start : match.end()])
+        start = match.end()
+    if start < len(text):
+        lines.append(text[start:])
+    return lines
+
+
+def note_date(filename: str) -> date | None:
+    match = NOTE_NAME.fullmatch(filename)
+    if not match:
+        return None
+    try:
+        return date(int(match[1]), int(match[2]), int(match[3]))
+    except ValueError:
+        return None
+
+
+def parse(text: str, where: str, day: date, context: ReadContext) -> Note:
+    """Read the entries of a note's "Active Long-Running Processes" sections."""
+    lines = split_lines(text)
+    problems: list[NoteError] = []
+    front_matter, body = _front_matter(lines, where, problems)
+    if _SECTION_KEY not in text.casefold():
+        return Note(where, (), tuple(problems), None, front_matter)
+
+    from markdown_it import MarkdownIt  # imported here: most checks never need it
+
+    tokens = MarkdownIt("commonmark").parse(body)
+    entries: list[Entry] = []
+    append_after: int | None = None
+    for heading_line, start, end in _sections(tokens):
+        # New entries go after the section's last non-blank line.
+        last = (tokens[end].map or [0])[0] - 1 if end < len(tokens) else len(lines) - 1
+        while last > heading_line and not lines[last].strip():
+            last -= 1
+        append_after = last
+        for item_start, item_end in _top_level_items(tokens, start, end):
+            entry_or_error = _read_item(tokens, item_start, item_end, lines, where, day, context)
+            if isinstance(entry_or_error, Entry):
+                entries.append(entry_or_error)
+            elif entry_or_error is not None:
+                problems.append(entry_or_error)
+    return Note(where, tuple(entries), tuple(problems), append_after, front_matter)
+
+
+def _front_matter(
+    lines: list[str], where: str, problems: list[NoteError]
+) -> tuple[dict[str, Any], str]:
+    """The YAML front matter, and the body with the front matter blanked out.
+
+    The front matter's lines become empty lines, so markdown-it's line numbers are the
+    file's line numbers.
+    """
+    if not lines or lines[0].rstrip("\r\n") != "---":
+        return {}, "".join(lines)
+    for index in range(1, len(lines)):
+        if lines[index].rstrip("\r\n").rstrip() in ("---", "..."):
+            break
+    else:
+        return {}, "".join(lines)
+    # Imported here: only notes with front matter need YAML.
+    from frontmatter.default_handlers import YAMLHandler
+
+    raw = "".join(lines[1:index])
+    metadata: dict[str, Any] = {}
+    try:
+        loaded = YAMLHandler().load(raw)
+        if isinstance(loaded, dict):
+            metadata = loaded
+        elif loaded is not None:
+            problems.append(NoteError(where, 1, "front matter is not a YAML mapping"))
+    except Exception as error:  # the YAML library raises many kinds
+        mark = getattr(error, "problem_mark", None)
+        line = 2 + (mark.line if mark is not None else 0)
+        reason = getattr(error, "problem", None) or str(error).splitlines()[0]
+        problems.append(NoteError(where, line, f"invalid YAML front matter: {reason}"))
+    body = "\n" * (index + 1) + "".join(lines[index + 1 :])
+    return metadata, body
+
+
+def _sections(tokens: Sequence[Any]) -> Iterable[tuple[int, int, int]]:
+    """Heading line and token range of each section whose heading is the section title."""
+    for index, token in enumerate(tokens):
+        if token.type != "heading_open":
+            continue
+        title = tokens[index + 1].content.strip().rstrip(":").strip().casefold()
+        if title != _SECTION_KEY:
+            continue
+        level = int(token.tag[1])
+        end = index + 3
+        while end < len(tokens):
+            other = tokens[end]
+            if other.type == "heading_open" and int(other.tag[1]) <= level:
+                break
+            end += 1
+        yield token.map[0], index + 3, end
+
+
+def _top_level_items(tokens: Sequence[Any], start: int, end: int) -> Iterable[tuple[int, int]]:
+    for index in range(start, end):
+        token = tokens[index]
+        if token.type == "list_item_open" and token.level == 1:
+            close = index + 1
+            while not (tokens[close].type == "list_item_close" and tokens[close].level == 1):
+                close += 1
+            yield index, close
+
+
+def _children(tokens: Sequence[Any], start: int, end: int, level: int) -> list[Any]:
+    return [t for t in tokens[start:end] if t.level == level]
+
+
+def _read_item(
+    tokens: Sequence[Any],
+    start: int,
+    end: int,
+    lines: list[str],
+    where: str,
+    day: date,
+    context: ReadContext,
+) -> Entry | NoteError | None:
+    item = tokens[start]
+    head_line = item.map[0]
+    last = item.map[1] - 1
+    while last > head_line and not lines[last].strip():
+        last -= 1
+    direct = _children(tokens, start + 1, end, 2)
+    head_raw = ""
+    if direct and direct[0].type == "paragraph_open":
+        head_raw = tokens[tokens.index(direct[0], start) + 1].content
+    fences = [t for t in direct if t.type in ("fence", "code_block")]
+
+    options: dict[str, str] = {}
+    statuses: list[str] = []
+    status_ranges: list[tuple[int, int]] = []
+    child_indent, child_marker = _content_indent(lines[head_line]), "-"
+    sub_items = [t for t in tokens[start:end] if t.type == "list_item_open" and t.level == 3]
+    for position, sub in enumerate(sub_items):
+        if position == 0:
+            child_indent, child_marker = _item_indent(lines[sub.map[0]])
+        index = tokens.index(sub, start)
+        inline = tokens[index + 2] if tokens[index + 1].type == "paragraph_open" else None
+        text = inline.content if inline is not None else ""
+        status = STATUS_LINE.fullmatch(text.strip())
+        if status:
+            statuses.append(text.strip())
+            status_ranges.append((sub.map[0], sub.map[1]))
+            continue
+        key, sep, value = text.partition(":")
+        if sep and key.strip().casefold() in KNOWN_KEYS:
+            options[key.strip().casefold()] = _unquote(value.strip())
+
+    box_match = _BOX.match(head_raw)
+    box = box_match[1] if box_match else None
+    head_rest = head_raw[box_match.end() :] if box_match else head_raw
+    name_part, code = _split_head(head_rest)
+    struck = "~~" in name_part
+    closed = (
+        (box is not None and box in "xX") or struck or any(is_closing(s) for s in statuses)
+    )
+    span = Span(
+        head=head_line,
+        last=last,
+        box_column=_box_column(lines[head_line]) if box is not None else None,
+        child_indent=child_indent,
+        child_marker=child_marker,
+        status_ranges=tuple(status_ranges),
+    )
+
+    def problem(message: str) -> NoteError | None:
+        # A closed entry is not watched, so nothing in it needs fixing.
+        return None if closed else NoteError(where, head_line + 1, message)
+
+    name = name_part.strip().rstrip(":\u2014\u2013-").strip(_NAME_DECORATION).rstrip(":").strip()
+    if code is None:
+        if not fences:
+            return problem("cannot read this entry: write `NAME: `COMMAND`` or a tmux line")
+        code = fences[0].content.rstrip("\n")
+    if isinstance(code, NoteError):
+        return problem(code.message)
+
+    if _TMUX_LINE.match(code):
+        try:
+            launch = shell.parse_tmux_launch(code, context.env)
+        except ShellSyntaxError as error:
+            return problem(f"cannot read the tmux line: {error}")
+        if name and name != launch.name:
+            return problem(f"entry is named {name!r} but its tmux line starts {launch.name!r}")
+        name = launch.name
+        socket = launch.socket or os.path.join(shell.default_socket_dir(context.env), "default")
+        folder = launch.start_dir or options.get("dir") or context.home
+        command: str | tuple[str, ...] = launch.command
+        environment = launch.environment
+        wrapped = False
+    else:
+        if not name:
+            return problem("entry has no name: write `NAME: `COMMAND``")
+        if not code.strip():
+            return problem(f"{name}: entry has an empty command")
+        socket = options.get("socket") or context.default_socket
+        folder = options.get("dir") or context.home
+        command, environment, wrapped = code, (), True
+    if not valid_session_name(name):
+        return problem(
+            f"invalid session name {name!r}: use letters, digits, '-' and '_', "
+            "starting with a letter or digit"
+        )
+    socket = _expand_home(socket, context)
+    folder = _expand_home(folder, context)
+    for label, path in (("dir", folder), ("socket", socket)):
+        if not os.path.isabs(path):
+            return problem(f"{name}: {label} must be an absolute path, not {path!r}")
+    return Entry(
+        name=name,
+        socket=os.path.normpath(socket),
+        dir=os.path.normpath(folder),
+        command=command,
+        wrapped=wrapped,
+        where=where,
+        note_date=day,
+        span=span,
+        is_open=not closed,
+        environment=environment,
+        options=options,
+        statuses=tuple(statuses),
+    )
+
+
+def is_closing(status: str) -> bool:
+    """Whether a status line closes its entry (`... — closed: ...`)."""
+    match = STATUS_LINE.fullmatch(status)
+    return match is not None and match[2].startswith(CLOSED_PREFIX)
+
+
+def _split_head(head: str) -> tuple[str, str | NoteError | None]:
+    """Split an item's first paragraph into the name part and its first code span."""
+    opening = re.search(r"`+", head)
+    if opening is None:
+        return head, None
+    ticks = opening.group(0)
+    closing = re.compile(r"(?<!`)" + ticks + r"(?!`)")
+    found = closing.search(head, opening.end())
+    if found is None:
+        return head[: opening.start()], NoteError("", 0, "the command's code span is not closed")
+    content = head[opening.end() : found.start()]
+    if content.startswith(" ") and content.endswith(" ") and content.strip(" "):
+        content = content[1:-1]
+    return head[: opening.start()], content
+
+
+def _unquote(value: str) -> str:
+    match = re.fullmatch(r"(`+)\s?(.*?)\s?\1", value)
+    return match[2] if match else value
+
+
+def _expand_home(path: str, context: ReadContext) -> str:
+    if path == "~" or path.startswith("~/"):
+        return context.home + path[1:]
+    return path
+
+
+def _item_indent(line: str) -> tuple[str, str]:
+    match = _ITEM_START.match(line)
+    if not match:
+        return "  ", "-"
+    marker = match[2] if match[2] in "-*+" else "-"
+    return match[1], marker
+
+
+def _content_indent(line: str) -> str:
+    match = _ITEM_START.match(line)
+    if not match:
+        return "  "
+    spaces = len(match[3].expandtabs(4)) if match[3] else 1
+    if spaces > 4:  # CommonMark: content then starts one space after the marker
+        spaces = 1
+    return " " * (len(match[1].expandtabs(4)) + len(match[2]) + spaces)
+
+
+def _box_column(line: str) -> int | None:
+    match = _ITEM_START.match(line)
+    if not match:
+        return None
+    box = _BOX.match(line, match.end())
+    return box.start(1) if box else None
+
+
+# --- edits -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Edit:
+    """One change to one entry: a status line, and maybe closing it.
+
+    An entry with a box is closed by ticking it; one without says `closed:` in its
+    status line.
+    """
+
+    key: tuple[str, str]
+    stamp: str
+    text: str
+    close: bool = False
+
+
+def status_text(stamp: str, text: str) -> str:
+    return f"{stamp} — {text}"
+
+
+def apply_edits(text: str, note: Note, edits: Sequence[Edit], added: Sequence[str] = ()) -> str:
+    """`text` with the edits made, by key, to the entries `note` (parsed from it) lists.
+
+    `added` are whole entry blocks appended to the section. Only lines are inserted
+    and `[ ]` turns into `[x]`; every other byte stays where it was.
+    """
+    lines = split_lines(text)
+    by_key: dict[tuple[str, str], Entry] = {}
+    for entry in note.entries:
+        current: Entry | None = by_key.get(entry.key)
+        if current is None or entry.is_open or not current.is_open:
+            by_key[entry.key] = entry
+    insertions: list[tuple[int, str]] = []
+    for edit in edits:
+        target = by_key.get(edit.key)
+        if target is None:
+            continue
+        span = target.span
+        text = edit.text
+        if edit.close and span.box_column is not None:
+            line = lines[span.head]
+            lines[span.head] = line[: span.box_column] + "x" + line[span.box_column + 1 :]
+        elif edit.close and not text.startswith(CLOSED_PREFIX):
+            text = f"{CLOSED_PREFIX}: {text}"
+        row = f"{span.child_indent}{span.child_marker} {status_text(edit.stamp, text)}"
+        insertions.append((span.last, row))
+    if added:
+        anchor = note.append_after
+        if anchor is None:
+            block = ["", f"## {SECTION_TITLE}", ""]
+            insertions.append((len(lines) - 1, "\n".join(block)))
+            anchor = len(lines) - 1
+        for block_text in added:
+            insertions.append((anchor, block_text))
+    # Bottom-up, so that earlier line numbers stay valid; stable for equal anchors.
+    for anchor, row in sorted(insertions, key=lambda pair: pair[0], reverse=True):
+        _insert_after(lines, anchor, row)
+    return "".join(lines)
+
+
+def _insert_after(lines: list[str], anchor: int, row: str) -> None:
+    newline = _newline_of(lines)
+    row = row.replace("\n", newline)
+    if not lines:
+        lines.append(row + newline)
+        return
+    anchor = min(anchor, len(lines) - 1)
+    line = lines[anchor]
+    ending = line[len(line.rstrip("\r\n")) :]
+    if ending:
+        lines.insert(anchor + 1, row + ending)
+    else:
+        # The file has no final newline: keep it that way, after our line.
+        lines.insert(anchor + 1, newline + row)
+
+
+def _newline_of(lines: list[str]) -> str:
+    for line in lines:
+        if line.endswith("\r\n"):
+            return "\r\n"
+        if line.endswith("\n"):
+            return "\n"
+        if line.endswith("\r"):
+            return "\r"
+    return "\n"
+
+
+def carried_block(text: str, entry: Entry, stamp: str, origin: str) -> str:
+    """The entry's own lines, less its status lines, with a line saying where it came from."""
+    lines = split_lines(text)
+    dropped: set[int] = set()
+    for first, end in entry.span.status_ranges:
+        dropped.update(range(first, end))
+    kept = [
+        lines[i].rstrip("\r\n")
+        for i in range(entry.span.head, entry.span.last + 1)
+        if i not in dropped
+    ]
+    while kept and not kept[-1].strip():
+        kept.pop()
+    kept.append(
+        f"{entry.span.child_indent}{entry.span.child_marker} "
+        + status_text(stamp, f"carried over from {origin}")
+    )
+    return "\n".join(kept)

@@ -1,0 +1,283 @@
+"""Reads shell text the way a POSIX shell does, and the skill's `tmux new` launch line.
+
+`shlex` is not enough here: inside double quotes a POSIX shell removes the backslash
+before `$`, backquote, `"`, `\\` and newline, and shlex keeps it; a restarted agent
+would then see a literal `\\$PATH`. Only reading is done here, never running: the
+words come back as values, and expansions that only the launching shell could know
+are refused rather than guessed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from heartbeat.errors import ShellSyntaxError
+
+OPERATOR_CHARS = ";&|()<>"
+# Stands for an expansion whose value is not known here (in non-strict reading).
+UNKNOWN = "\x00"
+# Variables whose value heartbeat knows exactly as the launching shell did.
+KNOWN_VARIABLES = ("HOME", "USER", "LOGNAME")
+
+
+@dataclass(frozen=True)
+class Operator:
+    """A control operator such as `;` or `&&` (a newline counts as `;`)."""
+
+    text: str
+
+
+Token = str | Operator
+
+
+class _Reader:
+    """One pass over shell text, building words as the shell would."""
+
+    def __init__(self, text: str, env: Mapping[str, str], strict: bool = True) -> None:
+        self.text = text
+        self.env = env
+        self.strict = strict
+        self.out: list[Token] = []
+        self._reset()
+
+    def _reset(self) -> None:
+        self.chars: list[str] = []
+        self.started = False
+        # The word's unquoted opening, which is what tilde expansion looks at.
+        self.unquoted_prefix = 0
+        self.quoted = False
+
+    def add(self, chars: str, quoted: bool) -> None:
+        self.started = True
+        if quoted:
+            self.quoted = True
+        elif not self.quoted:
+            self.unquoted_prefix = len(self.chars) + len(chars)
+        self.chars.extend(chars)
+
+    def finish(self) -> None:
+        if self.started:
+            self.out.append(self._expand_tilde("".join(self.chars)))
+        self._reset()
+
+    def _expand_tilde(self, word: str) -> str:
+        if not word.startswith("~") or self.unquoted_prefix < 1:
+            return word
+        slash = word.find("/")
+        if slash == 1 or (slash < 0 and word == "~"):
+            home = self.env.get("HOME") or os.path.expanduser("~")
+            return home + ("" if slash < 0 else word[slash:])
+        return word  # ~user is left alone
+
+    def read(self) -> list[Token]:
+        text, i, n = self.text, 0, len(self.text)
+        while i < n:
+            c = text[i]
+            if c == "\\":
+                if i + 1 < n and text[i + 1] == "\n":
+                    i += 2  # line continuation
+                    continue
+                if i + 1 >= n:
+                    raise ShellSyntaxError("line ends with a lone backslash")
+                self.add(text[i + 1], quoted=True)
+                i += 2
+            elif c == "'":
+                end = text.find("'", i + 1)
+                if end < 0:
+                    raise ShellSyntaxError("unterminated single quote")
+                self.add(text[i + 1 : end], quoted=True)
+                i = end + 1
+            elif c == '"':
+                i = self._double_quoted(i + 1)
+            elif c == "$":
+                value, i = self._expansion(i)
+                self.add(value, quoted=True)
+            elif c == "`":
+                raise ShellSyntaxError("command substitution with backquotes is not supported")
+            elif c in " \t":
+                self.finish()
+                i += 1
+            elif c == "\n":
+                self.finish()
+                self.out.append(Operator(";"))
+                i += 1
+            elif c == "#" and not self.started:
+                end = text.find("\n", i)
+                i = n if end < 0 else end
+            elif c in OPERATOR_CHARS:
+                self.finish()
+                two = text[i : i + 2]
+                op = two if two in ("&&", "||", ";;", ">>", "<<") else c
+                self.out.append(Operator(op))
+                i += len(op)
+            else:
+                self.add(c, quoted=False)
+                i += 1
+        self.finish()
+        return self.out
+
+    def _double_quoted(self, i: int) -> int:
+        text, n = self.text, len(self.text)
+        self.add("", quoted=True)
+        while i < n:
+            c = text[i]
+            if c == '"':
+                return i + 1
+            if c == "\\" and i + 1 < n and text[i + 1] in '$`"\\\n':
+                if text[i + 1] != "\n":  # backslash-newline vanishes
+                    self.add(text[i + 1], quoted=True)
+                i += 2
+            elif c == "$":
+                value, i = self._expansion(i)
+                self.add(value, quoted=True)
+            elif c == "`":
+                raise ShellSyntaxError("command substitution with backquotes is not supported")
+            else:
+                self.add(c, quoted=True)
+                i += 1
+        raise ShellSyntaxError("unterminated double quote")
+
+    def _expansion(self, i: int) -> tuple[str, int]:
+        rest = self.text[i + 1 :]
+        braced = re.match(r"\{([A-Za-z_][A-Za-z0-9_]*)\}", rest)
+        plain = re.match(r"[A-Za-z_][A-Za-z0-9_]*", rest)
+        if braced:
+            name, length = braced.group(1), braced.end()
+        elif plain:
+            name, length = plain.group(0), plain.end()
+        elif rest[:1] in ("", " ", "\t", "\n", '"'):
+            return "$", i + 1  # a lone dollar is literal
+        else:
+            name, length = rest[:1], 1
+        if name in KNOWN_VARIABLES and name in self.env:
+            return self.env[name], i + 1 + length
+        if not self.strict:
+            return UNKNOWN, i + 1 + length
+        raise ShellSyntaxError(
+            f"`${name}` would be expanded by the launching shell; write `\\${name}`"
+        )
+
+
+def tokens(
+    text: str, env: Mapping[str, str] | None = None, strict: bool = True
+) -> list[Token]:
+    """Split `text` into words and operators as a POSIX shell would.
+
+    `~`, `$HOME`, `$USER` and `$LOGNAME` are expanded from `env`; any other
+    expansion raises ShellSyntaxError, since only the launching shell knew its value
+    (or, when not `strict`, becomes the UNKNOWN marker).
+    """
+    return _Reader(text, os.environ if env is None else env, strict).read()
+
+
+def words(text: str, env: Mapping[str, str] | None = None) -> list[str]:
+    """The words of a simple command; any operator in it is an error."""
+    result: list[str] = []
+    for token in tokens(text, env):
+        if isinstance(token, Operator):
+            if token.text == ";" and not result:
+                continue
+            raise ShellSyntaxError(f"unexpected `{token.text}` in a command heartbeat reads")
+        result.append(token)
+    return result
+
+
+@dataclass(frozen=True)
+class TmuxLaunch:
+    """What a `tmux new-session` line asks for."""
+
+    name: str
+    socket: str | None
+    start_dir: str | None
+    command: str | tuple[str, ...]
+    environment: tuple[tuple[str, str], ...] = ()
+
+
+def default_socket_dir(env: Mapping[str, str] | None = None) -> str:
+    """Where tmux puts sockets named by -L (and the `default` one)."""
+    env = os.environ if env is None else env
+    return os.path.join(env.get("TMUX_TMPDIR") or "/tmp", f"tmux-{os.getuid()}")
+
+
+_GLOBAL_FLAGS_WITH_VALUE = {"-S", "-L", "-f", "-c", "-T"}
+_NEW_FLAGS_WITH_VALUE = {"-s", "-c", "-n", "-e", "-x", "-y", "-F", "-t", "-f"}
+_NEW_COMMANDS = {"new", "new-session", "new-sess", "new-se", "new-s", "new-ses", "new-sessi"}
+
+
+def parse_tmux_launch(text: str, env: Mapping[str, str] | None = None) -> TmuxLaunch:
+    """Read a `tmux [-S SOCKET] new -d -s NAME [-c DIR] "COMMAND"` line.
+
+    The start folder is `-c DIR`, else the `cd DIR` that opens the command.
+    """
+    env = os.environ if env is None else env
+    argv = words(text, env)
+    if not argv or os.path.basename(argv[0]) != "tmux":
+        raise ShellSyntaxError("a launch line must start with `tmux`")
+    i = 1
+    socket: str | None = None
+    while i < len(argv) and argv[i].startswith("-") and argv[i] != "--":
+        flag, value, i = _flag(argv, i, _GLOBAL_FLAGS_WITH_VALUE)
+        if flag == "-S":
+            socket = value
+        elif flag == "-L":
+            socket = os.path.join(default_socket_dir(env), value or "default")
+    if i >= len(argv) or argv[i] not in _NEW_COMMANDS:
+        found = argv[i] if i < len(argv) else "nothing"
+        raise ShellSyntaxError(f"expected `tmux new -s NAME ...`, found `{found}`")
+    i += 1
+    name: str | None = None
+    start_dir: str | None = None
+    environment: list[tuple[str, str]] = []
+    while i < len(argv) and argv[i].startswith("-"):
+        if argv[i] == "--":
+            i += 1
+            break
+        flag, value, i = _flag(argv, i, _NEW_FLAGS_WITH_VALUE)
+        if flag == "-s":
+            name = value
+        elif flag == "-c":
+            start_dir = value
+        elif flag == "-e" and value is not None:
+            key, _, val = value.partition("=")
+            environment.append((key, val))
+    if not name:
+        raise ShellSyntaxError("the tmux line has no session name (`-s NAME`)")
+    rest = argv[i:]
+    if not rest:
+        raise ShellSyntaxError("the tmux line has no command")
+    command: str | tuple[str, ...] = rest[0] if len(rest) == 1 else tuple(rest)
+    if start_dir is None and isinstance(command, str):
+        start_dir = leading_cd(command, env)
+    return TmuxLaunch(name, socket, start_dir, command, tuple(environment))
+
+
+def _flag(argv: list[str], i: int, with_value: set[str]) -> tuple[str, str | None, int]:
+    """One option at argv[i], which may be bundled (`-ds NAME`, `-sNAME`)."""
+    arg = argv[i]
+    # Bundled boolean flags such as -dP: the last letter may take a value.
+    letters = arg[1:]
+    for pos, letter in enumerate(letters):
+        flag = "-" + letter
+        if flag in with_value:
+            attached = letters[pos + 1 :]
+            if attached:
+                return flag, attached, i + 1
+            if i + 1 >= len(argv):
+                raise ShellSyntaxError(f"`{flag}` needs a value")
+            return flag, argv[i + 1], i + 2
+    return arg, None, i + 1
+
+
+def leading_cd(command: str, env: Mapping[str, str] | None = None) -> str | None:
+    """DIR when a shell command starts with `cd DIR &&` (or `;`), else None."""
+    try:
+        toks = tokens(command, env, strict=False)
+    except ShellSyntaxError:
+        return None
+    match toks[:3]:
+        case ["cd", str(folder), Operator(text="&&" | ";")] if UNKNOWN not in folder:
+            return folder
+    return None
