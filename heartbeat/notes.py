@@ -41,6 +41,7 @@ class Note:
     # 0-based line after which a carried-over entry is added, or None without a section.
     append_after: int | None
     front_matter: dict[str, Any] = field(default_factory=dict)
+    section_is_empty: bool = False  # a new entry then needs a blank line after the heading
 
 
 @dataclass(frozen=True)
@@ -96,13 +97,16 @@ def parse(text: str, where: str, day: date, context: ReadContext) -> Note:
         while last > heading_line and not lines[last].strip():
             last -= 1
         append_after = last
+        section_is_empty = last == heading_line
         for item_start, item_end in _top_level_items(tokens, start, end):
             entry_or_error = _read_item(tokens, item_start, item_end, lines, where, day, context)
             if isinstance(entry_or_error, Entry):
                 entries.append(entry_or_error)
             elif entry_or_error is not None:
                 problems.append(entry_or_error)
-    return Note(where, tuple(entries), tuple(problems), append_after, front_matter)
+    return Note(
+        where, tuple(entries), tuple(problems), append_after, front_matter, section_is_empty
+    )
 
 
 def _front_matter(
@@ -217,9 +221,7 @@ def _read_item(
     head_rest = head_raw[box_match.end() :] if box_match else head_raw
     name_part, code = _split_head(head_rest)
     struck = "~~" in name_part
-    closed = (
-        (box is not None and box in "xX") or struck or any(is_closing(s) for s in statuses)
-    )
+    closed = (box is not None and box in "xX") or struck or any(is_closing(s) for s in statuses)
     span = Span(
         head=head_line,
         last=last,
@@ -396,14 +398,16 @@ def apply_edits(text: str, note: Note, edits: Sequence[Edit], added: Sequence[st
         insertions.append((span.last, row))
     if added:
         anchor = note.append_after
+        gap = note.section_is_empty
         if anchor is None:
-            block = ["", f"## {SECTION_TITLE}", ""]
-            insertions.append((len(lines) - 1, "\n".join(block)))
-            anchor = len(lines) - 1
-        for block_text in added:
-            insertions.append((anchor, block_text))
-    # Bottom-up, so that earlier line numbers stay valid; stable for equal anchors.
-    for anchor, row in sorted(insertions, key=lambda pair: pair[0], reverse=True):
+            anchor, gap = len(lines) - 1, True
+            insertions.append((anchor, f"\n## {SECTION_TITLE}"))
+        body = "\n".join(added)
+        insertions.append((anchor, f"\n{body}" if gap else body))
+    # Bottom-up, so that earlier line numbers stay valid; at one anchor the rows
+    # listed last go in first, so that they end up in the order listed.
+    ordered = sorted(enumerate(insertions), key=lambda item: (item[1][0], item[0]), reverse=True)
+    for _, (anchor, row) in ordered:
         _insert_after(lines, anchor, row)
     return "".join(lines)
 

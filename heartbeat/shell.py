@@ -161,9 +161,7 @@ class _Reader:
         )
 
 
-def tokens(
-    text: str, env: Mapping[str, str] | None = None, strict: bool = True
-) -> list[Token]:
+def tokens(text: str, env: Mapping[str, str] | None = None, strict: bool = True) -> list[Token]:
     """Split `text` into words and operators as a POSIX shell would.
 
     `~`, `$HOME`, `$USER` and `$LOGNAME` are expanded from `env`; any other

@@ -1,0 +1,220 @@
+"""The command line: the only module that prints, reads the clock or exits."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+
+from heartbeat import config as config_module
+from heartbeat import core
+from heartbeat.errors import HeartbeatError, UsageError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_OK, EXIT_NEEDS_PERSON, EXIT_USAGE = 0, 1, 2
+
+
+def now() -> datetime:
+    """The clock, read once per command. HEARTBEAT_NOW (ISO time) exists for tests."""
+    fixed = os.environ.get("HEARTBEAT_NOW")
+    return datetime.fromisoformat(fixed) if fixed else datetime.now()
+
+
+def load_config(notes: str | None, socket: str | None) -> config_module.Config:
+    return config_module.load(os.environ, notes=notes, socket=socket)
+
+
+def one_line_errors(func: F) -> F:
+    """Turn heartbeat's errors into one line on stderr and an exit code."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except UsageError as error:
+            click.echo(f"heartbeat: {error}", err=True)
+            sys.exit(EXIT_USAGE)
+        except HeartbeatError as error:
+            click.echo(f"heartbeat: {error}", err=True)
+            sys.exit(EXIT_NEEDS_PERSON)
+
+    return wrapper  # type: ignore[return-value]
+
+
+notes_option = click.option(
+    "--notes", metavar="DIR", help="Notes folder [$HEARTBEAT_NOTES, else ./memory]."
+)
+socket_option = click.option(
+    "--socket", metavar="PATH", help="tmux socket [$HEARTBEAT_SOCKET, else ~/.tmux/sock]."
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="heartbeat")
+def cli() -> None:
+    """Keep long-running coding agents alive in tmux, from your daily notes.
+
+    Each launch is logged in memory/YYYY-MM-DD.md under "Active Long-Running
+    Processes"; `heartbeat check`, run every minute by cron, restarts the dead.
+    """
+
+
+@cli.command()
+@notes_option
+@socket_option
+@click.option("--quiet", is_flag=True, help="Print only what needs a person (for cron).")
+@one_line_errors
+def check(notes: str | None, socket: str | None, quiet: bool) -> None:
+    """Restart dead sessions and write status changes to the notes.
+
+    Silent when nothing changed. Exit 1 when something needs a person.
+
+    Example: heartbeat check --quiet
+    """
+    outcome = core.check(load_config(notes, socket), now())
+    if outcome.skipped:
+        return
+    for change in outcome.changes:
+        if change.needs_person or not quiet:
+            click.echo(change.line())
+    for problem in outcome.problems:
+        click.echo(problem, err=True)
+    sys.exit(EXIT_NEEDS_PERSON if outcome.needs_person else EXIT_OK)
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("name")
+@click.option("--dir", "folder", required=True, metavar="DIR", help="Folder the agent runs in.")
+@notes_option
+@socket_option
+@click.option("--codex", metavar="TASK", help="Run `codex exec --full-auto TASK`.")
+@click.option("--ralph", metavar="PRD", help="Run `ralphy --codex --prd PRD`.")
+@click.option("--parallel", is_flag=True, help="With --ralph: `ralphy --codex --parallel`.")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@one_line_errors
+def launch(
+    name: str,
+    folder: str,
+    notes: str | None,
+    socket: str | None,
+    codex: str | None,
+    ralph: str | None,
+    parallel: bool,
+    command: tuple[str, ...],
+) -> None:
+    """Start COMMAND in a tmux session NAME and log it in today's note.
+
+    One COMMAND argument is a shell command (as tmux takes it); several are run
+    as they are.
+
+    Example: heartbeat launch api-tests --dir ~/src/api -- codex exec --full-auto 'Add tests'
+    """
+    argv = list(command)
+    shortcuts = [flag for flag, value in (("--codex", codex), ("--ralph", ralph)) if value]
+    if len(shortcuts) + bool(argv) > 1:
+        raise UsageError("give one of --codex, --ralph or a COMMAND after --")
+    if parallel and not ralph:
+        raise UsageError("--parallel goes with --ralph")
+    if codex:
+        argv = ["codex", "exec", "--full-auto", codex]
+    elif ralph:
+        argv = ["ralphy", "--codex", *(["--parallel"] if parallel else []), "--prd", ralph]
+    config = load_config(notes, socket)
+    path = core.launch(config, now(), name, folder, argv)
+    click.echo(f"{name}: running on {config.socket}, logged in {core.label_of(path)}")
+
+
+@cli.command()
+@notes_option
+@socket_option
+@click.option("--json", "as_json", is_flag=True, help='Print {"entries": [...]}.')
+@one_line_errors
+def status(notes: str | None, socket: str | None, as_json: bool) -> None:
+    """Show every watched entry and its live state; changes nothing.
+
+    Example: heartbeat status --json
+    """
+    current = now()
+    rows, problems = core.status(load_config(notes, socket), current)
+    if as_json:
+        click.echo(json.dumps({"entries": [row.as_json() for row in rows]}, indent=2))
+    else:
+        click.echo(_table(rows, current))
+    for problem in problems:
+        click.echo(problem, err=True)
+
+
+def _table(rows: list[core.Row], current: datetime) -> str:
+    if not rows:
+        return "no watched entries"
+    header = ("NAME", "STATE", "AGE", "LAST STATUS")
+    lines = [header]
+    for row in rows:
+        lines.append((row.name, row.state, _age(row.since, current), row.last_status or "-"))
+    widths = [max(len(line[i]) for line in lines) for i in range(3)]
+    return "\n".join(
+        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(line[:3])) + "  " + line[3]
+        for line in lines
+    )
+
+
+def _age(since: str | None, current: datetime) -> str:
+    if not since:
+        return "-"
+    try:
+        seconds = int((current - datetime.fromisoformat(since)).total_seconds())
+    except ValueError:
+        return "-"
+    if seconds < 3600:
+        return f"{max(seconds, 0) // 60}m"
+    if seconds < 86400:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86400}d{seconds % 86400 // 3600}h"
+
+
+@cli.command()
+@click.argument("name")
+@click.option("-n", "lines", default=20, show_default=True, help="How many lines.")
+@notes_option
+@socket_option
+@one_line_errors
+def tail(name: str, lines: int, notes: str | None, socket: str | None) -> None:
+    """Print the last lines of NAME's pane.
+
+    Example: heartbeat tail api-tests -n 50
+    """
+    for line in core.tail(load_config(notes, socket), now(), name, lines):
+        click.echo(line)
+
+
+@cli.command()
+@click.argument("name")
+@notes_option
+@socket_option
+@one_line_errors
+def kill(name: str, notes: str | None, socket: str | None) -> None:
+    """Close NAME's entry in the notes, then kill its session.
+
+    Example: heartbeat kill api-tests
+    """
+    entry = core.kill(load_config(notes, socket), now(), name)
+    click.echo(f"{entry.name}: killed, entry closed in {entry.where}")
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(EXIT_USAGE)
+    except click.exceptions.Abort:
+        sys.exit(130)

@@ -1,0 +1,80 @@
+"""Renders the files under templates/ and cron/ into text; writing them happens elsewhere."""
+
+from __future__ import annotations
+
+import shlex
+from functools import cache
+from importlib import resources
+from string import Template
+from xml.sax.saxutils import escape
+
+
+@cache
+def template(package: str, name: str) -> str:
+    return resources.files("heartbeat").joinpath(package, name).read_text(encoding="utf-8")
+
+
+def wrapper_script() -> str:
+    """The shell program that runs an agent (see templates/wrapper.sh)."""
+    return template("templates", "wrapper.sh")
+
+
+def note(day: str) -> str:
+    return Template(template("templates", "note.md")).substitute(date=day)
+
+
+def code_span(text: str) -> str:
+    """`text` as a markdown code span that survives any backticks inside it."""
+    ticks = "`" * (_longest_backtick_run(text) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{ticks}{pad}{text}{pad}{ticks}"
+
+
+def _longest_backtick_run(text: str) -> int:
+    best = run = 0
+    for char in text:
+        run = run + 1 if char == "`" else 0
+        best = max(best, run)
+    return best
+
+
+def entry(name: str, command: str, folder: str, socket: str, started: str) -> str:
+    """The lines `heartbeat launch` adds to the daily note (without a final newline)."""
+    return (
+        Template(template("templates", "entry.md"))
+        .substitute(
+            name=name, command=code_span(command), dir=folder, socket=socket, started=started
+        )
+        .rstrip("\n")
+    )
+
+
+def crontab_line(schedule: str, heartbeat: str, path: str, notes: str, socket: str) -> str:
+    values = {
+        k: shlex.quote(v)
+        for k, v in {"heartbeat": heartbeat, "path": path, "notes": notes, "socket": socket}.items()
+    }
+    return Template(template("cron", "crontab.txt")).substitute(schedule=schedule, **values)
+
+
+def launchd_plist(
+    label: str,
+    heartbeat: str,
+    path: str,
+    notes: str,
+    socket: str,
+    workdir: str,
+    interval: int,
+    log: str,
+) -> str:
+    values = {
+        "label": label,
+        "heartbeat": heartbeat,
+        "path": path,
+        "notes": notes,
+        "socket": socket,
+        "workdir": workdir,
+        "log": log,
+    }
+    escaped = {k: escape(v) for k, v in values.items()}
+    return Template(template("cron", "launchd.plist")).substitute(interval=interval, **escaped)

@@ -1,0 +1,105 @@
+"""The machine-owned state: what each entry was last seen as, runs, printed problems.
+
+It lives in the state folder, never beside the notes (notes folders are synced between
+machines); the note is only its readable mirror.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from heartbeat import files
+from heartbeat.model import State
+
+VERSION = 1
+
+
+@dataclass
+class Record:
+    """What heartbeat knows about one entry, keyed by socket and name."""
+
+    state: State | None = None
+    exit_code: int | None = None
+    run: str | None = None  # id of the run heartbeat started; names its exit file
+    path: str | None = None  # PATH at launch, passed to every restart
+    launched: bool = False  # started by `heartbeat launch`
+    pid: int | None = None  # the pane's process at start (its process group leader)
+    activity: int | None = None  # pane activity time when its output was last read
+    since: str | None = None  # when `state` was first seen
+
+
+@dataclass
+class StateFile:
+    records: dict[str, Record] = field(default_factory=dict)
+    printed: list[str] = field(default_factory=list)  # problems already printed once
+    warning: str | None = None
+
+    @staticmethod
+    def key(socket: str, name: str) -> str:
+        return f"{socket}\t{name}"
+
+    def record(self, socket: str, name: str) -> Record:
+        return self.records.setdefault(self.key(socket, name), Record())
+
+
+def state_path(state_dir: Path) -> Path:
+    return state_dir / "state.json"
+
+
+def exit_file(state_dir: Path, run: str) -> Path:
+    return state_dir / "runs" / f"{run}.exit"
+
+
+def load(state_dir: Path) -> StateFile:
+    """The state; a missing one is empty, a corrupt one is rebuilt with a warning."""
+    path = state_path(state_dir)
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        records = {
+            key: Record(**{**value, "state": State(value["state"]) if value.get("state") else None})
+            for key, value in raw["records"].items()
+        }
+        return StateFile(records, list(raw.get("printed", [])))
+    except FileNotFoundError:
+        return StateFile()
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        return StateFile(
+            warning=f"{path}: state file unreadable ({type(error).__name__}); "
+            "rebuilding it from tmux and the notes"
+        )
+
+
+def save(state_dir: Path, state: StateFile) -> None:
+    raw = {
+        "version": VERSION,
+        "records": {key: asdict(record) for key, record in sorted(state.records.items())},
+        "printed": state.printed,
+    }
+    files.write_private(state_path(state_dir), json.dumps(raw, indent=1) + "\n")
+
+
+def read_exit(state_dir: Path, run: str | None) -> int | None:
+    """The exit code the wrapper recorded for a run, if it ended."""
+    if not run:
+        return None
+    try:
+        return int(exit_file(state_dir, run).read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def log(state_dir: Path, stamp: str, line: str) -> None:
+    """Append to the log file: cron hides what a job prints."""
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with open(state_dir / "heartbeat.log", "a", encoding="utf-8") as handle:
+            handle.write(f"{stamp} {line}\n")
+    except OSError:
+        pass  # the log is a convenience; the check goes on without it
+
+
+def new_run_id(stamp: str) -> str:
+    return f"{stamp.replace(':', '').replace(' ', 'T').replace('-', '')}-{os.urandom(4).hex()}"

@@ -1,0 +1,183 @@
+"""heartbeat launch and check end to end, against a real tmux server on a private socket."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+from conftest import TODAY, Sandbox
+
+
+def launch(box: Sandbox, name: str, *command: str, env: dict[str, str] | None = None) -> None:
+    """Launch through heartbeat and wait until the stand-in agent has started."""
+    started = len(box.calls())
+    result = box.run("launch", name, "--dir", str(box.root), "--", *command, env=env)
+    assert result.returncode == 0, result.stderr
+    box.wait(lambda: len(box.calls()) > started)
+
+
+def test_launch_starts_the_session_and_logs_it_in_todays_note(sandbox: Sandbox) -> None:
+    launch(sandbox, "api", "codex", "exec", "--full-auto", "Add tests")
+
+    assert sandbox.alive("api")
+    text = sandbox.note().read_text()
+    assert text.startswith("---\n")
+    assert "## Active Long-Running Processes" in text
+    assert "- [ ] **api** — `codex exec --full-auto 'Add tests'`" in text
+    assert f"  - dir: `{sandbox.root}`" in text
+    assert f"  - socket: `{sandbox.socket}`" in text
+    assert f"  - started: {TODAY} 10:00" in text
+    assert sandbox.calls() == [f"{sandbox.root}|exec --full-auto Add tests"]
+
+
+def test_launching_a_name_twice_is_refused_and_changes_nothing(sandbox: Sandbox) -> None:
+    launch(sandbox, "api", "codex", "exec", "first")
+    before = sandbox.note().read_bytes()
+
+    again = sandbox.run(
+        "launch", "api", "--dir", str(sandbox.root), "--", "codex", "exec", "second"
+    )
+
+    assert again.returncode == 1
+    assert "already exists" in again.stderr
+    assert sandbox.note().read_bytes() == before
+    assert len(sandbox.server.sessions) == 1
+    assert all("second" not in call for call in sandbox.calls())
+
+
+def test_a_killed_session_is_restarted_once_with_its_command_and_dir(sandbox: Sandbox) -> None:
+    launch(sandbox, "api", "codex", "exec", "work")
+    sandbox.server.cmd("kill-session", "-t", "=api")
+
+    first = sandbox.check()
+
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == "api: running -> dead (restarted)\n"
+    sandbox.wait(lambda: len(sandbox.calls()) == 2)
+    assert sandbox.calls()[1] == f"{sandbox.root}|exec work"
+    assert sandbox.note().read_text().count("— dead, restarted") == 1
+
+    note_after_first = sandbox.note().read_bytes()
+    second = sandbox.check()
+    assert (second.returncode, second.stdout, second.stderr) == (0, "", "")
+    assert sandbox.note().read_bytes() == note_after_first
+    assert len(sandbox.calls()) == 2
+
+
+def test_a_killed_tmux_server_is_restored_by_one_check(sandbox: Sandbox) -> None:
+    launch(sandbox, "api", "codex", "exec", "one")
+    launch(sandbox, "web", "ralphy", "--codex", "--prd", "PRD.md")
+    pid = int(sandbox.server.cmd("display-message", "-p", "#{pid}").stdout[0])
+    os.kill(pid, signal.SIGKILL)
+    sandbox.wait(lambda: not sandbox.server.is_alive())
+
+    result = sandbox.check()
+
+    assert result.returncode == 0, result.stderr
+    assert sorted(result.stdout.splitlines()) == [
+        "api: running -> dead (restarted)",
+        "web: running -> dead (restarted)",
+    ]
+    sandbox.wait(lambda: sandbox.alive("api") and sandbox.alive("web"))
+    assert sandbox.check().stdout == ""
+
+
+def test_a_restart_under_crons_bare_path_finds_the_agent_found_at_launch(sandbox: Sandbox) -> None:
+    launch(sandbox, "api", "codex", "exec", "work")
+    sandbox.server.cmd("kill-server")
+
+    result = sandbox.check(env=sandbox.cron_env())
+
+    assert result.returncode == 0, result.stderr
+    sandbox.wait(lambda: len(sandbox.calls()) == 2)
+    assert sandbox.calls()[1].endswith("|exec work")
+
+
+def test_launch_inside_another_tmux_goes_to_heartbeats_socket(sandbox: Sandbox) -> None:
+    other = sandbox.root / "other.sock"
+    subprocess.run(["tmux", "-S", str(other), "new-session", "-d", "-s", "outer"], check=True)
+    try:
+        env = dict(sandbox.env, TMUX=f"{other},1,0", TMUX_PANE="%0")
+        launch(sandbox, "api", "codex", "exec", "work", env=env)
+        assert sandbox.alive("api")
+        inside = subprocess.run(
+            ["tmux", "-S", str(other), "has-session", "-t", "=api"], capture_output=True
+        )
+        assert inside.returncode != 0
+        pane_env = sandbox.server.cmd("show-environment", "-t", "=api").stdout
+        assert not any(line.startswith(f"TMUX={other}") for line in pane_env)
+    finally:
+        subprocess.run(["tmux", "-S", str(other), "kill-server"], capture_output=True)
+
+
+def test_an_agent_that_exits_0_is_finished_ticked_and_not_restarted(sandbox: Sandbox) -> None:
+    launch(sandbox, "api", "codex", "exec", "exit:0")
+    sandbox.wait(lambda: "EXITED: 0" in sandbox.pane_text("api"))
+
+    result = sandbox.check()
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "api: running -> finished (closed)\n"
+    text = sandbox.note().read_text()
+    assert "- [x] **api**" in text
+    assert "— finished (exit 0)" in text
+    sandbox.server.cmd("kill-session", "-t", "=api")
+    assert sandbox.check().stdout == ""
+    assert len(sandbox.calls()) == 1
+
+
+def test_a_finished_session_killed_by_hand_is_not_run_again(sandbox: Sandbox) -> None:
+    launch(sandbox, "api", "codex", "exec", "exit:0")
+    sandbox.wait(lambda: "EXITED: 0" in sandbox.pane_text("api"))
+    # Killed before any check saw it end: only the exit record outside tmux remains.
+    sandbox.server.cmd("kill-session", "-t", "=api")
+
+    result = sandbox.check()
+
+    assert result.stdout == "api: running -> finished (closed)\n"
+    assert len(sandbox.calls()) == 1
+    assert not sandbox.alive("api")
+
+
+def test_an_agent_that_exits_3_is_failed_reported_and_not_restarted(sandbox: Sandbox) -> None:
+    launch(sandbox, "api", "codex", "exec", "exit:3")
+    sandbox.wait(lambda: "EXITED: 3" in sandbox.pane_text("api"))
+
+    result = sandbox.check("--quiet")
+
+    assert result.returncode == 1
+    assert result.stdout == "api: running -> failed (needs a person)\n"
+    assert "- [ ] **api**" in sandbox.note().read_text()
+    assert "— failed (exit 3), left for a person" in sandbox.note().read_text()
+    again = sandbox.check("--quiet")
+    assert (again.returncode, again.stdout, again.stderr) == (1, "", "")
+    assert len(sandbox.calls()) == 1
+
+
+def test_the_completion_notification_names_the_agent_exit_and_dir(sandbox: Sandbox) -> None:
+    launch(sandbox, "api", "codex", "exec", "exit:3")
+    sandbox.wait(lambda: len(sandbox.notifications()) == 1)
+
+    assert sandbox.notifications() == [
+        ["system", "event", "--text", f"api finished (exit 3) in {sandbox.root}", "--mode", "now"]
+    ]
+
+
+def test_five_checks_at_once_restart_a_dead_session_exactly_once(sandbox: Sandbox) -> None:
+    launch(sandbox, "api", "codex", "exec", "work")
+    sandbox.server.cmd("kill-session", "-t", "=api")
+
+    command = [sys.executable, "-m", "heartbeat", "check"]
+    checks = [
+        subprocess.Popen(command, env=sandbox.env, cwd=sandbox.root, stdout=subprocess.PIPE)
+        for _ in range(5)
+    ]
+    outputs = [check.communicate(timeout=60)[0].decode() for check in checks]
+
+    assert sum(out.count("(restarted)") for out in outputs) == 1
+    sandbox.wait(lambda: len(sandbox.calls()) == 2)
+    assert sandbox.note().read_text().count("— dead, restarted") == 1
+    assert sandbox.check().stdout == ""
+    assert len(sandbox.calls()) == 2
