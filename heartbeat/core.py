@@ -8,6 +8,7 @@ prints or reads the clock: `now` comes in, results go out as values.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -22,6 +23,7 @@ from heartbeat.model import Action, Entry, Pane, State, valid_session_name
 from heartbeat.state import Record, StateFile
 
 CAPTURE_LINES = 50
+_LINE_NUMBER = re.compile(r":\d+: ")
 EDIT_ATTEMPTS = 20
 
 
@@ -330,8 +332,11 @@ def _check(config: Config, now: datetime) -> Outcome:
         except (HeartbeatError, OSError) as error:
             problems.append(str(error))
 
-    outcome.problems = [p for p in problems if p not in saved.printed]
-    saved.printed = sorted(set(problems))
+    # Printed once: a problem is known by its file and text, not its line, since our
+    # own status lines move the lines below them.
+    keys = {problem: _LINE_NUMBER.sub(": ", problem, count=1) for problem in problems}
+    outcome.problems = [p for p in problems if keys[p] not in saved.printed]
+    saved.printed = sorted(set(keys.values()))
     outcome.needs_person |= bool(problems)
     state.save(config.state_dir, saved)
     return outcome

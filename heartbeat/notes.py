@@ -235,6 +235,8 @@ def _read_item(
         # A closed entry is not watched, so nothing in it needs fixing.
         return None if closed else NoteError(where, head_line + 1, message)
 
+    if STATUS_LINE.fullmatch(head_raw.strip()):
+        return problem("a status line outside any entry: indent it under its entry")
     name = name_part.strip().rstrip(":\u2014\u2013-").strip(_NAME_DECORATION).rstrip(":").strip()
     if code is None:
         if not fences:

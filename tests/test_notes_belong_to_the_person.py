@@ -1,0 +1,107 @@
+"""After a check, a note differs only by inserted lines and ticked boxes."""
+
+from __future__ import annotations
+
+import difflib
+from datetime import datetime
+
+import pytest
+from conftest import NOW, Sandbox
+
+from heartbeat import config, core, tmux
+
+
+def only_insertions_and_ticks(before: str, after: str) -> bool:
+    """True when `after` is `before` plus inserted text and `[ ]` turned into `[x]`."""
+    matcher = difflib.SequenceMatcher(None, before, after, autojunk=False)
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op in ("equal", "insert"):
+            continue
+        ticked = before[i1 - 1 : i2 + 1] == "[ ]" and after[j1:j2] == "x"
+        if not (op == "replace" and ticked):
+            return False
+    return True
+
+
+def messy_note(box: Sandbox) -> str:
+    return (
+        "---\r\n"
+        "title: Tuesday — notes\r\n"
+        "tags: [agents, ünïcode]\r\n"
+        "---\r\n"
+        "\r\n"
+        "# Tuesday 🚀\r\n"
+        "\r\n"
+        "Prose with trailing spaces   \r\n"
+        "and a tab\tinside.\r\n"
+        "\r\n"
+        "```markdown\r\n"
+        "## Active Long-Running Processes\r\n"
+        "- fake: `touch fake-was-run`\r\n"
+        "```\r\n"
+        "\r\n"
+        "## Active Long-Running Processes\r\n"
+        "\r\n"
+        f"- [ ] **api** — `codex exec work`\r\n"
+        f"  - dir: `{box.root}`\r\n"
+        "  - a note the person wrote: keep me  \r\n"
+        f"- [ ] **done** — `codex exec exit:0`\r\n"
+        f"  - dir: `{box.root}`\r\n"
+        "\r\n"
+        "### Sub-heading inside the section\r\n"
+        "\r\n"
+        "## Other section\r\n"
+        "\r\n"
+        "- groceries: `not a command`\r\n"
+        "Last line without a newline — ende"
+    )
+
+
+def test_a_check_only_inserts_lines_and_ticks_boxes(sandbox: Sandbox) -> None:
+    path = sandbox.write_note("")
+    path.write_bytes(messy_note(sandbox).encode())
+    before = path.read_bytes().decode()
+
+    first = sandbox.check()
+    assert first.returncode == 0, first.stderr
+    assert sorted(first.stdout.splitlines()) == [
+        "api: new -> dead (restarted)",
+        "done: new -> dead (restarted)",
+    ]
+    sandbox.wait(lambda: "EXITED: 0" in sandbox.pane_text("done"))
+    second = sandbox.check()
+    assert second.stdout == "done: running -> finished (closed)\n"
+
+    after = path.read_bytes().decode()
+    assert only_insertions_and_ticks(before, after)
+    assert "- [x] **done**" in after
+    assert after.count("\r\n") == before.count("\r\n") + 3  # three status lines, CRLF
+    assert "\n" not in after.replace("\r\n", "")  # no bare LF slipped in
+    assert not after.endswith("\n")  # still no final newline
+    assert not (sandbox.root / "fake-was-run").exists()
+    assert not sandbox.alive("fake")
+
+
+def test_an_edit_saved_while_a_check_runs_survives(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = sandbox.write_note(
+        "## Active Long-Running Processes\n\n"
+        f"- [ ] **api** — `codex exec work`\n  - dir: `{sandbox.root}`\n"
+    )
+    real_start = tmux.start
+
+    def start_while_the_person_types(*args: object, **kwargs: object) -> int | None:
+        # The person saves the note after the check read it and before it writes.
+        with path.open("a") as handle:
+            handle.write("- a thought typed during the check\n")
+        return real_start(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(tmux, "start", start_while_the_person_types)
+    settings = config.load(sandbox.env)
+    outcome = core.check(settings, datetime.fromisoformat(NOW))
+
+    assert [change.line() for change in outcome.changes] == ["api: new -> dead (restarted)"]
+    text = path.read_text()
+    assert "- a thought typed during the check\n" in text
+    assert "  - 2026-11-24 10:00 — dead, restarted\n" in text
