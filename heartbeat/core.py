@@ -196,6 +196,7 @@ def select(book: Notebook) -> tuple[list[tuple[LoadedNote, Entry]], list[str]]:
                 )
         if newest.is_open:
             managed.append((newest_note, newest))
+    managed.sort(key=lambda pair: (pair[0].day, pair[1].line))
     return managed, problems
 
 

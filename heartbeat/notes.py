@@ -250,7 +250,8 @@ def _read_item(
             launch = shell.parse_tmux_launch(code, context.env)
         except ShellSyntaxError as error:
             return problem(f"cannot read the tmux line: {error}")
-        if name and name != launch.name:
+        # The head may be prose ("launched by hand:"); only a bare name must agree.
+        if valid_session_name(name) and name != launch.name:
             return problem(f"entry is named {name!r} but its tmux line starts {launch.name!r}")
         name = launch.name
         socket = launch.socket or os.path.join(shell.default_socket_dir(context.env), "default")

@@ -1,0 +1,98 @@
+"""status, tail, kill, help, and the shipped cron templates."""
+
+from __future__ import annotations
+
+import json
+import plistlib
+
+from conftest import Sandbox
+from croniter import croniter
+from test_launch_and_check import launch
+
+from heartbeat import render
+from heartbeat.cli import cli
+
+
+def test_status_shows_live_state_and_changes_nothing(sandbox: Sandbox) -> None:
+    launch(sandbox, "api", "codex", "exec", "work")
+    launch(sandbox, "done", "codex", "exec", "exit:0")
+    sandbox.wait(lambda: "EXITED: 0" in sandbox.pane_text("done"))
+    note_before = sandbox.note().read_bytes()
+
+    table = sandbox.run("status")
+    result = sandbox.run("status", "--json")
+
+    assert table.returncode == 0, table.stderr
+    assert table.stdout.splitlines()[0].split() == ["NAME", "STATE", "AGE", "LAST", "STATUS"]
+    rows = {line.split()[0]: line.split()[1] for line in table.stdout.splitlines()[1:]}
+    assert rows == {"api": "running", "done": "finished"}
+    entries = json.loads(result.stdout)["entries"]
+    assert [(e["name"], e["state"], e["dir"]) for e in entries] == [
+        ("api", "running", str(sandbox.root)),
+        ("done", "finished", str(sandbox.root)),
+    ]
+    assert sandbox.note().read_bytes() == note_before
+    assert not (sandbox.state / "state.json").read_text().count('"finished"')
+
+
+def test_tail_prints_the_last_lines_of_the_pane(sandbox: Sandbox) -> None:
+    launch(sandbox, "done", "codex", "exec", "exit:7")
+    sandbox.wait(lambda: "EXITED: 7" in sandbox.pane_text("done"))
+
+    result = sandbox.run("tail", "done", "-n", "1")
+
+    assert (result.returncode, result.stdout) == (0, "EXITED: 7\n")
+    missing = sandbox.run("tail", "nope")
+    assert missing.returncode == 1 and "no session nope" in missing.stderr
+
+
+def test_kill_closes_the_entry_and_the_session_stays_dead(sandbox: Sandbox) -> None:
+    launch(sandbox, "api", "codex", "exec", "work")
+
+    result = sandbox.run("kill", "api")
+
+    assert result.returncode == 0, result.stderr
+    assert not sandbox.alive("api")
+    text = sandbox.note().read_text()
+    assert "- [x] **api**" in text
+    assert "— killed by heartbeat kill" in text
+    assert sandbox.check().stdout == ""
+    assert not sandbox.alive("api")
+    assert len(sandbox.calls()) == 1
+
+
+def test_every_command_has_help_with_an_example() -> None:
+    for name, command in cli.commands.items():
+        assert command.help and "Example: heartbeat " + name in command.help, name
+
+
+def test_the_crontab_line_runs_check_quietly_every_minute() -> None:
+    line = render.crontab_line(
+        "* * * * *",
+        "/opt/hb/bin/heartbeat",
+        "/usr/bin:/bin",
+        "/home/ada/memory",
+        "/home/ada/.tmux/sock",
+    ).splitlines()[-1]
+    schedule, command = " ".join(line.split()[:5]), line.split(None, 5)[5]
+    assert croniter.is_valid(schedule) and schedule == "* * * * *"
+    assert command.endswith("/opt/hb/bin/heartbeat check --quiet")
+    assert "PATH=/usr/bin:/bin HEARTBEAT_NOTES=/home/ada/memory" in command
+
+
+def test_the_launchd_plist_parses_with_absolute_paths() -> None:
+    text = render.launchd_plist(
+        "dev.heartbeat.check",
+        "/opt/hb/bin/heartbeat",
+        "/opt/homebrew/bin:/usr/bin:/bin",
+        "/Users/ada/memory",
+        "/Users/ada/.tmux/sock",
+        "/Users/ada",
+        60,
+        "/Users/ada/hb.log",
+    )
+    plist = plistlib.loads(text.encode())
+    assert plist["ProgramArguments"] == ["/opt/hb/bin/heartbeat", "check", "--quiet"]
+    assert plist["StartInterval"] == 60
+    assert plist["WorkingDirectory"] == "/Users/ada"
+    assert plist["EnvironmentVariables"]["HEARTBEAT_NOTES"] == "/Users/ada/memory"
