@@ -1,0 +1,134 @@
+"""Settings, shortcuts, duplicates, the carry-over window, and tmux calls per check."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import Sandbox
+from test_launch_and_check import launch
+
+from heartbeat import config
+from heartbeat.errors import UsageError
+
+
+def test_settings_come_from_flags_then_environment_then_defaults(tmp_path: Path) -> None:
+    env = {"HOME": "/home/ada", "PATH": "/usr/bin:/bin"}
+    defaults = config.load(env)
+    assert defaults.socket == "/home/ada/.tmux/sock"
+    assert defaults.notes_dir == Path.cwd() / "memory"
+    assert defaults.state_dir == Path("/home/ada/.local/state/heartbeat")
+    assert config.load({**env, "XDG_STATE_HOME": "/x"}).state_dir == Path("/x/heartbeat")
+    from_env = config.load({**env, "HEARTBEAT_SOCKET": "/s/sock", "HEARTBEAT_NOTES": "/n"})
+    assert (from_env.socket, from_env.notes_dir) == ("/s/sock", Path("/n"))
+    from_flags = config.load({**env, "HEARTBEAT_SOCKET": "/s/sock"}, notes="/f", socket="/t/sock")
+    assert (from_flags.socket, from_flags.notes_dir) == ("/t/sock", Path("/f"))
+
+
+def test_a_socket_path_too_long_for_tmux_is_refused_clearly() -> None:
+    with pytest.raises(UsageError, match="longer than tmux accepts"):
+        config.load({"HOME": "/h"}, socket="/tmp/" + "x" * 120)
+
+
+def test_usage_errors_exit_2(sandbox: Sandbox) -> None:
+    result = sandbox.run("launch", "api", "--", "codex")
+    assert result.returncode == 2
+    assert "--dir" in result.stderr
+    both = sandbox.run("launch", "api", "--dir", ".", "--codex", "x", "--", "codex")
+    assert both.returncode == 2
+
+
+@pytest.mark.parametrize(
+    ("flags", "call"),
+    [
+        (["--codex", "Add tests"], "exec --full-auto Add tests"),
+        (["--ralph", "PRD.md"], "--codex --prd PRD.md"),
+        (["--ralph", "PRD.md", "--parallel"], "--codex --parallel --prd PRD.md"),
+    ],
+)
+def test_launch_shortcuts(sandbox: Sandbox, flags: list[str], call: str) -> None:
+    result = sandbox.run("launch", "agent", "--dir", str(sandbox.root), *flags)
+    assert result.returncode == 0, result.stderr
+    sandbox.wait(lambda: sandbox.calls() == [f"{sandbox.root}|{call}"])
+
+
+def test_a_notify_command_gets_the_text_as_one_argument(sandbox: Sandbox) -> None:
+    record = sandbox.root / "notified"
+    script = sandbox.bin / "notify-me"
+    script.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {record}\n')
+    script.chmod(0o755)
+    env = dict(sandbox.env, HEARTBEAT_NOTIFY="notify-me --title hb {text} --end")
+
+    launch(sandbox, "api", "codex", "exec", "exit:0", env=env)
+    sandbox.wait(record.exists)
+
+    assert record.read_text().splitlines() == [
+        "--title",
+        "hb",
+        f"api finished (exit 0) in {sandbox.root}",
+        "--end",
+    ]
+
+
+def test_the_same_name_open_twice_manages_the_newest(sandbox: Sandbox) -> None:
+    section = "## Active Long-Running Processes\n\n"
+    sandbox.write_note(
+        section + f"- api: `codex exec old`\n  - dir: {sandbox.root}\n"
+        f"- api: `codex exec new`\n  - dir: {sandbox.root}\n"
+    )
+
+    result = sandbox.check()
+
+    assert result.returncode == 1
+    assert result.stderr == (
+        "memory/2026-11-24.md:3: api is logged again at memory/2026-11-24.md:5; "
+        "only the newer entry is watched\n"
+    )
+    sandbox.wait(lambda: sandbox.calls() == [f"{sandbox.root}|exec new"])
+
+
+def test_open_entries_older_than_the_window_are_reported(sandbox: Sandbox) -> None:
+    sandbox.write_note(
+        "## Active Long-Running Processes\n\n- old: `codex exec x`\n", day="2026-11-10"
+    )
+
+    result = sandbox.check()
+
+    assert result.returncode == 1
+    assert result.stderr.startswith("memory/2026-11-10.md:3: old is open but older than the 7-day")
+    assert not sandbox.note().exists()
+    assert sandbox.calls() == []
+
+
+def test_a_missing_notes_folder_is_one_clear_line(sandbox: Sandbox) -> None:
+    shutil.rmtree(sandbox.notes)
+    result = sandbox.check()
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == "memory: notes folder not found\n"
+
+
+def test_a_check_asks_tmux_once_per_socket(sandbox: Sandbox) -> None:
+    for name in ("one", "two", "three"):
+        launch(sandbox, name, "codex", "exec", name)
+    log = sandbox.root / "tmux-calls"
+    counting = sandbox.bin / "counting-tmux"
+    # Logs each call's subcommand: the first argument that is not an option.
+    counting.write_text(
+        "#!/bin/sh\n"
+        f'for arg in "$@"; do case "$arg" in -*) ;; *) echo "$arg" >> {log}; break ;; esac; done\n'
+        f'exec {shutil.which("tmux")} "$@"\n'
+    )
+    counting.chmod(0o755)
+    env = dict(sandbox.env, HEARTBEAT_TMUX=str(counting))
+
+    quiet = sandbox.check(env=env)
+    assert (quiet.returncode, quiet.stdout) == (0, "")
+    assert log.read_text().splitlines() == ["list-panes"]
+
+    sandbox.server.cmd("kill-session", "-t", "=two")
+    os.unlink(log)
+    restart = sandbox.check(env=env)
+    assert restart.stdout == "two: running -> dead (restarted)\n"
+    assert log.read_text().splitlines() == ["list-panes", "new-session"]
