@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from heartbeat import config as config_module
-from heartbeat import core
+from heartbeat import core, notebook
 from heartbeat.errors import HeartbeatError, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -128,7 +128,7 @@ def launch(
         argv = ["ralphy", "--codex", *(["--parallel"] if parallel else []), "--prd", ralph]
     config = load_config(notes, socket)
     path = core.launch(config, now(), name, folder, argv)
-    click.echo(f"{name}: running on {config.socket}, logged in {core.label_of(path)}")
+    click.echo(f"{name}: running on {config.socket}, logged in {notebook.label_of(path)}")
 
 
 @cli.command()

@@ -13,18 +13,18 @@ import shlex
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 from heartbeat import files, notes, policy, render, state, tmux
 from heartbeat.config import Config
-from heartbeat.errors import HeartbeatError, NoteError, RefusedError, TmuxError
+from heartbeat.errors import HeartbeatError, RefusedError, TmuxError
 from heartbeat.model import Action, Entry, Pane, State, valid_session_name
+from heartbeat.notebook import LoadedNote, Notebook, carry_over, label_of, select, stamp_of
 from heartbeat.state import Record, StateFile
 
 CAPTURE_LINES = 50
 _LINE_NUMBER = re.compile(r":\d+: ")
-EDIT_ATTEMPTS = 20
 
 
 @dataclass(frozen=True)
@@ -49,191 +49,6 @@ class Outcome:
     problems: list[str] = field(default_factory=list)  # new ones, to print
     needs_person: bool = False
     skipped: bool = False  # another check held the lock
-
-
-@dataclass(frozen=True)
-class LoadedNote:
-    path: Path
-    day: date
-    text: str
-    note: notes.Note
-
-
-def stamp_of(now: datetime) -> str:
-    return now.strftime("%Y-%m-%d %H:%M")
-
-
-def label_of(path: Path) -> str:
-    """How a note is named in messages: relative to here when it is below here."""
-    relative = os.path.relpath(path)
-    return str(path) if relative.startswith("..") else relative
-
-
-# --- reading the notes ---------------------------------------------------------------
-
-
-@dataclass
-class Notebook:
-    """The notes folder as one run sees it."""
-
-    config: Config
-    today: date
-    loaded: list[LoadedNote] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def context(self) -> notes.ReadContext:
-        return notes.ReadContext(self.config.socket, self.config.env)
-
-    def path_for(self, day: date) -> Path:
-        return self.config.notes_dir / f"{day.isoformat()}.md"
-
-    def read_all(self) -> None:
-        folder = self.config.notes_dir
-        if not folder.is_dir():
-            self.problems.append(f"{label_of(folder)}: notes folder not found")
-            return
-        found: list[tuple[date, Path]] = []
-        for child in folder.iterdir():
-            day = notes.note_date(child.name)
-            if day is not None and day <= self.today and child.is_file():
-                found.append((day, child))
-        self.loaded = []
-        for day, path in sorted(found):
-            loaded = self.read(path, day)
-            if loaded is not None:
-                self.loaded.append(loaded)
-
-    def read(self, path: Path, day: date) -> LoadedNote | None:
-        label = label_of(path)
-        try:
-            text, _ = files.read_text(path, label)
-        except NoteError as error:
-            self.problems.append(str(error))
-            return None
-        except OSError as error:
-            self.problems.append(f"{label}: cannot read: {error.strerror}")
-            return None
-        note = notes.parse(text, label, day, self.context)
-        self.problems.extend(str(problem) for problem in note.problems)
-        return LoadedNote(path, day, text, note)
-
-    def reload(self, path: Path) -> None:
-        for index, loaded in enumerate(self.loaded):
-            if loaded.path == path:
-                fresh = self.read(path, loaded.day)
-                if fresh is not None:
-                    self.loaded[index] = fresh
-                return
-        day = notes.note_date(path.name)
-        if day is not None:
-            fresh = self.read(path, day)
-            if fresh is not None:
-                self.loaded.append(fresh)
-                self.loaded.sort(key=lambda item: item.day)
-
-    def window_start(self) -> date:
-        return self.today - timedelta(days=self.config.carry_days)
-
-    def in_window(self) -> list[LoadedNote]:
-        start = self.window_start()
-        return [loaded for loaded in self.loaded if loaded.day >= start]
-
-    def note_of_today(self) -> LoadedNote | None:
-        return next((item for item in self.loaded if item.day == self.today), None)
-
-    def edit(self, path: Path, edits: Sequence[notes.Edit], added: Sequence[str] = ()) -> None:
-        """Make the edits on the note as it is now: an edit saved meanwhile is kept."""
-        label = label_of(path)
-        day = notes.note_date(path.name) or self.today
-        for _ in range(EDIT_ATTEMPTS):
-            text, stamp = files.read_text(path, label)
-            note = notes.parse(text, label, day, self.context)
-            new_text = notes.apply_edits(text, note, edits, added)
-            if new_text == text:
-                return
-            try:
-                files.replace_atomically(path, new_text, stamp)
-                return
-            except files.Changed:
-                continue
-        raise NoteError(label, 1, "the note kept changing while heartbeat wrote to it")
-
-    def ensure_today(self) -> Path:
-        """Today's note, created from the template when missing."""
-        path = self.path_for(self.today)
-        if not path.exists():
-            self.config.notes_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            files.create_exclusively(path, render.note(self.today.isoformat()))
-        return path
-
-
-def select(book: Notebook) -> tuple[list[tuple[LoadedNote, Entry]], list[str]]:
-    """The entries to manage: for each socket and name, the newest entry, if open."""
-    problems: list[str] = []
-    start = book.window_start()
-    groups: dict[tuple[str, str], list[tuple[LoadedNote, Entry]]] = defaultdict(list)
-    for loaded in book.loaded:
-        for entry in loaded.note.entries:
-            if loaded.day < start:
-                if entry.is_open:
-                    problems.append(
-                        f"{entry.location}: {entry.name} is open but older than the "
-                        f"{book.config.carry_days}-day window, so it is not watched: "
-                        "tick its box, or copy it into today's note"
-                    )
-                continue
-            groups[entry.key].append((loaded, entry))
-    managed: list[tuple[LoadedNote, Entry]] = []
-    for group in groups.values():
-        group.sort(key=lambda pair: (pair[0].day, pair[1].line))
-        newest_note, newest = group[-1]
-        for _, older in group[:-1]:
-            if older.is_open:
-                problems.append(
-                    f"{older.location}: {older.name} is logged again at {newest.location}; "
-                    "only the newer entry is watched"
-                )
-        if newest.is_open:
-            managed.append((newest_note, newest))
-    managed.sort(key=lambda pair: (pair[0].day, pair[1].line))
-    return managed, problems
-
-
-def carry_over(book: Notebook, stamp: str) -> None:
-    """Copy open entries of earlier notes in the window into today's note.
-
-    Today's note must always list what runs: an agent that reads it after a restart
-    or a compaction has to see it. The old entry says where it continued, which
-    closes it.
-    """
-    today_note = book.note_of_today()
-    today_keys = {entry.key for entry in today_note.note.entries} if today_note else set()
-    newest: dict[tuple[str, str], tuple[LoadedNote, Entry]] = {}
-    for loaded in book.in_window():
-        if loaded.day == book.today:
-            continue
-        for entry in loaded.note.entries:
-            if entry.is_open and entry.key not in today_keys:
-                newest[entry.key] = (loaded, entry)
-    if not newest:
-        return
-    path = book.ensure_today()
-    origin = {key: loaded.path.name for key, (loaded, _) in newest.items()}
-    blocks = [
-        notes.carried_block(loaded.text, entry, stamp, origin[key])
-        for key, (loaded, entry) in newest.items()
-    ]
-    book.edit(path, [], added=blocks)
-    book.reload(path)
-    by_note: dict[Path, list[notes.Edit]] = defaultdict(list)
-    for key, (loaded, _) in newest.items():
-        by_note[loaded.path].append(
-            notes.Edit(key, stamp, f"{notes.CLOSED_PREFIX}: continued in {path.name}")
-        )
-    for old_path, edits in by_note.items():
-        book.edit(old_path, edits)
-        book.reload(old_path)
 
 
 # --- starting sessions ---------------------------------------------------------------
