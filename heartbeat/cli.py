@@ -15,6 +15,7 @@ import click
 from heartbeat import config as config_module
 from heartbeat import core, notebook
 from heartbeat.errors import HeartbeatError, UsageError
+from heartbeat.model import RestartMode
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -97,6 +98,13 @@ def check(notes: str | None, socket: str | None, quiet: bool) -> None:
 @click.option("--codex", metavar="TASK", help="Run `codex exec --full-auto TASK`.")
 @click.option("--ralph", metavar="PRD", help="Run `ralphy --codex --prd PRD`.")
 @click.option("--parallel", is_flag=True, help="With --ralph: `ralphy --codex --parallel`.")
+@click.option(
+    "--restart",
+    type=click.Choice([mode.value for mode in RestartMode]),
+    default=RestartMode.ON_FAILURE.value,
+    show_default=True,
+    help="When a check restarts it.",
+)
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @one_line_errors
 def launch(
@@ -107,6 +115,7 @@ def launch(
     codex: str | None,
     ralph: str | None,
     parallel: bool,
+    restart: str,
     command: tuple[str, ...],
 ) -> None:
     """Start COMMAND in a tmux session NAME and log it in today's note.
@@ -127,7 +136,7 @@ def launch(
     elif ralph:
         argv = ["ralphy", "--codex", *(["--parallel"] if parallel else []), "--prd", ralph]
     config = load_config(notes, socket)
-    path = core.launch(config, now(), name, folder, argv)
+    path = core.launch(config, now(), name, folder, argv, RestartMode(restart))
     click.echo(f"{name}: running on {config.socket}, logged in {notebook.label_of(path)}")
 
 
@@ -206,6 +215,20 @@ def kill(name: str, notes: str | None, socket: str | None) -> None:
     """
     entry = core.kill(load_config(notes, socket), now(), name)
     click.echo(f"{entry.name}: killed, entry closed in {entry.where}")
+
+
+@cli.command()
+@click.argument("name")
+@notes_option
+@socket_option
+@one_line_errors
+def reset(name: str, notes: str | None, socket: str | None) -> None:
+    """Forget NAME's failed starts, so that checks restart it again after giving up.
+
+    Example: heartbeat reset api-tests
+    """
+    entry = core.reset(load_config(notes, socket), now(), name)
+    click.echo(f"{entry.name}: reset; the next check restarts it if it is down")
 
 
 def main() -> None:

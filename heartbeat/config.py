@@ -1,24 +1,43 @@
-"""One Config: flag, else HEARTBEAT_* environment, else defaults."""
+"""One Config: flag, else HEARTBEAT_* environment, else the config file, else defaults.
+
+The config file lives outside the notes folder (`$HEARTBEAT_CONFIG`, else
+`$XDG_CONFIG_HOME/heartbeat/config.toml`, else `~/.config/heartbeat/config.toml`): a
+note must never be able to change what heartbeat trusts.
+"""
 
 from __future__ import annotations
 
 import os
 import shlex
 import shutil
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from heartbeat.errors import UsageError
+from heartbeat.errors import ConfigError, UsageError
 
 DEFAULT_SOCKET = "~/.tmux/sock"
 DEFAULT_NOTES = "memory"
-CARRY_DAYS = 7
 # sockaddr_un holds 104 bytes on macOS and 108 on Linux, the terminating NUL included.
 MAX_SOCKET_BYTES = 103
 # Where tmux and the agents usually live when cron's PATH (/usr/bin:/bin) does not say.
 EXTRA_BIN_DIRS = ("/opt/homebrew/bin", "/usr/local/bin")
 OPENCLAW_NOTIFY = ("system", "event", "--text", "{text}", "--mode", "now")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the config file may set, with the defaults."""
+
+    carry_days: int = 7
+    max_restarts_per_check: int = 3
+    restart_spacing_seconds: float = 3.0  # between restarts in one check, plus jitter
+    check_timeout_seconds: float = 30.0  # a whole check, even when tmux hangs
+    tmux_timeout_seconds: float = 10.0  # one tmux call
+    notify_timeout_seconds: float = 10.0
+    trust_owned_notes: bool = False  # run hand-written commands without `heartbeat allow`
 
 
 @dataclass(frozen=True)
@@ -29,30 +48,81 @@ class Config:
     tmux: str | None
     notify: tuple[str, ...]  # argv; the word {text} stands for the message; empty: none
     env: Mapping[str, str]
-    carry_days: int = CARRY_DAYS
+    settings: Settings = Settings()
+    config_file: Path | None = None
 
     @property
     def path(self) -> str:
         return self.env.get("PATH") or os.defpath
 
+    @property
+    def carry_days(self) -> int:
+        return self.settings.carry_days
+
 
 def load(env: Mapping[str, str], notes: str | None = None, socket: str | None = None) -> Config:
     home = env.get("HOME") or os.path.expanduser("~")
-    notes_dir = Path(os.path.expanduser(notes or env.get("HEARTBEAT_NOTES") or DEFAULT_NOTES))
-    socket_path = resolve_socket(socket or env.get("HEARTBEAT_SOCKET") or DEFAULT_SOCKET, home)
+    file = config_path(env, home)
+    values = read_config_file(file)
+    notes_value = notes or env.get("HEARTBEAT_NOTES") or values.pop("notes", None) or DEFAULT_NOTES
+    socket_value = socket or env.get("HEARTBEAT_SOCKET") or values.pop("socket", None)
+    notify_value = values.pop("notify", None)
+    values.pop("notes", None)
+    values.pop("socket", None)
+    try:
+        settings = Settings(**values)
+    except TypeError as error:
+        unknown = str(error).split("argument ")[-1]
+        raise ConfigError(f"{file}: unknown setting {unknown}") from None
     return Config(
-        notes_dir=notes_dir.absolute(),
-        socket=socket_path,
+        notes_dir=Path(_expand(str(notes_value), home)).absolute(),
+        socket=resolve_socket(str(socket_value or DEFAULT_SOCKET), home),
         state_dir=state_dir(env, home),
         tmux=find_tmux(env),
-        notify=notify_command(env),
+        notify=notify_command(env, notify_value, file),
         env=env,
+        settings=settings,
+        config_file=file if file.exists() else None,
     )
 
 
+def config_path(env: Mapping[str, str], home: str) -> Path:
+    explicit = env.get("HEARTBEAT_CONFIG")
+    if explicit:
+        return Path(_expand(explicit, home))
+    xdg = env.get("XDG_CONFIG_HOME")
+    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path(home) / ".config"
+    return base / "heartbeat" / "config.toml"
+
+
+def read_config_file(file: Path) -> dict[str, Any]:
+    try:
+        with open(file, "rb") as handle:
+            values = tomllib.load(handle)
+    except FileNotFoundError:
+        return {}
+    except OSError as error:
+        raise ConfigError(f"{file}: cannot read: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{file}: {error}") from None
+    types = {name: type(value) for name, value in vars(Settings()).items()}
+    for key, value in values.items():
+        expected = types.get(key)
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            values[key] = float(value)
+        elif expected is not None and not isinstance(value, expected):
+            raise ConfigError(f"{file}: {key} must be {expected.__name__}, not {value!r}")
+    return values
+
+
+def _expand(path: str, home: str) -> str:
+    if path == "~" or path.startswith("~/"):
+        return home + path[1:]
+    return path
+
+
 def resolve_socket(socket: str, home: str) -> str:
-    if socket == "~" or socket.startswith("~/"):
-        socket = home + socket[1:]
+    socket = _expand(socket, home)
     if not os.path.isabs(socket):
         socket = os.path.abspath(socket)
     if len(os.fsencode(socket)) > MAX_SOCKET_BYTES:
@@ -66,12 +136,12 @@ def resolve_socket(socket: str, home: str) -> str:
 def state_dir(env: Mapping[str, str], home: str) -> Path:
     explicit = env.get("HEARTBEAT_STATE_DIR")
     if explicit:
-        return Path(explicit).expanduser().absolute()
-    from platformdirs.unix import Unix  # XDG rules on every system, as documented
-
+        return Path(_expand(explicit, home)).absolute()
     xdg = env.get("XDG_STATE_HOME")
     if xdg and os.path.isabs(xdg):
         return Path(xdg) / "heartbeat"
+    from platformdirs.unix import Unix  # XDG's rules on every system, as documented
+
     return Path(Unix("heartbeat").user_state_dir.replace(os.path.expanduser("~"), home, 1))
 
 
@@ -83,12 +153,19 @@ def find_tmux(env: Mapping[str, str]) -> str | None:
     return shutil.which("tmux", path=search)
 
 
-def notify_command(env: Mapping[str, str]) -> tuple[str, ...]:
-    configured = env.get("HEARTBEAT_NOTIFY")
-    if configured is not None:
+def notify_command(env: Mapping[str, str], configured: Any, file: Path) -> tuple[str, ...]:
+    """The notify argv: $HEARTBEAT_NOTIFY, else the config file, else openclaw if found."""
+    from_env = env.get("HEARTBEAT_NOTIFY")
+    if from_env is not None:
         try:
-            return tuple(shlex.split(configured))
+            return tuple(shlex.split(from_env))
         except ValueError as error:
             raise UsageError(f"HEARTBEAT_NOTIFY cannot be read: {error}") from None
+    if isinstance(configured, list) and all(isinstance(word, str) for word in configured):
+        return tuple(configured)
+    if configured is not None:
+        raise ConfigError(
+            f'{file}: notify must be a list of words, like ["notify-send", "{{text}}"]'
+        )
     openclaw = shutil.which("openclaw", path=env.get("PATH") or os.defpath)
     return (openclaw, *OPENCLAW_NOTIFY) if openclaw else ()

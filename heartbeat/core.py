@@ -8,18 +8,30 @@ prints or reads the clock: `now` comes in, results go out as values.
 from __future__ import annotations
 
 import os
+import random
 import re
 import shlex
+import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from heartbeat import files, notes, policy, render, state, tmux
+from heartbeat import files, notes, notify, policy, procs, render, state, tmux
 from heartbeat.config import Config
 from heartbeat.errors import HeartbeatError, RefusedError, TmuxError
-from heartbeat.model import Action, Entry, Pane, State, valid_session_name
+from heartbeat.model import (
+    Action,
+    Decision,
+    Entry,
+    History,
+    Observation,
+    Pane,
+    RestartMode,
+    State,
+    valid_session_name,
+)
 from heartbeat.notebook import LoadedNote, Notebook, carry_over, label_of, select, stamp_of
 from heartbeat.state import Record, StateFile
 
@@ -107,7 +119,19 @@ def check(config: Config, now: datetime) -> Outcome:
         return _check(config, now)
 
 
-def _check(config: Config, now: datetime) -> Outcome:
+@dataclass
+class Plan:
+    """One entry on its way through a check: what was seen, and what to do."""
+
+    loaded: LoadedNote
+    entry: Entry
+    record: Record
+    observed: Observation
+    decision: Decision
+    old: str
+
+
+def _check(config: Config, now: datetime, sleep: Callable[[float], None] = time.sleep) -> Outcome:
     stamp = stamp_of(now)
     saved = state.load(config.state_dir)
     outcome = Outcome()
@@ -121,26 +145,23 @@ def _check(config: Config, now: datetime) -> Outcome:
     managed, selection_problems = select(book)
     problems += book.problems + selection_problems
 
-    by_socket: dict[str, list[tuple[LoadedNote, Entry]]] = defaultdict(list)
-    for loaded, entry in managed:
-        by_socket[entry.socket].append((loaded, entry))
+    plans = _plan(config, saved, managed, now, problems)
+    _storm_guard(plans, config.settings.max_restarts_per_check)
     edits: dict[Path, list[notes.Edit]] = defaultdict(list)
-    for socket, group in by_socket.items():
-        try:
-            snapshot = tmux.snapshot(socket, config.tmux)
-        except TmuxError as error:
-            problems.append(str(error))
-            continue
-        for loaded, entry in group:
-            change, edit, needs_person = _check_entry(
-                config, saved, entry, snapshot.panes.get(entry.name), stamp, problems
-            )
-            outcome.needs_person |= needs_person
-            if change is not None:
-                outcome.changes.append(change)
-                state.log(config.state_dir, stamp, change.line())
-            if edit is not None:
-                edits[loaded.path].append(edit)
+    restarted = 0
+    for plan in sorted(plans, key=_restart_order):
+        if plan.decision.action is Action.RESTART and restarted:
+            # Parallel agents restarted at one instant hit a provider's rate limit together.
+            sleep(config.settings.restart_spacing_seconds * (1 + random.random() / 2))
+        change, edit = _act(config, plan, now, problems)
+        restarted += plan.decision.action is Action.RESTART
+        outcome.needs_person |= plan.decision.needs_person
+        if change is not None:
+            outcome.needs_person |= change.needs_person
+            outcome.changes.append(change)
+            state.log(config.state_dir, stamp, change.line())
+        if edit is not None:
+            edits[plan.loaded.path].append(edit)
 
     for path, note_edits in edits.items():
         try:
@@ -158,25 +179,96 @@ def _check(config: Config, now: datetime) -> Outcome:
     return outcome
 
 
-def _check_entry(
+def _plan(
     config: Config,
     saved: StateFile,
-    entry: Entry,
-    pane: Pane | None,
-    stamp: str,
+    managed: list[tuple[LoadedNote, Entry]],
+    now: datetime,
     problems: list[str],
-) -> tuple[Change | None, notes.Edit | None, bool]:
-    record = saved.record(entry.socket, entry.name)
-    pane_exit = _read_pane_exit(config, entry, pane, record, problems)
-    recorded_exit = state.read_exit(config.state_dir, record.run) if entry.wrapped else None
-    observed = policy.observe(
-        pane, entry.wrapped, recorded_exit, record.state, record.exit_code, pane_exit
+) -> list[Plan]:
+    """Ask tmux once per socket, then decide about every entry."""
+    by_socket: dict[str, list[tuple[LoadedNote, Entry]]] = defaultdict(list)
+    for loaded, entry in managed:
+        by_socket[entry.socket].append((loaded, entry))
+    plans: list[Plan] = []
+    for socket, group in by_socket.items():
+        try:
+            snapshot = tmux.snapshot(socket, config.tmux)
+        except TmuxError as error:
+            problems.append(str(error))
+            continue
+        for loaded, entry in group:
+            record = saved.record(entry.socket, entry.name)
+            if record.digest != entry.digest:
+                # A new or edited command starts with a clean slate.
+                record.failures, record.gave_up, record.digest = [], False, entry.digest
+            pane = snapshot.panes.get(entry.name)
+            if pane is not None and pane.pid is not None:
+                record.pid = pane.pid  # the process group to clear before a restart
+            pane_exit = _read_pane_exit(config, entry, pane, record, problems)
+            recorded = state.read_exit(config.state_dir, record.run) if entry.wrapped else None
+            observed = policy.observe(
+                pane, entry.wrapped, recorded, record.state, record.exit_code, pane_exit
+            )
+            decision = policy.decide(history_of(record), observed, now, entry.restart_mode)
+            old = record.state.value if record.state else "new"
+            plans.append(Plan(loaded, entry, record, observed, decision, old))
+    return plans
+
+
+def history_of(record: Record) -> History:
+    return History(
+        state=record.state,
+        failures=tuple(datetime.fromisoformat(t) for t in record.failures),
+        last_start=datetime.fromisoformat(record.last_start) if record.last_start else None,
+        gave_up=record.gave_up,
     )
-    decision = policy.decide(record.state, observed)
-    old = record.state.value if record.state else "new"
-    status, action, needs_person = decision.status, decision.action.value, decision.needs_person
+
+
+def _restart_order(plan: Plan) -> tuple[bool, datetime]:
+    """Restarts first, the longest-waiting first; the order of the rest does not matter."""
+    due = plan.decision.due or datetime.max
+    return (plan.decision.action is not Action.RESTART, due)
+
+
+def _storm_guard(plans: list[Plan], limit: int) -> None:
+    """At most `limit` restarts in one check; the rest wait for the next, oldest first."""
+    restarts = sorted(
+        (plan for plan in plans if plan.decision.action is Action.RESTART), key=_restart_order
+    )
+    for plan in restarts[limit:]:
+        plan.decision = policy.deferred(plan.decision)
+
+
+ACTION_WORDS = {
+    Action.RESTART: "restarted",
+    Action.CLOSE: "closed",
+    Action.REPORT: "needs a person",
+    Action.NONE: "no action",
+}
+
+
+def _act(
+    config: Config, plan: Plan, now: datetime, problems: list[str]
+) -> tuple[Change | None, notes.Edit | None]:
+    """Carry out one decision, record it, and say what changed."""
+    entry, record, decision = plan.entry, plan.record, plan.decision
+    stamp = stamp_of(now)
+    record.failures = [t.isoformat() for t in decision.failures]
+    record.gave_up = decision.state is State.GAVE_UP
+    record.exit_code = plan.observed.exit_code
+    if record.state is not decision.state:
+        record.since = stamp
+    record.state = decision.state
+    status, needs_person = decision.status, decision.needs_person
+    words = ACTION_WORDS.get(decision.action, "")
+    if decision.action is Action.WAIT:
+        words = decision.status.rpartition(", ")[2]
+    if decision.state is State.GAVE_UP:
+        words = "gave up"
     if decision.action is Action.RESTART:
         try:
+            status += _clear_previous_run(config, entry, record, plan.observed.present)
             start_session(
                 config,
                 record,
@@ -188,24 +280,48 @@ def _check_entry(
                 environment=entry.environment,
                 stamp=stamp,
             )
-            action = "restarted"
+            record.last_start = now.isoformat()
         except HeartbeatError as error:
             problems.append(f"{entry.location}: {entry.name}: restart failed: {error}")
-            if record.state is State.DEAD:
-                return None, None, True  # already said so; the next check tries again
-            status, action, needs_person = f"dead, restart failed: {error}", "restart failed", True
-            record.state = State.DEAD
-    else:
-        if record.state is not decision.state:
-            record.since = stamp
-        record.state = decision.state
-        record.exit_code = observed.exit_code
-        action = {"close": "closed", "report": "needs a person", "none": "no action"}[action]
+            if plan.old == decision.state.value:
+                return None, None  # already said so; the next check tries again
+            status, words, needs_person = (
+                f"{policy.describe(plan.observed)}, restart failed: {error}",
+                "restart failed",
+                True,
+            )
+    if decision.notify:
+        _notify(
+            config,
+            f"{entry.name}: {status} in {entry.dir}: heartbeat reset {entry.name}",
+            stamp,
+            problems,
+        )
     if not decision.changed:
-        return None, None, needs_person
-    change = Change(entry.name, old, decision.state.value, action, needs_person)
+        return None, None
+    change = Change(entry.name, plan.old, decision.state.value, words, needs_person)
     edit = notes.Edit(entry.key, stamp, status, close=decision.action is Action.CLOSE)
-    return change, edit, needs_person
+    return change, edit
+
+
+def _clear_previous_run(config: Config, entry: Entry, record: Record, present: bool) -> str:
+    """End what is left of the previous run before starting again; says what it did."""
+    if present:  # the session sits in its tail, or its pane is dead
+        tmux.kill(entry.socket, config.tmux, entry.name)
+    if record.pid is None or not procs.group_members(record.pid):
+        return ""
+    if not procs.stop_group(record.pid):
+        raise RefusedError(
+            f"processes of the previous run (process group {record.pid}) are still alive"
+        )
+    return f" (stopped leftovers of the previous run, process group {record.pid})"
+
+
+def _notify(config: Config, text: str, stamp: str, problems: list[str]) -> None:
+    error = notify.send(config.notify, text, config.settings.notify_timeout_seconds)
+    state.log(config.state_dir, stamp, f"notified: {text}" if error is None else error)
+    if error is not None:
+        problems.append(error)
 
 
 def _read_pane_exit(
@@ -231,7 +347,14 @@ def command_text(argv: Sequence[str]) -> str:
     return argv[0] if len(argv) == 1 else shlex.join(argv)
 
 
-def launch(config: Config, now: datetime, name: str, folder: str, argv: Sequence[str]) -> Path:
+def launch(
+    config: Config,
+    now: datetime,
+    name: str,
+    folder: str,
+    argv: Sequence[str],
+    restart: RestartMode = RestartMode.ON_FAILURE,
+) -> Path:
     """Start NAME in FOLDER on the socket and log it in today's note; returns the note."""
     if not valid_session_name(name):
         raise RefusedError(
@@ -265,11 +388,13 @@ def launch(config: Config, now: datetime, name: str, folder: str, argv: Sequence
         book = Notebook(config, now.date())
         try:
             path = book.ensure_today()
-            block = render.entry(name, command, directory, config.socket, stamp)
+            extra = [] if restart is RestartMode.ON_FAILURE else [f"restart: {restart.value}"]
+            block = render.entry(name, command, directory, config.socket, stamp, extra)
             book.edit(path, [], added=[block])
         except (HeartbeatError, OSError):
             tmux.kill(config.socket, config.tmux, name)  # no side effect when not logged
             raise
+        record.last_start = now.isoformat()
         saved.records[StateFile.key(config.socket, name)] = record
         state.save(config.state_dir, saved)
         state.log(config.state_dir, stamp, f"{name}: launched in {directory}: {command}")
@@ -300,6 +425,22 @@ def kill(config: Config, now: datetime, name: str) -> Entry:
         saved.records.pop(StateFile.key(entry.socket, entry.name), None)
         state.save(config.state_dir, saved)
         state.log(config.state_dir, stamp, f"{name}: killed by heartbeat kill")
+    return entry
+
+
+def reset(config: Config, now: datetime, name: str) -> Entry:
+    """Forget NAME's failed starts, so that the next check may restart it again."""
+    with files.locked(config.state_dir, wait=True):
+        book = Notebook(config, now.date())
+        book.read_all()
+        _, entry = find_entry(book, name)
+        saved = state.load(config.state_dir)
+        record = saved.record(entry.socket, entry.name)
+        record.failures, record.gave_up = [], False
+        if record.state is State.GAVE_UP:
+            record.state = None  # seen afresh: restarted at once if still down
+        state.save(config.state_dir, saved)
+        state.log(config.state_dir, stamp_of(now), f"{name}: reset")
     return entry
 
 

@@ -35,3 +35,7 @@ class TmuxError(HeartbeatError):
 
 class StateError(HeartbeatError):
     """The state folder cannot be used."""
+
+
+class ConfigError(HeartbeatError):
+    """The config file cannot be used."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 
 # tmux rewrites `.` and `:` in session names, and under cron's C locale non-ASCII
@@ -23,6 +25,15 @@ class State(StrEnum):
     FINISHED = "finished"
     FAILED = "failed"
     DEAD = "dead"
+    GAVE_UP = "gave-up"
+
+
+class RestartMode(StrEnum):
+    """An entry's `restart:` sub-item."""
+
+    ON_FAILURE = "on-failure"  # a dead session or a non-zero exit is restarted
+    ALWAYS = "always"  # an exit 0 too
+    NEVER = "never"  # only reported
 
 
 Command = str | tuple[str, ...]
@@ -63,6 +74,16 @@ class Entry:
     @property
     def key(self) -> tuple[str, str]:
         return (self.socket, self.name)
+
+    @property
+    def restart_mode(self) -> RestartMode:
+        return RestartMode(self.options.get("restart", RestartMode.ON_FAILURE))
+
+    @property
+    def digest(self) -> str:
+        """Identifies what would run: the command, its folder and socket."""
+        text = json.dumps([self.command, self.dir, self.socket, self.environment])
+        return hashlib.sha256(text.encode()).hexdigest()
 
     @property
     def line(self) -> int:
@@ -115,8 +136,19 @@ class Observation:
 class Action(StrEnum):
     NONE = "none"
     RESTART = "restart"
+    WAIT = "wait"  # a restart is due later (backoff)
     CLOSE = "close"  # finished: tick the box
     REPORT = "report"  # needs a person
+
+
+@dataclass(frozen=True)
+class History:
+    """What the state file remembers of an entry, as the policy needs it."""
+
+    state: State | None = None
+    failures: tuple[datetime, ...] = ()  # when recent failed runs were seen ending
+    last_start: datetime | None = None
+    gave_up: bool = False
 
 
 @dataclass(frozen=True)
@@ -126,5 +158,8 @@ class Decision:
     state: State
     action: Action
     changed: bool  # True when the note gets a status line
-    status: str  # the status line's text (empty when not changed)
+    status: str  # the status line's text
     needs_person: bool = False
+    failures: tuple[datetime, ...] = ()
+    due: datetime | None = None  # when the restart may happen
+    notify: bool = False  # an event a person is told about

@@ -15,7 +15,7 @@ from typing import Any
 
 from heartbeat import shell
 from heartbeat.errors import NoteError, ShellSyntaxError
-from heartbeat.model import Entry, Span, valid_session_name
+from heartbeat.model import Entry, RestartMode, Span, valid_session_name
 
 SECTION_TITLE = "Active Long-Running Processes"
 _SECTION_KEY = SECTION_TITLE.casefold()
@@ -267,6 +267,10 @@ def _read_item(
         socket = options.get("socket") or context.default_socket
         folder = options.get("dir") or context.home
         command, environment, wrapped = code, (), True
+    restart = options.get("restart", RestartMode.ON_FAILURE)
+    if restart not in {mode.value for mode in RestartMode}:
+        modes = ", ".join(mode.value for mode in RestartMode)
+        return problem(f"{name}: restart must be one of {modes}, not {restart!r}")
     if not valid_session_name(name):
         return problem(
             f"invalid session name {name!r}: use letters, digits, '-' and '_', "

@@ -1,11 +1,18 @@
-"""What to do about an entry, given what tmux showed and what was seen before: pure."""
+"""What to do about an entry, given what tmux showed and what was seen before: pure.
+
+Restart defaults follow supervisord, systemd, pm2 and Kubernetes, tuned for agents that
+run for hours: the first restart is immediate, later ones back off exponentially, a run
+that stays up 10 minutes resets the count, and 5 failed starts within an hour give up.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
-from heartbeat.model import Action, Decision, Observation, Pane, State
+from heartbeat.model import Action, Decision, History, Observation, Pane, RestartMode, State
 
 EXITED_LINE = re.compile(r"^\s*EXITED:\s*(-?\d+)\s*$")
 # The skill's tail (`...; sleep 999999`) runs as `sleep` once the agent has ended,
@@ -16,15 +23,33 @@ TAIL_COMMAND = "sleep"
 NON_EXEC_SHELLS = frozenset({"sh", "dash", "ash"})
 
 
+@dataclass(frozen=True)
+class Limits:
+    first_backoff: timedelta = timedelta(minutes=1)
+    max_backoff: timedelta = timedelta(minutes=30)
+    give_up_after: int = 5  # failed starts ...
+    give_up_window: timedelta = timedelta(minutes=60)  # ... within this long
+    healthy_after: timedelta = timedelta(minutes=10)  # a run this long resets the count
+
+    def backoff(self, failures: int) -> timedelta:
+        """The wait before the restart that follows the n-th failure in a row."""
+        if failures <= 1:
+            return timedelta(0)
+        return min(self.first_backoff * (1 << (failures - 2)), self.max_backoff)
+
+
+DEFAULT_LIMITS = Limits()
+
+
 def needs_capture(pane: Pane, last_read_activity: int | None) -> bool:
     """Whether a skill-form pane must be read to learn if its agent has ended.
 
     The list call's `pane_current_command` says so without reading the pane: only a
     pane sitting in its tail (or a non-exec shell whose output moved) is read.
     """
-    if pane.current_command == TAIL_COMMAND:
-        return pane.activity != last_read_activity
-    return pane.current_command in NON_EXEC_SHELLS and pane.activity != last_read_activity
+    if pane.activity == last_read_activity:
+        return False
+    return pane.current_command == TAIL_COMMAND or pane.current_command in NON_EXEC_SHELLS
 
 
 def exit_code_in(lines: Sequence[str]) -> int | None:
@@ -57,27 +82,70 @@ def observe(
         return Observation(present=True)
     if recorded_exit is not None:
         return Observation(present=False, exit_code=recorded_exit)
-    if previous in (State.FINISHED, State.FAILED) and previous_exit is not None:
+    if previous in (State.FINISHED, State.FAILED, State.GAVE_UP) and previous_exit is not None:
         return Observation(present=False, exit_code=previous_exit)
     return Observation(present=False)
 
 
-def decide(previous: State | None, observed: Observation) -> Decision:
+def describe(observed: Observation) -> str:
+    if observed.exit_code is None:
+        return "dead"
+    verb = "finished" if observed.exit_code == 0 else "failed"
+    return f"{verb} (exit {observed.exit_code})"
+
+
+def decide(
+    history: History,
+    observed: Observation,
+    now: datetime,
+    mode: RestartMode = RestartMode.ON_FAILURE,
+    limits: Limits = DEFAULT_LIMITS,
+) -> Decision:
     """The action and the status line for one entry.
 
-    A status line is written only when the state changed since the last check; the
+    A status line is written only when something changed since the last check; the
     first sighting of a running entry writes nothing.
     """
     state = observed.state
-    changed = previous != state
-    if state is State.DEAD:
-        return Decision(state, Action.RESTART, True, "dead, restarted")
     if state is State.RUNNING:
-        text = "running" if previous is None else "running again"
-        return Decision(state, Action.NONE, changed and previous is not None, text)
-    code = observed.exit_code
-    if state is State.FINISHED:
-        return Decision(state, Action.CLOSE, changed, f"finished (exit {code})")
-    return Decision(
-        state, Action.REPORT, changed, f"failed (exit {code}), left for a person", needs_person=True
-    )
+        healthy = (
+            history.last_start is not None and now - history.last_start >= limits.healthy_after
+        )
+        failures = () if healthy else history.failures
+        changed = history.state not in (None, State.RUNNING)
+        return Decision(state, Action.NONE, changed, "running again", failures=failures)
+    if history.gave_up:
+        return Decision(State.GAVE_UP, Action.NONE, False, "", True, history.failures)
+
+    what = describe(observed)
+    if not (
+        mode is RestartMode.ALWAYS
+        or (mode is RestartMode.ON_FAILURE and state is not State.FINISHED)
+    ):
+        if state is State.FINISHED:
+            return Decision(state, Action.CLOSE, history.state is not state, what)
+        text = f"{what}, not restarted (restart: never)"
+        return Decision(state, Action.REPORT, history.state is not state, text, needs_person=True)
+
+    # A run is new news when the last check saw it running (or never saw it).
+    new_end = history.state in (None, State.RUNNING)
+    failures = tuple(f for f in history.failures if now - f < limits.give_up_window)
+    if new_end and state is not State.FINISHED:
+        ran_long = (
+            history.last_start is not None and now - history.last_start >= limits.healthy_after
+        )
+        failures = (() if ran_long else failures) + (now,)
+    if len(failures) >= limits.give_up_after:
+        minutes = int(limits.give_up_window.total_seconds() // 60)
+        text = f"{what}, gave up after {len(failures)} failed starts in {minutes} min"
+        return Decision(State.GAVE_UP, Action.NONE, True, text, True, failures, notify=True)
+    due = (failures[-1] if failures else now) + limits.backoff(len(failures))
+    if now >= due:
+        return Decision(state, Action.RESTART, True, f"{what}, restarted", False, failures, due)
+    text = f"{what}, restart after {due:%H:%M}"
+    return Decision(state, Action.WAIT, new_end, text, False, failures, due)
+
+
+def deferred(decision: Decision) -> Decision:
+    """A restart the storm guard holds back until the next check."""
+    return replace(decision, action=Action.WAIT, changed=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from collections.abc import Sequence
 from functools import cache
 from importlib import resources
 from string import Template
@@ -38,15 +39,14 @@ def _longest_backtick_run(text: str) -> int:
     return best
 
 
-def entry(name: str, command: str, folder: str, socket: str, started: str) -> str:
+def entry(
+    name: str, command: str, folder: str, socket: str, started: str, extra: Sequence[str] = ()
+) -> str:
     """The lines `heartbeat launch` adds to the daily note (without a final newline)."""
-    return (
-        Template(template("templates", "entry.md"))
-        .substitute(
-            name=name, command=code_span(command), dir=folder, socket=socket, started=started
-        )
-        .rstrip("\n")
+    text = Template(template("templates", "entry.md")).substitute(
+        name=name, command=code_span(command), dir=folder, socket=socket, started=started
     )
+    return "\n".join([text.rstrip("\n"), *(f"  - {line}" for line in extra)])
 
 
 def crontab_line(schedule: str, heartbeat: str, path: str, notes: str, socket: str) -> str:

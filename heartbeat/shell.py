@@ -64,13 +64,14 @@ class _Reader:
         self._reset()
 
     def _expand_tilde(self, word: str) -> str:
-        if not word.startswith("~") or self.unquoted_prefix < 1:
-            return word
+        # Only a tilde-prefix of unquoted literal characters ending at an unquoted
+        # slash (or at the end of the word) is expanded; `~user` is left alone.
         slash = word.find("/")
-        if slash == 1 or (slash < 0 and word == "~"):
+        bare = word == "~" and self.unquoted_prefix == 1 and not self.quoted
+        if bare or (word.startswith("~/") and self.unquoted_prefix > 1):
             home = self.env.get("HOME") or os.path.expanduser("~")
             return home + ("" if slash < 0 else word[slash:])
-        return word  # ~user is left alone
+        return word
 
     def read(self) -> list[Token]:
         text, i, n = self.text, 0, len(self.text)

@@ -29,6 +29,10 @@ class Record:
     pid: int | None = None  # the pane's process at start (its process group leader)
     activity: int | None = None  # pane activity time when its output was last read
     since: str | None = None  # when `state` was first seen
+    last_start: str | None = None  # ISO time heartbeat last started it
+    failures: list[str] = field(default_factory=list)  # ISO times of recent failed runs
+    gave_up: bool = False
+    digest: str | None = None  # of command, dir and socket: an edit resets the counts
 
 
 @dataclass

@@ -53,6 +53,7 @@ class Sandbox:
         """cron's environment: a bare PATH and no shell profile."""
         keep = (
             "HOME",
+            "HEARTBEAT_CONFIG",
             "HEARTBEAT_NOTES",
             "HEARTBEAT_STATE_DIR",
             "HEARTBEAT_SOCKET",
@@ -108,7 +109,11 @@ def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
         folder.mkdir(mode=0o700)
     shutil.copytree(STAND_INS, bin_dir)
     socket = str(socket_dir / "sock")
+    settings = tmp_path / "config.toml"
+    # No pause between restarts in one check (that spacing has its own test).
+    settings.write_text("restart_spacing_seconds = 0\n")
     env = {
+        "HEARTBEAT_CONFIG": str(settings),
         "HOME": str(home),
         "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
         "HEARTBEAT_NOTES": str(notes),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+
 from conftest import Sandbox
 
 SKILL_LINE = (
@@ -77,15 +79,22 @@ def test_the_skills_line_in_a_fenced_block_is_classified_from_its_exited_line(
 ) -> None:
     line = skill_line(sandbox, "fenced", "exit:4")
     sandbox.write_note(
-        note_with("- fenced", "  ```sh", *[f"  {row}" for row in line.splitlines()], "  ```")
+        note_with(
+            "- fenced",
+            "  ```sh",
+            *[f"  {row}" for row in line.splitlines()],
+            "  ```",
+            "  - restart: never",
+        )
     )
-    sandbox.check()
+    # The person runs the skill's line in their shell, then logs it.
+    subprocess.run(["/bin/sh", "-c", line], env=sandbox.env, check=True)
     sandbox.wait(lambda: "EXITED: 4" in sandbox.pane_text("fenced"))
 
     result = sandbox.check()
 
     assert result.returncode == 1
-    assert result.stdout == "fenced: running -> failed (needs a person)\n"
+    assert result.stdout == "fenced: new -> failed (needs a person)\n"
     assert len(sandbox.calls()) == 1
     # The line's own completion hook fired, exactly as a shell runs it: the skill
     # quotes $EXIT_CODE in single quotes, so its text keeps the variable's name.

@@ -141,8 +141,21 @@ def test_a_finished_session_killed_by_hand_is_not_run_again(sandbox: Sandbox) ->
     assert not sandbox.alive("api")
 
 
-def test_an_agent_that_exits_3_is_failed_reported_and_not_restarted(sandbox: Sandbox) -> None:
-    launch(sandbox, "api", "codex", "exec", "exit:3")
+def test_an_agent_that_exits_3_with_restart_never_is_failed_and_reported(sandbox: Sandbox) -> None:
+    result = sandbox.run(
+        "launch",
+        "api",
+        "--dir",
+        str(sandbox.root),
+        "--restart",
+        "never",
+        "--",
+        "codex",
+        "exec",
+        "exit:3",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "  - restart: never" in sandbox.note().read_text()
     sandbox.wait(lambda: "EXITED: 3" in sandbox.pane_text("api"))
 
     result = sandbox.check("--quiet")
@@ -150,10 +163,21 @@ def test_an_agent_that_exits_3_is_failed_reported_and_not_restarted(sandbox: San
     assert result.returncode == 1
     assert result.stdout == "api: running -> failed (needs a person)\n"
     assert "- [ ] **api**" in sandbox.note().read_text()
-    assert "— failed (exit 3), left for a person" in sandbox.note().read_text()
+    assert "— failed (exit 3), not restarted (restart: never)" in sandbox.note().read_text()
     again = sandbox.check("--quiet")
     assert (again.returncode, again.stdout, again.stderr) == (1, "", "")
     assert len(sandbox.calls()) == 1
+
+
+def test_an_agent_that_exits_3_is_restarted_by_default(sandbox: Sandbox) -> None:
+    launch(sandbox, "api", "codex", "exec", "exit:3")
+    sandbox.wait(lambda: "EXITED: 3" in sandbox.pane_text("api"))
+
+    result = sandbox.check("--quiet")
+
+    assert (result.returncode, result.stdout) == (0, "")
+    assert "— failed (exit 3), restarted" in sandbox.note().read_text()
+    sandbox.wait(lambda: len(sandbox.calls()) == 2)
 
 
 def test_the_completion_notification_names_the_agent_exit_and_dir(sandbox: Sandbox) -> None:
