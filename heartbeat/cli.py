@@ -25,7 +25,12 @@ EXIT_OK, EXIT_NEEDS_PERSON, EXIT_USAGE = 0, 1, 2
 def now() -> datetime:
     """The clock, read once per command. HEARTBEAT_NOW (ISO time) exists for tests."""
     fixed = os.environ.get("HEARTBEAT_NOW")
-    return datetime.fromisoformat(fixed) if fixed else datetime.now()
+    if not fixed:
+        return datetime.now()
+    try:
+        return datetime.fromisoformat(fixed)
+    except ValueError:
+        raise UsageError(f"HEARTBEAT_NOW is not an ISO time: {fixed!r}") from None
 
 
 def load_config(notes: str | None, socket: str | None) -> config_module.Config:
@@ -158,6 +163,7 @@ def status(notes: str | None, socket: str | None, as_json: bool) -> None:
         click.echo(_table(rows, current))
     for problem in problems:
         click.echo(problem, err=True)
+    sys.exit(EXIT_NEEDS_PERSON if problems else EXIT_OK)
 
 
 def _table(rows: list[core.Row], current: datetime) -> str:
@@ -190,7 +196,9 @@ def _age(since: str | None, current: datetime) -> str:
 
 @cli.command()
 @click.argument("name")
-@click.option("-n", "lines", default=20, show_default=True, help="How many lines.")
+@click.option(
+    "-n", "lines", default=20, show_default=True, type=click.IntRange(min=1), help="How many lines."
+)
 @notes_option
 @socket_option
 @one_line_errors

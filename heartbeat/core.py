@@ -20,7 +20,7 @@ from pathlib import Path
 
 from heartbeat import files, notes, notify, policy, procs, render, state, tmux
 from heartbeat.config import Config
-from heartbeat.errors import HeartbeatError, RefusedError, TmuxError
+from heartbeat.errors import HeartbeatError, RefusedError, TmuxError, UsageError
 from heartbeat.model import (
     Action,
     Decision,
@@ -36,7 +36,7 @@ from heartbeat.notebook import LoadedNote, Notebook, carry_over, label_of, selec
 from heartbeat.state import Record, StateFile
 
 CAPTURE_LINES = 50
-_LINE_NUMBER = re.compile(r":\d+: ")
+_LINE_NUMBER = re.compile(r"(?<=\.md):\d+")
 
 
 @dataclass(frozen=True)
@@ -171,7 +171,7 @@ def _check(config: Config, now: datetime, sleep: Callable[[float], None] = time.
 
     # Printed once: a problem is known by its file and text, not its line, since our
     # own status lines move the lines below them.
-    keys = {problem: _LINE_NUMBER.sub(": ", problem, count=1) for problem in problems}
+    keys = {problem: _LINE_NUMBER.sub("", problem) for problem in problems}
     outcome.problems = [p for p in problems if keys[p] not in saved.printed]
     saved.printed = sorted(set(keys.values()))
     outcome.needs_person |= bool(problems)
@@ -203,12 +203,13 @@ def _plan(
                 # A new or edited command starts with a clean slate.
                 record.failures, record.gave_up, record.digest = [], False, entry.digest
             pane = snapshot.panes.get(entry.name)
+            same_pane = pane is not None and pane.pid == record.pid
             if pane is not None and pane.pid is not None:
                 record.pid = pane.pid  # the process group to clear before a restart
             pane_exit = _read_pane_exit(config, entry, pane, record, problems)
             recorded = state.read_exit(config.state_dir, record.run) if entry.wrapped else None
             observed = policy.observe(
-                pane, entry.wrapped, recorded, record.state, record.exit_code, pane_exit
+                pane, entry.wrapped, recorded, record.state, record.exit_code, pane_exit, same_pane
             )
             decision = policy.decide(history_of(record), observed, now, entry.restart_mode)
             old = record.state.value if record.state else "new"
@@ -362,10 +363,12 @@ def launch(
             "starting with a letter or digit"
         )
     directory = os.path.abspath(os.path.expanduser(folder))
-    if not os.path.isdir(directory):
+    if not os.path.exists(directory):
         raise RefusedError(f"dir {folder} does not exist")
+    if not os.path.isdir(directory):
+        raise RefusedError(f"dir {folder} is not a folder")
     if not argv or not "".join(argv).strip():
-        raise RefusedError("no command given: heartbeat launch NAME --dir DIR -- COMMAND")
+        raise UsageError("no command given: heartbeat launch NAME --dir DIR -- COMMAND")
     command = command_text(argv)
     if "\n" in command or "\r" in command:
         raise RefusedError("the command must fit on one line of the note")

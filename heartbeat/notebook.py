@@ -11,7 +11,7 @@ from pathlib import Path
 
 from heartbeat import files, notes, render
 from heartbeat.config import Config
-from heartbeat.errors import NoteError
+from heartbeat.errors import NoteError, RefusedError
 from heartbeat.model import Entry
 
 EDIT_ATTEMPTS = 20
@@ -126,7 +126,10 @@ class Notebook:
         """Today's note, created from the template when missing."""
         path = self.path_for(self.today)
         if not path.exists():
-            self.config.notes_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            # One level only: a mistyped --notes must not grow a tree of folders.
+            if not self.config.notes_dir.parent.is_dir():
+                raise RefusedError(f"notes folder {label_of(self.config.notes_dir)} not found")
+            self.config.notes_dir.mkdir(exist_ok=True, mode=0o700)
             files.create_exclusively(path, render.note(self.today.isoformat()))
         return path
 

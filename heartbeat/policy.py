@@ -68,21 +68,26 @@ def observe(
     previous: State | None,
     previous_exit: int | None,
     pane_exit: int | None = None,
+    same_pane: bool = False,
 ) -> Observation:
     """Turn what tmux and the state folder say into one observation.
 
     `recorded_exit` is the wrapper's exit file for the current run; `pane_exit` the
     code read from a skill-form pane. A session that ended and was then killed (or
-    whose `sleep` ran out) is still ended: it must not run again.
+    whose `sleep` ran out) is still ended: it must not run again. `same_pane` says
+    the pane is the one seen before, so an end already read from it still holds.
     """
+    ended = previous in (State.FINISHED, State.FAILED, State.GAVE_UP)
     if pane is not None:
         for code in (pane.exit_option if wrapped else None, pane.dead_status, pane_exit):
             if code is not None:
                 return Observation(present=True, exit_code=code)
+        if same_pane and ended and previous_exit is not None:
+            return Observation(present=True, exit_code=previous_exit)
         return Observation(present=True)
     if recorded_exit is not None:
         return Observation(present=False, exit_code=recorded_exit)
-    if previous in (State.FINISHED, State.FAILED, State.GAVE_UP) and previous_exit is not None:
+    if ended and previous_exit is not None:
         return Observation(present=False, exit_code=previous_exit)
     return Observation(present=False)
 

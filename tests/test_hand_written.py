@@ -95,6 +95,10 @@ def test_the_skills_line_in_a_fenced_block_is_classified_from_its_exited_line(
 
     assert result.returncode == 1
     assert result.stdout == "fenced: new -> failed (needs a person)\n"
+    # Later checks still see it failed: the pane is not read again, and nothing re-runs.
+    again = sandbox.check()
+    assert (again.returncode, again.stdout) == (1, "")
+    assert "running again" not in sandbox.note().read_text()
     assert len(sandbox.calls()) == 1
     # The line's own completion hook fired, exactly as a shell runs it: the skill
     # quotes $EXIT_CODE in single quotes, so its text keeps the variable's name.

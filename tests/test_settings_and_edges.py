@@ -38,6 +38,17 @@ def test_usage_errors_exit_2(sandbox: Sandbox) -> None:
     assert "--dir" in result.stderr
     both = sandbox.run("launch", "api", "--dir", ".", "--codex", "x", "--", "codex")
     assert both.returncode == 2
+    nothing = sandbox.run("launch", "api", "--dir", ".")
+    assert (nothing.returncode, nothing.stderr) == (
+        2,
+        "heartbeat: no command given: heartbeat launch NAME --dir DIR -- COMMAND\n",
+    )
+    assert sandbox.run("tail", "api", "-n", "-5").returncode == 2
+    bad_clock = sandbox.run("status", env=dict(sandbox.env, HEARTBEAT_NOW="garbage"))
+    assert (bad_clock.returncode, bad_clock.stderr) == (
+        2,
+        "heartbeat: HEARTBEAT_NOW is not an ISO time: 'garbage'\n",
+    )
 
 
 @pytest.mark.parametrize(
