@@ -50,6 +50,10 @@ def one_line_errors(func: F) -> F:
         except HeartbeatError as error:
             click.echo(f"heartbeat: {error}", err=True)
             sys.exit(EXIT_NEEDS_PERSON)
+        except OSError as error:  # a file heartbeat had to use, and could not
+            where = f"{error.filename}: " if error.filename else ""
+            click.echo(f"heartbeat: {where}{error.strerror or error}", err=True)
+            sys.exit(EXIT_NEEDS_PERSON)
 
     return wrapper  # type: ignore[return-value]
 

@@ -95,7 +95,9 @@ def start_session(
             "HEARTBEAT_TMUX": config.tmux or "tmux",
             "HEARTBEAT_EXIT_FILE": str(exit_path),
         }
-        argv = ("/bin/sh", "-c", render.wrapper_script(), "heartbeat", command, *config.notify)
+        # The wrapper fills in {text} once it knows the exit code.
+        notify_argv = notify.argv_for(config.notify, notify.TEXT) if config.notify else []
+        argv = ("/bin/sh", "-c", render.wrapper_script(), "heartbeat", command, *notify_argv)
         pid = tmux.start(socket, config.tmux, name, folder, argv, env)
     else:
         env |= dict(environment)
@@ -142,12 +144,19 @@ def _check(config: Config, now: datetime, sleep: Callable[[float], None] = time.
         carry_over(book, stamp)
     except (HeartbeatError, OSError) as error:
         problems.append(str(error))
-    managed, selection_problems = select(book)
-    problems += book.problems + selection_problems
+    selection = select(book)
+    problems += book.problems + selection.problems
+    for socket, name in selection.closed:
+        # A closed entry is done with: a new entry of that name starts afresh.
+        saved.records.pop(StateFile.key(socket, name), None)
 
-    plans = _plan(config, saved, managed, now, problems)
+    plans = _plan(config, saved, selection.managed, now, problems)
     _storm_guard(plans, config.settings.max_restarts_per_check)
+    # Edits a failed write left for this check come first.
     edits: dict[Path, list[notes.Edit]] = defaultdict(list)
+    for path_text, pending in saved.pending.items():
+        edits[Path(path_text)].extend(notes.Edit.from_json(raw) for raw in pending)
+    saved.pending = {}
     restarted = 0
     for plan in sorted(plans, key=_restart_order):
         if plan.decision.action is Action.RESTART and restarted:
@@ -168,6 +177,8 @@ def _check(config: Config, now: datetime, sleep: Callable[[float], None] = time.
             book.edit(path, note_edits)
         except (HeartbeatError, OSError) as error:
             problems.append(str(error))
+            # Status lines are written on changes only: keep them for the next check.
+            saved.pending[str(path)] = [edit.as_json() for edit in note_edits]
 
     # Printed once: a problem is known by its file and text, not its line, since our
     # own status lines move the lines below them.
@@ -406,8 +417,7 @@ def launch(
 
 def find_entry(book: Notebook, name: str) -> tuple[LoadedNote, Entry]:
     """The watched entry called NAME (on the configured socket when there are several)."""
-    managed, _ = select(book)
-    matches = [(loaded, entry) for loaded, entry in managed if entry.name == name]
+    matches = [(loaded, entry) for loaded, entry in select(book).managed if entry.name == name]
     if len(matches) > 1:
         matches = [pair for pair in matches if pair[1].socket == book.config.socket]
     if not matches:
@@ -477,7 +487,8 @@ def status(config: Config, now: datetime) -> tuple[list[Row], list[str]]:
     """Every watched entry with its live state; changes nothing."""
     book = Notebook(config, now.date())
     book.read_all()
-    managed, problems = select(book)
+    selection = select(book)
+    managed, problems = selection.managed, selection.problems
     saved = state.load(config.state_dir)
     snapshots: dict[str, dict[str, Pane]] = {}
     rows: list[Row] = []

@@ -120,6 +120,8 @@ class Notebook:
                 return
             except files.Changed:
                 continue
+            except OSError as error:
+                raise NoteError(label, 1, f"cannot write: {error.strerror}") from None
         raise NoteError(label, 1, "the note kept changing while heartbeat wrote to it")
 
     def ensure_today(self) -> Path:
@@ -134,7 +136,16 @@ class Notebook:
         return path
 
 
-def select(book: Notebook) -> tuple[list[tuple[LoadedNote, Entry]], list[str]]:
+@dataclass
+class Selection:
+    """The entries to manage, and what the notes say about the others."""
+
+    managed: list[tuple[LoadedNote, Entry]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    closed: set[tuple[str, str]] = field(default_factory=set)  # newest entry is closed
+
+
+def select(book: Notebook) -> Selection:
     """The entries to manage: for each socket and name, the newest entry, if open."""
     problems: list[str] = []
     start = book.window_start()
@@ -151,6 +162,7 @@ def select(book: Notebook) -> tuple[list[tuple[LoadedNote, Entry]], list[str]]:
                 continue
             groups[entry.key].append((loaded, entry))
     managed: list[tuple[LoadedNote, Entry]] = []
+    closed: set[tuple[str, str]] = set()
     for group in groups.values():
         group.sort(key=lambda pair: (pair[0].day, pair[1].line))
         newest_note, newest = group[-1]
@@ -162,8 +174,10 @@ def select(book: Notebook) -> tuple[list[tuple[LoadedNote, Entry]], list[str]]:
                 )
         if newest.is_open:
             managed.append((newest_note, newest))
+        else:
+            closed.add(newest.key)
     managed.sort(key=lambda pair: (pair[0].day, pair[1].line))
-    return managed, problems
+    return Selection(managed, problems, closed)
 
 
 def carry_over(book: Notebook, stamp: str) -> None:

@@ -28,7 +28,6 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _ITEM_START = re.compile(r"([ \t]*)([-*+]|\d{1,9}[.)])([ \t]+|$)")
 _BOX = re.compile(r"\[([ xX])\][ \t]")
 _TMUX_LINE = re.compile(r"\s*(?:\S*/)?tmux\s")
-_NAME_DECORATION = "*_~ \t"
 
 
 @dataclass(frozen=True)
@@ -41,7 +40,7 @@ class Note:
     # 0-based line after which a carried-over entry is added, or None without a section.
     append_after: int | None
     front_matter: dict[str, Any] = field(default_factory=dict)
-    section_is_empty: bool = False  # a new entry then needs a blank line after the heading
+    append_gap: bool = True  # a new entry needs a blank line before it
 
 
 @dataclass(frozen=True)
@@ -91,22 +90,25 @@ def parse(text: str, where: str, day: date, context: ReadContext) -> Note:
     tokens = MarkdownIt("commonmark").parse(body)
     entries: list[Entry] = []
     append_after: int | None = None
+    append_gap = True
     for heading_line, start, end in _sections(tokens):
-        # New entries go after the section's last non-blank line.
+        # New entries go after the section's last non-blank line ...
         last = (tokens[end].map or [0])[0] - 1 if end < len(tokens) else len(lines) - 1
         while last > heading_line and not lines[last].strip():
             last -= 1
-        append_after = last
-        section_is_empty = last == heading_line
+        append_after, append_gap = last, True
         for item_start, item_end in _top_level_items(tokens, start, end):
+            item_map = tokens[item_start].map or [0, 0]
+            # ... right below the list when that line ends one of its items, else after
+            # a blank line, so that prose or an HTML block cannot swallow the entry.
+            if item_map[0] <= last < item_map[1]:
+                append_gap = False
             entry_or_error = _read_item(tokens, item_start, item_end, lines, where, day, context)
             if isinstance(entry_or_error, Entry):
                 entries.append(entry_or_error)
             elif entry_or_error is not None:
                 problems.append(entry_or_error)
-    return Note(
-        where, tuple(entries), tuple(problems), append_after, front_matter, section_is_empty
-    )
+    return Note(where, tuple(entries), tuple(problems), append_after, front_matter, append_gap)
 
 
 def _front_matter(
@@ -237,7 +239,9 @@ def _read_item(
 
     if STATUS_LINE.fullmatch(head_raw.strip()):
         return problem("a status line outside any entry: indent it under its entry")
-    name = name_part.strip().rstrip(":\u2014\u2013-").strip(_NAME_DECORATION).rstrip(":").strip()
+    # `**api**:`, `api —`, `~~api~~:` -> api; a name's own trailing `-` or `_` stays.
+    name = re.sub(r"\s+(?:\u2014|\u2013|-{1,2})\s*$", "", name_part.strip()).rstrip(":")
+    name = name.strip("*~ \t").rstrip(":").strip()
     if code is None:
         if not fences:
             return problem("cannot read this entry: write `NAME: `COMMAND`` or a tmux line")
@@ -300,7 +304,7 @@ def _read_item(
 def is_closing(status: str) -> bool:
     """Whether a status line closes its entry (`... — closed: ...`)."""
     match = STATUS_LINE.fullmatch(status)
-    return match is not None and match[2].startswith(CLOSED_PREFIX)
+    return match is not None and match[2].startswith(f"{CLOSED_PREFIX}:")
 
 
 def _split_head(head: str) -> tuple[str, str | NoteError | None]:
@@ -372,6 +376,14 @@ class Edit:
     text: str
     close: bool = False
 
+    def as_json(self) -> dict[str, Any]:
+        return {"key": list(self.key), "stamp": self.stamp, "text": self.text, "close": self.close}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> Edit:
+        socket, name = raw["key"]
+        return cls((socket, name), raw["stamp"], raw["text"], bool(raw["close"]))
+
 
 def status_text(stamp: str, text: str) -> str:
     return f"{stamp} — {text}"
@@ -405,7 +417,7 @@ def apply_edits(text: str, note: Note, edits: Sequence[Edit], added: Sequence[st
         insertions.append((span.last, row))
     if added:
         anchor = note.append_after
-        gap = note.section_is_empty
+        gap = note.append_gap
         if anchor is None:
             anchor, gap = len(lines) - 1, True
             insertions.append((anchor, f"\n## {SECTION_TITLE}"))

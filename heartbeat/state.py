@@ -10,6 +10,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from heartbeat import files
 from heartbeat.model import State
@@ -39,6 +40,8 @@ class Record:
 class StateFile:
     records: dict[str, Record] = field(default_factory=dict)
     printed: list[str] = field(default_factory=list)  # problems already printed once
+    # Status lines a failed write could not add, by note path, for the next check.
+    pending: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     warning: str | None = None
 
     @staticmethod
@@ -66,7 +69,7 @@ def load(state_dir: Path) -> StateFile:
             key: Record(**{**value, "state": State(value["state"]) if value.get("state") else None})
             for key, value in raw["records"].items()
         }
-        return StateFile(records, list(raw.get("printed", [])))
+        return StateFile(records, list(raw.get("printed", [])), dict(raw.get("pending", {})))
     except FileNotFoundError:
         return StateFile()
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
@@ -81,6 +84,7 @@ def save(state_dir: Path, state: StateFile) -> None:
         "version": VERSION,
         "records": {key: asdict(record) for key, record in sorted(state.records.items())},
         "printed": state.printed,
+        "pending": state.pending,
     }
     files.write_private(state_path(state_dir), json.dumps(raw, indent=1) + "\n")
 

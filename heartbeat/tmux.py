@@ -118,7 +118,9 @@ def start(
     """
     prepare_socket(socket)
     server = _server(socket, tmux_bin)
-    args = ["new-session", "-d", "-P", "-F", "#{pane_pid}", "-s", name, "-c", folder]
+    # tmux expands formats in -c (`#(cmd)` would run cmd): a folder's `#` is doubled.
+    start_dir = folder.replace("#", "##")
+    args = ["new-session", "-d", "-P", "-F", "#{pane_pid}", "-s", name, "-c", start_dir]
     for key, value in environment.items():
         args += ["-e", f"{key}={value}"]
     args.append("--")

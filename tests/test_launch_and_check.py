@@ -195,13 +195,54 @@ def test_five_checks_at_once_restart_a_dead_session_exactly_once(sandbox: Sandbo
 
     command = [sys.executable, "-m", "heartbeat", "check"]
     checks = [
-        subprocess.Popen(command, env=sandbox.env, cwd=sandbox.root, stdout=subprocess.PIPE)
+        subprocess.Popen(
+            command,
+            env=sandbox.env,
+            cwd=sandbox.root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         for _ in range(5)
     ]
-    outputs = [check.communicate(timeout=60)[0].decode() for check in checks]
+    results = [check.communicate(timeout=60) for check in checks]
+    outputs = [out.decode() for out, _ in results]
+    # The lock, not tmux refusing a duplicate name, keeps the others out.
+    assert [err.decode() for _, err in results] == [""] * 5
 
     assert sum(out.count("(restarted)") for out in outputs) == 1
     sandbox.wait(lambda: len(sandbox.calls()) == 2)
     assert sandbox.note().read_text().count("— dead, restarted") == 1
     assert sandbox.check().stdout == ""
     assert len(sandbox.calls()) == 2
+
+
+def test_a_new_entry_reusing_a_finished_name_starts_afresh(sandbox: Sandbox) -> None:
+    launch(sandbox, "api", "codex", "exec", "exit:0")
+    sandbox.wait(lambda: "EXITED: 0" in sandbox.pane_text("api"))
+    assert sandbox.check().stdout == "api: running -> finished (closed)\n"
+    sandbox.server.cmd("kill-session", "-t", "=api")
+    sandbox.check()  # sees the entry closed
+
+    launch(sandbox, "api", "codex", "exec", "again")
+    sandbox.server.cmd("kill-session", "-t", "=api")
+    result = sandbox.check()
+
+    assert result.stdout == "api: running -> dead (restarted)\n"
+    sandbox.wait(lambda: sandbox.calls().count(f"{sandbox.root}|exec again") == 2)
+
+
+def test_a_folder_name_with_tmux_format_characters_is_taken_literally(sandbox: Sandbox) -> None:
+    folder = sandbox.root / "odd #(touch PWNED) ##{pane_id}"
+    folder.mkdir()
+    result = sandbox.run("launch", "api", "--dir", str(folder), "--", "codex", "exec", "work")
+    assert result.returncode == 0, result.stderr
+    sandbox.wait(lambda: len(sandbox.calls()) == 1)
+    assert sandbox.calls() == [f"{folder}|exec work"]
+    assert not list(sandbox.root.rglob("PWNED")) and not list(sandbox.home.rglob("PWNED"))
+
+
+def test_a_notify_command_without_a_text_placeholder_gets_it_last(sandbox: Sandbox) -> None:
+    env = dict(sandbox.env, HEARTBEAT_NOTIFY="openclaw say")
+    launch(sandbox, "api", "codex", "exec", "exit:5", env=env)
+    sandbox.wait(lambda: len(sandbox.notifications()) == 1)
+    assert sandbox.notifications() == [["say", f"api finished (exit 5) in {sandbox.root}"]]

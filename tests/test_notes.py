@@ -214,3 +214,34 @@ def test_arbitrary_text_never_crashes_the_parser(text: str) -> None:
 def test_our_status_lines_never_read_as_entries(detail: str) -> None:
     status = notes.status_text("2026-11-24 10:00", detail.strip() or "dead, restarted")
     assert parse(section(f"- {status}")).entries == ()
+
+
+def test_the_title_in_prose_is_not_a_section() -> None:
+    note = parse("# Day\n\nMoved my Active Long-Running Processes to the wiki.\n")
+    assert (note.entries, note.problems, note.append_after) == ((), (), None)
+
+
+def test_an_entry_added_after_an_html_block_stays_an_entry() -> None:
+    text = section("- a: `x`", "", "<details>", "old stuff", "</details>")
+    result = notes.apply_edits(text, parse(text), [], added=["- b: `y`"])
+    assert [entry.name for entry in parse(result).entries] == ["a", "b"]
+    tight = section("- a: `x`", "  - dir: /srv")
+    assert notes.apply_edits(tight, parse(tight), [], added=["- b: `y`"]) == section(
+        "- a: `x`", "  - dir: /srv", "- b: `y`"
+    )
+
+
+@pytest.mark.parametrize(
+    ("row", "name", "is_open"),
+    [
+        ("- api-: `x`", "api-", True),
+        ("- api_ — `x`", "api_", True),
+        ("- api: `x`\n  - 2026-11-24 10:00 — closed the PR, still going", "api", True),
+        ("- api: `x`\n  - 2026-11-24 10:00 — closed: finished (exit 0)", "api", False),
+    ],
+)
+def test_names_keep_their_own_characters_and_only_closed_colon_closes(
+    row: str, name: str, is_open: bool
+) -> None:
+    [entry] = parse(section(row)).entries
+    assert (entry.name, entry.is_open) == (name, is_open)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import difflib
+import errno
 from datetime import datetime
 
 import pytest
 from conftest import NOW, Sandbox
 
-from heartbeat import config, core, tmux
+from heartbeat import config, core, files, notes, tmux
 
 
 def only_insertions_and_ticks(before: str, after: str) -> bool:
@@ -105,3 +106,56 @@ def test_an_edit_saved_while_a_check_runs_survives(
     text = path.read_text()
     assert "- a thought typed during the check\n" in text
     assert "  - 2026-11-24 10:00 — dead, restarted\n" in text
+
+
+def test_an_edit_saved_between_our_read_and_our_rename_survives(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = sandbox.write_note(
+        "## Active Long-Running Processes\n\n"
+        f"- [ ] **api** — `codex exec work`\n  - dir: `{sandbox.root}`\n"
+    )
+    real_apply = notes.apply_edits
+    saves = []
+
+    def apply_while_the_person_saves(*args: object, **kwargs: object) -> str:
+        if not saves:  # the first time only: the person saves once
+            saves.append(1)
+            with path.open("a") as handle:
+                handle.write("- saved while heartbeat was writing\n")
+        return real_apply(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(notes, "apply_edits", apply_while_the_person_saves)
+    core.check(config.load(sandbox.env), datetime.fromisoformat(NOW))
+
+    text = path.read_text()
+    assert "- saved while heartbeat was writing\n" in text
+    assert "  - 2026-11-24 10:00 — dead, restarted\n" in text
+
+
+def test_status_lines_a_failed_write_lost_are_written_by_the_next_check(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = sandbox.write_note(
+        "## Active Long-Running Processes\n\n"
+        f"- [ ] **api** — `codex exec work`\n  - dir: `{sandbox.root}`\n"
+    )
+    before = path.read_bytes()
+
+    def disk_full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(files, "replace_atomically", disk_full)
+        outcome = core.check(config.load(sandbox.env), datetime.fromisoformat(NOW))
+    assert outcome.problems == [
+        "memory/2026-11-24.md:1: cannot write: No space left on device"
+    ] or (outcome.problems[0].endswith("2026-11-24.md:1: cannot write: No space left on device"))
+    assert path.read_bytes() == before  # the note untouched
+
+    again = core.check(config.load(sandbox.env), datetime.fromisoformat(NOW))
+
+    assert again.changes == []  # nothing new happened ...
+    assert (
+        "  - 2026-11-24 10:00 — dead, restarted\n" in path.read_text()
+    )  # ... yet the line is there
