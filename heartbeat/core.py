@@ -98,12 +98,12 @@ def start_session(
         # The wrapper fills in {text} once it knows the exit code.
         notify_argv = notify.argv_for(config.notify, notify.TEXT) if config.notify else []
         argv = ("/bin/sh", "-c", render.wrapper_script(), "heartbeat", command, *notify_argv)
-        pid = tmux.start(socket, config.tmux, name, folder, argv, env)
+        pid, pane_id = tmux.start(socket, config.tmux, name, folder, argv, env)
     else:
         env |= dict(environment)
-        pid = tmux.start(socket, config.tmux, name, folder, command, env)
+        pid, pane_id = tmux.start(socket, config.tmux, name, folder, command, env)
     record.run = run
-    record.pid = pid
+    record.pid, record.pane_id = pid, pane_id
     record.state = State.RUNNING
     record.exit_code = None
     record.activity = None
@@ -216,7 +216,8 @@ def _plan(
             pane = snapshot.panes.get(entry.name)
             same_pane = pane is not None and pane.pid == record.pid
             if pane is not None and pane.pid is not None:
-                record.pid = pane.pid  # the process group to clear before a restart
+                # The process group to clear before a restart.
+                record.pid, record.pane_id = pane.pid, pane.pane_id
             pane_exit = _read_pane_exit(config, entry, pane, record, problems)
             recorded = state.read_exit(config.state_dir, record.run) if entry.wrapped else None
             observed = policy.observe(
@@ -320,9 +321,11 @@ def _clear_previous_run(config: Config, entry: Entry, record: Record, present: b
     """End what is left of the previous run before starting again; says what it did."""
     if present:  # the session sits in its tail, or its pane is dead
         tmux.kill(entry.socket, config.tmux, entry.name)
-    if record.pid is None or not procs.group_members(record.pid):
+    if record.pid is None or record.pane_id is None:
         return ""
-    if not procs.stop_group(record.pid):
+    if not procs.group_members(record.pid, entry.socket, record.pane_id):
+        return ""
+    if not procs.stop(record.pid, entry.socket, record.pane_id):
         raise RefusedError(
             f"processes of the previous run (process group {record.pid}) are still alive"
         )

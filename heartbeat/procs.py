@@ -14,49 +14,59 @@ from collections.abc import Callable
 from pathlib import Path
 
 
-def group_members(pgid: int) -> list[int]:
-    """Processes in process group `pgid` (from /proc where there is one)."""
+def group_members(pgid: int, socket: str, pane_id: str) -> list[int]:
+    """Processes in process group `pgid` that were started in that tmux pane.
+
+    A process id is reused once its process is gone, so a member must also carry the
+    pane's own environment (tmux gives every pane `TMUX_PANE` and `TMUX=socket,...`).
+    This reads /proc; where there is none, nothing is reported.
+    """
     proc = Path("/proc")
     if not proc.is_dir():
-        return [pgid] if _group_exists(pgid) else []
+        return []
+    pane_marker = f"TMUX_PANE={pane_id}".encode()
+    socket_marker = f"TMUX={socket},".encode()
     members: list[int] = []
     for entry in proc.iterdir():
         if not entry.name.isdigit():
             continue
         try:
             stat = (entry / "stat").read_text()
+            # Fields after the command name (which may hold spaces): state ppid pgrp ...
+            fields = stat.rpartition(")")[2].split()
+            if len(fields) < 3 or fields[2] != str(pgid) or fields[0] == "Z":
+                continue
+            environ = (entry / "environ").read_bytes().split(b"\0")
         except OSError:
             continue
-        # Fields after the command name (which may hold spaces): state ppid pgrp ...
-        fields = stat.rpartition(")")[2].split()
-        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
+        if pane_marker in environ and any(v.startswith(socket_marker) for v in environ):
             members.append(int(entry.name))
     return members
 
 
-def _group_exists(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def stop(
+    pgid: int,
+    socket: str,
+    pane_id: str,
+    grace: float = 3.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> bool:
+    """SIGTERM the pane's leftovers, then SIGKILL what is left; True when all are gone.
 
-
-def stop_group(pgid: int, grace: float = 3.0, sleep: Callable[[float], None] = time.sleep) -> bool:
-    """SIGTERM the group, then SIGKILL what is left after `grace`; True when it is gone."""
+    Only processes proven to come from that pane are signalled, one by one.
+    """
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(pgid, sig)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
+        for pid in group_members(pgid, socket, pane_id):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                return False
         waited = 0.0
         while waited < grace:
-            if not group_members(pgid):
+            if not group_members(pgid, socket, pane_id):
                 return True
             sleep(0.05)
             waited += 0.05
-    return not group_members(pgid)
+    return not group_members(pgid, socket, pane_id)

@@ -109,8 +109,8 @@ def start(
     folder: str,
     command: Command,
     environment: Mapping[str, str],
-) -> int | None:
-    """Start a detached session; returns the pane's process id.
+) -> tuple[int | None, str | None]:
+    """Start a detached session; returns the pane's process id and pane id.
 
     tmux itself refuses a name that exists, which is the last-moment check that two
     heartbeats never start one session twice. A command given as text is run by
@@ -120,7 +120,8 @@ def start(
     server = _server(socket, tmux_bin)
     # tmux expands formats in -c (`#(cmd)` would run cmd): a folder's `#` is doubled.
     start_dir = folder.replace("#", "##")
-    args = ["new-session", "-d", "-P", "-F", "#{pane_pid}", "-s", name, "-c", start_dir]
+    args = ["new-session", "-d", "-P", "-F", "#{pane_pid} #{pane_id}", "-s", name]
+    args += ["-c", start_dir]
     for key, value in environment.items():
         args += ["-e", f"{key}={value}"]
     args.append("--")
@@ -132,7 +133,8 @@ def start(
         if "duplicate session" in message:
             raise RefusedError(f"session {name} already exists on {socket}")
         raise TmuxError(f"tmux could not start {name} on {socket}: {message}")
-    return int(out[0]) if out and out[0].isdigit() else None
+    pid, _, pane_id = (out[0] if out else "").partition(" ")
+    return (int(pid) if pid.isdigit() else None), pane_id or None
 
 
 @contextlib.contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from datetime import datetime, timedelta
@@ -152,3 +153,26 @@ def test_leftovers_of_the_previous_run_are_stopped_before_a_restart(sandbox: San
 def _alive(pid: int) -> bool:
     state = subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True)
     return state.returncode == 0 and not state.stdout.strip().startswith("Z")
+
+
+def test_a_reused_process_group_id_is_left_alone(sandbox: Sandbox) -> None:
+    launch(sandbox, "api", "codex", "exec", "work")
+    sandbox.server.cmd("kill-server")
+    # After a reboot the old pane's process id may name someone else's process group.
+    stranger = subprocess.Popen(["setsid", "sleep", "300"])
+    try:
+        sandbox.wait(lambda: os.getpgid(stranger.pid) == stranger.pid)
+        state_file = sandbox.state / "state.json"
+        saved = json.loads(state_file.read_text())
+        [record] = saved["records"].values()
+        record["pid"] = stranger.pid
+        state_file.write_text(json.dumps(saved))
+
+        result = sandbox.check()
+
+        assert result.stdout == "api: running -> dead (restarted)\n"
+        assert stranger.poll() is None  # not ours: not touched
+        assert "leftovers" not in sandbox.note().read_text()
+    finally:
+        stranger.kill()
+        stranger.wait()
