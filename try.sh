@@ -29,7 +29,18 @@ run() {
 }
 trap 'env HOME="$demo/home" tmux -S "$demo/home/.tmux/sock" kill-server 2>/dev/null || true' EXIT
 
-echo "\$ heartbeat check      # first run: every logged session is dead here, so each is restarted"
+echo "\$ heartbeat check      # commands written by hand are not run until you allow them"
+run check || true
+echo
+for name in api-tests search-index web-fix changelog docs-rewrite; do
+  echo "\$ heartbeat allow $name"
+  run allow "$name" | head -2
+done
+echo
+echo "\$ heartbeat check      # every logged session is dead here: at most 3 restarts a check"
+run check || true
+echo
+echo "\$ heartbeat check      # the storm guard left two for this check"
 run check || true
 echo
 echo "\$ heartbeat check      # nothing changed: silent"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -66,6 +67,15 @@ socket_option = click.option(
 )
 
 
+restart_option = click.option(
+    "--restart",
+    type=click.Choice([mode.value for mode in RestartMode]),
+    default=RestartMode.ON_FAILURE.value,
+    show_default=True,
+    help="When a check restarts it.",
+)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="heartbeat")
 def cli() -> None:
@@ -107,13 +117,7 @@ def check(notes: str | None, socket: str | None, quiet: bool) -> None:
 @click.option("--codex", metavar="TASK", help="Run `codex exec --full-auto TASK`.")
 @click.option("--ralph", metavar="PRD", help="Run `ralphy --codex --prd PRD`.")
 @click.option("--parallel", is_flag=True, help="With --ralph: `ralphy --codex --parallel`.")
-@click.option(
-    "--restart",
-    type=click.Choice([mode.value for mode in RestartMode]),
-    default=RestartMode.ON_FAILURE.value,
-    show_default=True,
-    help="When a check restarts it.",
-)
+@restart_option
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @one_line_errors
 def launch(
@@ -147,6 +151,52 @@ def launch(
     config = load_config(notes, socket)
     path = core.launch(config, now(), name, folder, argv, RestartMode(restart))
     click.echo(f"{name}: running on {config.socket}, logged in {notebook.label_of(path)}")
+
+
+@cli.command(name="log", context_settings={"ignore_unknown_options": True})
+@click.argument("name")
+@click.option("--dir", "folder", required=True, metavar="DIR", help="Folder the agent runs in.")
+@notes_option
+@socket_option
+@restart_option
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@one_line_errors
+def log_command(
+    name: str,
+    folder: str,
+    notes: str | None,
+    socket: str | None,
+    restart: str,
+    command: tuple[str, ...],
+) -> None:
+    """Log a session you started by hand, and approve its command, in one step.
+
+    COMMAND is what a restart runs, in DIR, through heartbeat's wrapper.
+
+    Example: heartbeat log api-tests --dir ~/src/api -- codex exec --full-auto 'Add tests'
+    """
+    config = load_config(notes, socket)
+    path = core.log(config, now(), name, folder, list(command), RestartMode(restart))
+    click.echo(f"{name}: logged in {notebook.label_of(path)}; its command is allowed")
+
+
+@cli.command()
+@click.argument("name")
+@notes_option
+@socket_option
+@one_line_errors
+def allow(name: str, notes: str | None, socket: str | None) -> None:
+    """Approve the command of NAME's entry, so that checks may run it.
+
+    A command heartbeat did not launch itself (written by hand, or edited) is not run
+    until it is allowed. The approval covers this exact command, dir and socket.
+
+    Example: heartbeat allow api-tests
+    """
+    entry = core.allow(load_config(notes, socket), now(), name)
+    command = entry.command if isinstance(entry.command, str) else shlex.join(entry.command)
+    click.echo(f"{entry.name}: allowed\n  command: {command}\n  dir: {entry.dir}")
+    click.echo(f"  socket: {entry.socket}\n  note: {entry.location}")
 
 
 @cli.command()

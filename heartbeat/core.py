@@ -14,14 +14,15 @@ import shlex
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
-from heartbeat import files, notes, notify, policy, procs, render, state, tmux
+from heartbeat import files, notes, notify, policy, procs, render, state, tmux, trust
 from heartbeat.config import Config
 from heartbeat.errors import HeartbeatError, RefusedError, TmuxError, UsageError
 from heartbeat.model import (
+    NAME_RULE,
     Action,
     Decision,
     Entry,
@@ -30,6 +31,7 @@ from heartbeat.model import (
     Pane,
     RestartMode,
     State,
+    digest_of,
     valid_session_name,
 )
 from heartbeat.notebook import LoadedNote, Notebook, carry_over, label_of, select, stamp_of
@@ -151,6 +153,7 @@ def _check(config: Config, now: datetime, sleep: Callable[[float], None] = time.
         saved.records.pop(StateFile.key(socket, name), None)
 
     plans = _plan(config, saved, selection.managed, now, problems)
+    _require_approval(config, plans, problems)
     _storm_guard(plans, config.settings.max_restarts_per_check)
     # Edits a failed write left for this check come first.
     edits: dict[Path, list[notes.Edit]] = defaultdict(list)
@@ -229,6 +232,29 @@ def _plan(
     return plans
 
 
+def _require_approval(config: Config, plans: list[Plan], problems: list[str]) -> None:
+    """A command heartbeat did not launch runs only once a person has allowed it."""
+    if config.settings.trust_owned_notes:
+        return
+    allowed = trust.AllowList.load(config.state_dir)
+    for plan in plans:
+        if plan.decision.action is not Action.RESTART or allowed.allows(plan.entry):
+            continue
+        name = plan.entry.name
+        problems.append(
+            f"{plan.entry.location}: {name}: new command, not run: heartbeat allow {name}"
+        )
+        plan.decision = replace(
+            plan.decision,
+            action=Action.APPROVE,
+            # Said once in the note; the check keeps exiting 1 until it is allowed.
+            changed=plan.record.state is not plan.decision.state,
+            status=f"{policy.describe(plan.observed)}, new command not run: heartbeat allow {name}",
+            needs_person=True,
+            failures=tuple(datetime.fromisoformat(t) for t in plan.record.failures),
+        )
+
+
 def history_of(record: Record) -> History:
     return History(
         state=record.state,
@@ -257,6 +283,7 @@ ACTION_WORDS = {
     Action.RESTART: "restarted",
     Action.CLOSE: "closed",
     Action.REPORT: "needs a person",
+    Action.APPROVE: "needs approval",
     Action.NONE: "no action",
 }
 
@@ -362,20 +389,10 @@ def command_text(argv: Sequence[str]) -> str:
     return argv[0] if len(argv) == 1 else shlex.join(argv)
 
 
-def launch(
-    config: Config,
-    now: datetime,
-    name: str,
-    folder: str,
-    argv: Sequence[str],
-    restart: RestartMode = RestartMode.ON_FAILURE,
-) -> Path:
-    """Start NAME in FOLDER on the socket and log it in today's note; returns the note."""
+def _validated(name: str, folder: str, argv: Sequence[str]) -> tuple[str, str]:
+    """The absolute folder and the command text of a launch, or why not."""
     if not valid_session_name(name):
-        raise RefusedError(
-            f"invalid session name {name!r}: use letters, digits, '-' and '_', "
-            "starting with a letter or digit"
-        )
+        raise RefusedError(f"invalid session name {name!r}: {NAME_RULE}")
     directory = os.path.abspath(os.path.expanduser(folder))
     if not os.path.exists(directory):
         raise RefusedError(f"dir {folder} does not exist")
@@ -386,8 +403,38 @@ def launch(
     command = command_text(argv)
     if "\n" in command or "\r" in command:
         raise RefusedError("the command must fit on one line of the note")
+    return directory, command
+
+
+def _log_entry(
+    config: Config, now: datetime, name: str, directory: str, command: str, restart: RestartMode
+) -> Path:
+    """Add the entry to today's note and approve its command: heartbeat launched it."""
+    stamp = stamp_of(now)
+    book = Notebook(config, now.date())
+    path = book.ensure_today()
+    extra = [] if restart is RestartMode.ON_FAILURE else [f"restart: {restart.value}"]
+    block = render.entry(name, command, directory, config.socket, stamp, extra)
+    book.edit(path, [], added=[block])
+    allowed = trust.AllowList.load(config.state_dir)
+    allowed.allow(name, command, directory, config.socket, stamp)
+    allowed.save()
+    return path
+
+
+def launch(
+    config: Config,
+    now: datetime,
+    name: str,
+    folder: str,
+    argv: Sequence[str],
+    restart: RestartMode = RestartMode.ON_FAILURE,
+) -> Path:
+    """Start NAME in FOLDER on the socket and log it in today's note; returns the note."""
+    directory, command = _validated(name, folder, argv)
     stamp = stamp_of(now)
     with files.locked(config.state_dir, wait=True):
+        Notebook(config, now.date()).refuse_unsafe_today()  # before anything starts
         if tmux.has_session(config.socket, config.tmux, name):
             raise RefusedError(f"session {name} already exists on {config.socket}")
         saved = state.load(config.state_dir)
@@ -402,20 +449,60 @@ def launch(
             wrapped=True,
             stamp=stamp,
         )
-        book = Notebook(config, now.date())
         try:
-            path = book.ensure_today()
-            extra = [] if restart is RestartMode.ON_FAILURE else [f"restart: {restart.value}"]
-            block = render.entry(name, command, directory, config.socket, stamp, extra)
-            book.edit(path, [], added=[block])
+            path = _log_entry(config, now, name, directory, command, restart)
         except (HeartbeatError, OSError):
             tmux.kill(config.socket, config.tmux, name)  # no side effect when not logged
             raise
         record.last_start = now.isoformat()
+        record.digest = digest_of(command, directory, config.socket)
         saved.records[StateFile.key(config.socket, name)] = record
         state.save(config.state_dir, saved)
         state.log(config.state_dir, stamp, f"{name}: launched in {directory}: {command}")
     return path
+
+
+def log(
+    config: Config,
+    now: datetime,
+    name: str,
+    folder: str,
+    argv: Sequence[str],
+    restart: RestartMode = RestartMode.ON_FAILURE,
+) -> Path:
+    """Log a session started by hand, and approve its command, in one step."""
+    directory, command = _validated(name, folder, argv)
+    stamp = stamp_of(now)
+    with files.locked(config.state_dir, wait=True):
+        if not tmux.has_session(config.socket, config.tmux, name):
+            raise RefusedError(
+                f"no session {name} on {config.socket}: start one with heartbeat launch"
+            )
+        path = _log_entry(config, now, name, directory, command, restart)
+        saved = state.load(config.state_dir)
+        saved.records[StateFile.key(config.socket, name)] = Record(
+            state=State.RUNNING,
+            path=config.path,
+            since=stamp,
+            digest=digest_of(command, directory, config.socket),
+        )
+        state.save(config.state_dir, saved)
+        state.log(config.state_dir, stamp, f"{name}: logged in {directory}: {command}")
+    return path
+
+
+def allow(config: Config, now: datetime, name: str) -> Entry:
+    """Approve the command of NAME's entry as it stands in the notes now."""
+    with files.locked(config.state_dir, wait=True):
+        book = Notebook(config, now.date())
+        book.read_all()
+        _, entry = find_entry(book, name)
+        allowed = trust.AllowList.load(config.state_dir)
+        stamp = stamp_of(now)
+        allowed.allow(entry.name, entry.command, entry.dir, entry.socket, stamp, entry.environment)
+        allowed.save()
+        state.log(config.state_dir, stamp, f"{name}: allowed {entry.digest}")
+    return entry
 
 
 def find_entry(book: Notebook, name: str) -> tuple[LoadedNote, Entry]:

@@ -14,8 +14,22 @@ from enum import StrEnum
 SESSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
 
+NAME_RULE = "use letters, digits, '-' and '_', starting with a letter or digit"
+
+
 def valid_session_name(name: str) -> bool:
     return SESSION_NAME.fullmatch(name) is not None
+
+
+def digest_of(
+    command: str | tuple[str, ...],
+    folder: str,
+    socket: str,
+    environment: tuple[tuple[str, str], ...] = (),
+) -> str:
+    """Identifies what would run: the command, its folder, socket and environment."""
+    text = json.dumps([command, folder, socket, environment])
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 class State(StrEnum):
@@ -81,9 +95,7 @@ class Entry:
 
     @property
     def digest(self) -> str:
-        """Identifies what would run: the command, its folder and socket."""
-        text = json.dumps([self.command, self.dir, self.socket, self.environment])
-        return hashlib.sha256(text.encode()).hexdigest()
+        return digest_of(self.command, self.dir, self.socket, self.environment)
 
     @property
     def line(self) -> int:
@@ -139,6 +151,7 @@ class Action(StrEnum):
     WAIT = "wait"  # a restart is due later (backoff)
     CLOSE = "close"  # finished: tick the box
     REPORT = "report"  # needs a person
+    APPROVE = "approve"  # would restart, but nobody has allowed the command yet
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from heartbeat import files, notes, render
+from heartbeat import files, notes, render, trust
 from heartbeat.config import Config
 from heartbeat.errors import NoteError, RefusedError
 from heartbeat.model import Entry
@@ -56,10 +56,19 @@ class Notebook:
         if not folder.is_dir():
             self.problems.append(f"{label_of(folder)}: notes folder not found")
             return
+        refused = trust.unsafe(folder, label_of(folder))
+        if refused:
+            self.problems.append(f"{refused} (no note in it is read)")
+            return
         found: list[tuple[date, Path]] = []
         for child in folder.iterdir():
             day = notes.note_date(child.name)
-            if day is not None and day <= self.today and child.is_file():
+            if day is None or day > self.today:
+                continue
+            refused = trust.unsafe(child, label_of(child))
+            if refused:
+                self.problems.append(refused)
+            elif child.is_file():
                 found.append((day, child))
         self.loaded = []
         for day, path in sorted(found):
@@ -124,8 +133,16 @@ class Notebook:
                 raise NoteError(label, 1, f"cannot write: {error.strerror}") from None
         raise NoteError(label, 1, "the note kept changing while heartbeat wrote to it")
 
+    def refuse_unsafe_today(self) -> None:
+        """Raise when the notes folder or today's note is one heartbeat must not use."""
+        for checked in (self.config.notes_dir, self.path_for(self.today)):
+            refused = trust.unsafe(checked, label_of(checked))
+            if refused:
+                raise RefusedError(refused)
+
     def ensure_today(self) -> Path:
         """Today's note, created from the template when missing."""
+        self.refuse_unsafe_today()
         path = self.path_for(self.today)
         if not path.exists():
             # One level only: a mistyped --notes must not grow a tree of folders.

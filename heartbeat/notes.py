@@ -14,8 +14,9 @@ from datetime import date
 from typing import Any
 
 from heartbeat import shell
+from heartbeat.config import MAX_SOCKET_BYTES
 from heartbeat.errors import NoteError, ShellSyntaxError
-from heartbeat.model import Entry, RestartMode, Span, valid_session_name
+from heartbeat.model import NAME_RULE, Entry, RestartMode, Span, valid_session_name
 
 SECTION_TITLE = "Active Long-Running Processes"
 _SECTION_KEY = SECTION_TITLE.casefold()
@@ -276,15 +277,14 @@ def _read_item(
         modes = ", ".join(mode.value for mode in RestartMode)
         return problem(f"{name}: restart must be one of {modes}, not {restart!r}")
     if not valid_session_name(name):
-        return problem(
-            f"invalid session name {name!r}: use letters, digits, '-' and '_', "
-            "starting with a letter or digit"
-        )
+        return problem(f"invalid session name {name!r}: {NAME_RULE}")
     socket = _expand_home(socket, context)
     folder = _expand_home(folder, context)
     for label, path in (("dir", folder), ("socket", socket)):
         if not os.path.isabs(path):
             return problem(f"{name}: {label} must be an absolute path, not {path!r}")
+    if len(os.fsencode(socket)) > MAX_SOCKET_BYTES:
+        return problem(f"{name}: socket path is longer than tmux accepts: {socket}")
     return Entry(
         name=name,
         socket=os.path.normpath(socket),

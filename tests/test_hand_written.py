@@ -32,6 +32,7 @@ def test_hand_written_entries_are_watched_and_restarted(sandbox: Sandbox) -> Non
             f"  - dir: `{sandbox.root}`",
         )
     )
+    sandbox.allow("docs", "web")
 
     result = sandbox.check()
 
@@ -50,6 +51,7 @@ def test_hand_written_entries_are_watched_and_restarted(sandbox: Sandbox) -> Non
 
 def test_a_hand_written_entry_that_finishes_is_closed_with_a_status_line(sandbox: Sandbox) -> None:
     sandbox.write_note(note_with("- quick: `codex exec exit:0`", f"  - dir: {sandbox.root}"))
+    sandbox.allow("quick")
     sandbox.check()
     sandbox.wait(lambda: "EXITED: 0" in sandbox.pane_text("quick"))
 
@@ -64,6 +66,7 @@ def test_a_hand_written_entry_that_finishes_is_closed_with_a_status_line(sandbox
 
 def test_the_skills_tmux_line_is_read_as_a_shell_would_and_restarted(sandbox: Sandbox) -> None:
     sandbox.write_note(note_with(f"- `{skill_line(sandbox, 'skill', 'Fix the bug')}`"))
+    sandbox.allow("skill")
 
     result = sandbox.check()
 
@@ -121,6 +124,7 @@ def test_an_open_entry_in_yesterdays_note_is_carried_into_today(sandbox: Sandbox
         "  - 2026-11-23 09:00 — dead, restarted\n",
         day="2026-11-23",
     )
+    sandbox.allow("api")
 
     result = sandbox.check()
 
@@ -151,6 +155,7 @@ def test_a_malformed_entry_is_reported_with_file_and_line_and_others_still_run(
             '- broken: `tmux new -d -s broken "unterminated`',
         )
     )
+    sandbox.allow("ok")
 
     result = sandbox.check("--quiet")
 

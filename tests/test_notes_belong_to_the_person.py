@@ -61,6 +61,7 @@ def messy_note(box: Sandbox) -> str:
 def test_a_check_only_inserts_lines_and_ticks_boxes(sandbox: Sandbox) -> None:
     path = sandbox.write_note("")
     path.write_bytes(messy_note(sandbox).encode())
+    sandbox.allow("api", "done")
     before = path.read_bytes().decode()
 
     first = sandbox.check()
@@ -90,6 +91,7 @@ def test_an_edit_saved_while_a_check_runs_survives(
         "## Active Long-Running Processes\n\n"
         f"- [ ] **api** — `codex exec work`\n  - dir: `{sandbox.root}`\n"
     )
+    sandbox.allow("api")
     real_start = tmux.start
 
     def start_while_the_person_types(*args: object, **kwargs: object) -> int | None:
@@ -115,6 +117,7 @@ def test_an_edit_saved_between_our_read_and_our_rename_survives(
         "## Active Long-Running Processes\n\n"
         f"- [ ] **api** — `codex exec work`\n  - dir: `{sandbox.root}`\n"
     )
+    sandbox.allow("api")
     real_apply = notes.apply_edits
     saves = []
 
@@ -140,6 +143,7 @@ def test_status_lines_a_failed_write_lost_are_written_by_the_next_check(
         "## Active Long-Running Processes\n\n"
         f"- [ ] **api** — `codex exec work`\n  - dir: `{sandbox.root}`\n"
     )
+    sandbox.allow("api")
     before = path.read_bytes()
 
     def disk_full(*args: object, **kwargs: object) -> None:

@@ -75,6 +75,7 @@ def test_editing_the_command_of_an_entry_that_gave_up_starts_afresh(sandbox: San
     note = sandbox.write_note(
         f"## Active Long-Running Processes\n\n- flaky: `codex exec exit:2`\n  - dir: {sandbox.root}\n"
     )
+    sandbox.allow("flaky")
     outputs = []
     for minute in range(30):  # a check a minute, as cron runs it
         before = len(sandbox.calls())
@@ -88,15 +89,19 @@ def test_editing_the_command_of_an_entry_that_gave_up_starts_afresh(sandbox: San
     assert minute == 11  # restarted at minutes 0, 2, 5 and 10: waits of 0, 1, 2 and 4
 
     note.write_text(note.read_text().replace("exit:2", "fixed"))
-    result = sandbox.check(env=at(sandbox, minute + 1))
+    edited = sandbox.check(env=at(sandbox, minute + 1))
+    assert edited.stdout == "flaky: gave-up -> failed (needs approval)\n"  # a new command
+    sandbox.allow("flaky")
+    result = sandbox.check(env=at(sandbox, minute + 2))
 
-    assert result.stdout == "flaky: gave-up -> failed (restarted)\n"
+    assert result.stdout == "flaky: failed -> failed (restarted)\n"
     sandbox.wait(lambda: sandbox.calls()[-1].endswith("|exec fixed"))
 
 
 def test_the_storm_guard_restarts_three_per_check_oldest_first(sandbox: Sandbox) -> None:
     rows = [f"- agent{i}: `codex exec work{i}`\n  - dir: {sandbox.root}\n" for i in range(5)]
     sandbox.write_note("## Active Long-Running Processes\n\n" + "".join(rows))
+    sandbox.allow(*(f"agent{i}" for i in range(5)))
 
     first = sandbox.check()
     second = sandbox.check()
@@ -118,6 +123,7 @@ def test_restarts_in_one_check_are_spaced_with_jitter(
 ) -> None:
     rows = [f"- agent{i}: `codex exec work{i}`\n  - dir: {sandbox.root}\n" for i in range(3)]
     sandbox.write_note("## Active Long-Running Processes\n\n" + "".join(rows))
+    sandbox.allow(*(f"agent{i}" for i in range(3)))
     Path(sandbox.env["HEARTBEAT_CONFIG"]).write_text("restart_spacing_seconds = 2\n")
     pauses: list[float] = []
 

@@ -89,6 +89,7 @@ def test_the_same_name_open_twice_manages_the_newest(sandbox: Sandbox) -> None:
         section + f"- api: `codex exec old`\n  - dir: {sandbox.root}\n"
         f"- api: `codex exec new`\n  - dir: {sandbox.root}\n"
     )
+    sandbox.allow("api")
 
     result = sandbox.check()
 

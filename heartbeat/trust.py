@@ -1,0 +1,113 @@
+"""Who may make heartbeat run a command: safe notes, and the allow list.
+
+heartbeat runs commands it reads from notes that people, their agents and sync tools
+write. Like ssh's StrictModes, a note or notes folder that someone else could change is
+refused; like direnv's allow list, a command that heartbeat did not launch itself runs
+only once `heartbeat allow NAME` has recorded its sha256 outside the notes folder.
+"""
+
+from __future__ import annotations
+
+import grp
+import json
+import os
+import pwd
+import stat
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+from heartbeat import files
+from heartbeat.model import Entry, digest_of
+
+ALLOW_FILE = "allowed.json"
+
+
+def unsafe(path: Path, label: str) -> str | None:
+    """Why `path` must not be trusted, with the fix, or None when it is safe."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None  # reading it will say what is wrong
+    if stat.S_ISLNK(info.st_mode):
+        return (
+            f"{label}: is a symbolic link, which heartbeat does not follow; "
+            f"use the real path: {os.path.realpath(path)}"
+        )
+    if info.st_uid != os.getuid():
+        owner = _user_name(info.st_uid)
+        return f"{label}: owned by {owner}, not by you: chown {_user_name(os.getuid())} {label}"
+    if info.st_mode & stat.S_IWOTH:
+        return f"{label}: anyone can write it: chmod o-w {label}"
+    if info.st_mode & stat.S_IWGRP and _shared_group(info.st_gid):
+        group = _group_name(info.st_gid)
+        return f"{label}: other users in group {group} can write it: chmod g-w {label}"
+    return None
+
+
+@cache
+def _shared_group(gid: int) -> bool:
+    """Whether a group holds users other than this one (Ubuntu's private groups do not)."""
+    me = _user_name(os.getuid())
+    try:
+        members = set(grp.getgrgid(gid).gr_mem)
+    except KeyError:
+        return True  # an unknown group: assume the worst
+    members |= {user.pw_name for user in pwd.getpwall() if user.pw_gid == gid}
+    return bool(members - {me})
+
+
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def _group_name(gid: int) -> str:
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
+
+
+@dataclass
+class AllowList:
+    """Approved commands by digest, in a file only the user can read and write."""
+
+    path: Path
+    approved: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, state_dir: Path) -> AllowList:
+        path = state_dir / ALLOW_FILE
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            approved = {str(k): dict(v) for k, v in raw.items()}
+        except (OSError, ValueError, TypeError, AttributeError):
+            approved = {}  # a lost allow list only means asking again
+        return cls(path, approved)
+
+    def allows(self, entry: Entry) -> bool:
+        return entry.digest in self.approved
+
+    def allow(
+        self,
+        name: str,
+        command: str | tuple[str, ...],
+        folder: str,
+        socket: str,
+        when: str,
+        environment: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        text = command if isinstance(command, str) else json.dumps(command)
+        self.approved[digest_of(command, folder, socket, environment)] = {
+            "name": name,
+            "command": text,
+            "dir": folder,
+            "socket": socket,
+            "allowed": when,
+        }
+
+    def save(self) -> None:
+        files.write_private(self.path, json.dumps(self.approved, indent=1, sort_keys=True) + "\n")
