@@ -30,6 +30,7 @@ from heartbeat.model import (
     Observation,
     Pane,
     RestartMode,
+    Snapshot,
     State,
     digest_of,
     valid_session_name,
@@ -79,6 +80,7 @@ def start_session(
     wrapped: bool,
     environment: Iterable[tuple[str, str]] = (),
     stamp: str,
+    deadline: float | None = None,
 ) -> None:
     """Start an entry's session and note the run in its record."""
     if not os.path.isdir(folder):
@@ -100,10 +102,10 @@ def start_session(
         # The wrapper fills in {text} once it knows the exit code.
         notify_argv = notify.argv_for(config.notify, notify.TEXT) if config.notify else []
         argv = ("/bin/sh", "-c", render.wrapper_script(), "heartbeat", command, *notify_argv)
-        pid, pane_id = tmux.start(socket, config.tmux, name, folder, argv, env)
+        pid, pane_id = tmux_at(config, socket, deadline).start(name, folder, argv, env)
     else:
         env |= dict(environment)
-        pid, pane_id = tmux.start(socket, config.tmux, name, folder, command, env)
+        pid, pane_id = tmux_at(config, socket, deadline).start(name, folder, command, env)
     record.run = run
     record.pid, record.pane_id = pid, pane_id
     record.state = State.RUNNING
@@ -113,6 +115,10 @@ def start_session(
 
 
 # --- check ---------------------------------------------------------------------------
+
+
+def tmux_at(config: Config, socket: str, deadline: float | None = None) -> tmux.Tmux:
+    return tmux.Tmux(socket, config.tmux, config.settings.tmux_timeout_seconds, deadline)
 
 
 def check(config: Config, now: datetime) -> Outcome:
@@ -152,7 +158,9 @@ def _check(config: Config, now: datetime, sleep: Callable[[float], None] = time.
         # A closed entry is done with: a new entry of that name starts afresh.
         saved.records.pop(StateFile.key(socket, name), None)
 
-    plans = _plan(config, saved, selection.managed, now, problems)
+    # A whole check ends within a bound, even when a tmux server hangs.
+    deadline = time.monotonic() + config.settings.check_timeout_seconds
+    plans = _plan(config, saved, selection.managed, now, problems, deadline)
     _require_approval(config, plans, problems)
     _storm_guard(plans, config.settings.max_restarts_per_check)
     # Edits a failed write left for this check come first.
@@ -165,7 +173,7 @@ def _check(config: Config, now: datetime, sleep: Callable[[float], None] = time.
         if plan.decision.action is Action.RESTART and restarted:
             # Parallel agents restarted at one instant hit a provider's rate limit together.
             sleep(config.settings.restart_spacing_seconds * (1 + random.random() / 2))
-        change, edit = _act(config, plan, now, problems)
+        change, edit = _act(config, plan, now, problems, deadline)
         restarted += plan.decision.action is Action.RESTART
         outcome.needs_person |= plan.decision.needs_person
         if change is not None:
@@ -199,6 +207,7 @@ def _plan(
     managed: list[tuple[LoadedNote, Entry]],
     now: datetime,
     problems: list[str],
+    deadline: float,
 ) -> list[Plan]:
     """Ask tmux once per socket, then decide about every entry."""
     by_socket: dict[str, list[tuple[LoadedNote, Entry]]] = defaultdict(list)
@@ -207,7 +216,7 @@ def _plan(
     plans: list[Plan] = []
     for socket, group in by_socket.items():
         try:
-            snapshot = tmux.snapshot(socket, config.tmux)
+            snapshot = _snapshot(config, saved, socket, deadline, stamp_of(now))
         except TmuxError as error:
             problems.append(str(error))
             continue
@@ -221,7 +230,7 @@ def _plan(
             if pane is not None and pane.pid is not None:
                 # The process group to clear before a restart.
                 record.pid, record.pane_id = pane.pid, pane.pane_id
-            pane_exit = _read_pane_exit(config, entry, pane, record, problems)
+            pane_exit = _read_pane_exit(config, entry, pane, record, problems, deadline)
             recorded = state.read_exit(config.state_dir, record.run) if entry.wrapped else None
             observed = policy.observe(
                 pane, entry.wrapped, recorded, record.state, record.exit_code, pane_exit, same_pane
@@ -230,6 +239,24 @@ def _plan(
             old = record.state.value if record.state else "new"
             plans.append(Plan(loaded, entry, record, observed, decision, old))
     return plans
+
+
+def _snapshot(
+    config: Config, saved: StateFile, socket: str, deadline: float, stamp: str
+) -> Snapshot:
+    """One list call; a socket file deleted under a live server is recreated first."""
+    at = tmux_at(config, socket, deadline)
+    snapshot = at.snapshot()
+    known_pid = saved.servers.get(socket)
+    if not snapshot.server_running and known_pid and not os.path.exists(socket):
+        if at.recreate_socket(known_pid):
+            state.log(config.state_dir, stamp, f"{socket}: socket was deleted; tmux recreated it")
+            snapshot = at.snapshot()
+        else:
+            saved.servers.pop(socket, None)
+    if snapshot.server_pid is not None:
+        saved.servers[socket] = snapshot.server_pid
+    return snapshot
 
 
 def _require_approval(config: Config, plans: list[Plan], problems: list[str]) -> None:
@@ -289,7 +316,7 @@ ACTION_WORDS = {
 
 
 def _act(
-    config: Config, plan: Plan, now: datetime, problems: list[str]
+    config: Config, plan: Plan, now: datetime, problems: list[str], deadline: float
 ) -> tuple[Change | None, notes.Edit | None]:
     """Carry out one decision, record it, and say what changed."""
     entry, record, decision = plan.entry, plan.record, plan.decision
@@ -308,7 +335,7 @@ def _act(
         words = "gave up"
     if decision.action is Action.RESTART:
         try:
-            status += _clear_previous_run(config, entry, record, plan.observed.present)
+            status += _clear_previous_run(config, entry, record, plan.observed.present, deadline)
             start_session(
                 config,
                 record,
@@ -319,6 +346,7 @@ def _act(
                 wrapped=entry.wrapped,
                 environment=entry.environment,
                 stamp=stamp,
+                deadline=deadline,
             )
             record.last_start = now.isoformat()
         except HeartbeatError as error:
@@ -344,10 +372,12 @@ def _act(
     return change, edit
 
 
-def _clear_previous_run(config: Config, entry: Entry, record: Record, present: bool) -> str:
+def _clear_previous_run(
+    config: Config, entry: Entry, record: Record, present: bool, deadline: float
+) -> str:
     """End what is left of the previous run before starting again; says what it did."""
     if present:  # the session sits in its tail, or its pane is dead
-        tmux.kill(entry.socket, config.tmux, entry.name)
+        tmux_at(config, entry.socket, deadline).kill(entry.name)
     if record.pid is None or record.pane_id is None:
         return ""
     if not procs.group_members(record.pid, entry.socket, record.pane_id):
@@ -367,13 +397,18 @@ def _notify(config: Config, text: str, stamp: str, problems: list[str]) -> None:
 
 
 def _read_pane_exit(
-    config: Config, entry: Entry, pane: Pane | None, record: Record, problems: list[str]
+    config: Config,
+    entry: Entry,
+    pane: Pane | None,
+    record: Record,
+    problems: list[str],
+    deadline: float | None = None,
 ) -> int | None:
     """For the skill's own lines: the `EXITED: N` its pane shows, read only when needed."""
     if pane is None or entry.wrapped or not policy.needs_capture(pane, record.activity):
         return None
     try:
-        lines = tmux.capture(entry.socket, config.tmux, entry.name, CAPTURE_LINES)
+        lines = tmux_at(config, entry.socket, deadline).capture(entry.name, CAPTURE_LINES)
     except TmuxError as error:
         problems.append(str(error))
         return None
@@ -435,7 +470,7 @@ def launch(
     stamp = stamp_of(now)
     with files.locked(config.state_dir, wait=True):
         Notebook(config, now.date()).refuse_unsafe_today()  # before anything starts
-        if tmux.has_session(config.socket, config.tmux, name):
+        if tmux_at(config, config.socket).has_session(name):
             raise RefusedError(f"session {name} already exists on {config.socket}")
         saved = state.load(config.state_dir)
         record = Record(path=config.path, launched=True)
@@ -452,7 +487,7 @@ def launch(
         try:
             path = _log_entry(config, now, name, directory, command, restart)
         except (HeartbeatError, OSError):
-            tmux.kill(config.socket, config.tmux, name)  # no side effect when not logged
+            tmux_at(config, config.socket).kill(name)  # no side effect when not logged
             raise
         record.last_start = now.isoformat()
         record.digest = digest_of(command, directory, config.socket)
@@ -474,7 +509,7 @@ def log(
     directory, command = _validated(name, folder, argv)
     stamp = stamp_of(now)
     with files.locked(config.state_dir, wait=True):
-        if not tmux.has_session(config.socket, config.tmux, name):
+        if not tmux_at(config, config.socket).has_session(name):
             raise RefusedError(
                 f"no session {name} on {config.socket}: start one with heartbeat launch"
             )
@@ -523,7 +558,7 @@ def kill(config: Config, now: datetime, name: str) -> Entry:
         book.read_all()
         loaded, entry = find_entry(book, name)
         book.edit(loaded.path, [notes.Edit(entry.key, stamp, "killed by heartbeat kill", True)])
-        tmux.kill(entry.socket, config.tmux, entry.name)
+        tmux_at(config, entry.socket).kill(entry.name)
         saved = state.load(config.state_dir)
         saved.records.pop(StateFile.key(entry.socket, entry.name), None)
         state.save(config.state_dir, saved)
@@ -585,7 +620,7 @@ def status(config: Config, now: datetime) -> tuple[list[Row], list[str]]:
     for _, entry in managed:
         if entry.socket not in snapshots:
             try:
-                snapshots[entry.socket] = tmux.snapshot(entry.socket, config.tmux).panes
+                snapshots[entry.socket] = tmux_at(config, entry.socket).snapshot().panes
             except TmuxError as error:
                 problems.append(str(error))
                 snapshots[entry.socket] = {}
@@ -626,6 +661,7 @@ def tail(config: Config, now: datetime, name: str, lines: int) -> list[str]:
         socket = find_entry(book, name)[1].socket
     except RefusedError:
         socket = config.socket
-    if not tmux.has_session(socket, config.tmux, name):
+    at = tmux_at(config, socket)
+    if not at.has_session(name):
         raise RefusedError(f"no session {name} on {socket}")
-    return tmux.capture(socket, config.tmux, name, lines)
+    return at.capture(name, lines)

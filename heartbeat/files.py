@@ -31,9 +31,16 @@ class Stamp:
         return cls(st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
-def read_text(path: Path, label: str) -> tuple[str, Stamp | None]:
-    """A note's text and stamp; invalid UTF-8 is a NoteError naming the line."""
+def read_text(path: Path, label: str, limit: int) -> tuple[str, Stamp | None]:
+    """A note's text and stamp; invalid UTF-8 or more than `limit` bytes is a NoteError."""
     stamp = Stamp.of(path)
+    if stamp is not None and stamp.size > limit:
+        raise NoteError(
+            label,
+            1,
+            f"{stamp.size / 2**20:.1f} MB, more than heartbeat reads ({limit / 2**20:.0f} MB): "
+            "left alone",
+        )
     data = path.read_bytes()
     try:
         return data.decode("utf-8"), stamp

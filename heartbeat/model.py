@@ -127,6 +127,7 @@ class Snapshot:
     socket: str
     server_running: bool
     panes: dict[str, Pane]
+    server_pid: int | None = None
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -15,6 +16,15 @@ from heartbeat.errors import NoteError, RefusedError
 from heartbeat.model import Entry
 
 EDIT_ATTEMPTS = 20
+# Daily notes are small; a huge one is a mistake (a pasted log), not a note to parse.
+MAX_NOTE_BYTES = 5 * 1024 * 1024
+# Copies that sync tools make when two machines edit one note (Dropbox, Nextcloud,
+# iCloud, Syncthing): reported, since their entries would otherwise go unseen.
+CONFLICT_COPY = re.compile(
+    r"(\d{4}-\d{2}-\d{2})(?: \([^)]*conflict[^)]*\)| \d+|\.sync-conflict-[^.]*)\.md",
+    re.IGNORECASE,
+)
+ICLOUD_PLACEHOLDER = re.compile(r"\.(\d{4}-\d{2}-\d{2})\.md\.icloud")
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,7 @@ class Notebook:
     today: date
     loaded: list[LoadedNote] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    placeholders: set[date] = field(default_factory=set)  # notes iCloud has not downloaded
 
     @property
     def context(self) -> notes.ReadContext:
@@ -63,7 +74,10 @@ class Notebook:
         found: list[tuple[date, Path]] = []
         for child in folder.iterdir():
             day = notes.note_date(child.name)
-            if day is None or day > self.today:
+            if day is None:
+                self._notice_sync_files(child)
+                continue
+            if day > self.today:
                 continue
             refused = trust.unsafe(child, label_of(child))
             if refused:
@@ -76,10 +90,28 @@ class Notebook:
             if loaded is not None:
                 self.loaded.append(loaded)
 
+    def _notice_sync_files(self, child: Path) -> None:
+        label = label_of(child)
+        conflict = CONFLICT_COPY.fullmatch(child.name)
+        if conflict:
+            self.problems.append(
+                f"{label}: a sync conflict copy of {conflict[1]}.md, not read: "
+                "merge it into that note by hand, then delete it"
+            )
+        placeholder = ICLOUD_PLACEHOLDER.fullmatch(child.name)
+        if placeholder:
+            day = date.fromisoformat(placeholder[1])
+            self.placeholders.add(day)
+            if day >= self.window_start():
+                self.problems.append(
+                    f"{label}: {placeholder[1]}.md is in iCloud but not downloaded, so its "
+                    "entries are not watched: open it once (or: brctl download)"
+                )
+
     def read(self, path: Path, day: date) -> LoadedNote | None:
         label = label_of(path)
         try:
-            text, _ = files.read_text(path, label)
+            text, _ = files.read_text(path, label, MAX_NOTE_BYTES)
         except NoteError as error:
             self.problems.append(str(error))
             return None
@@ -119,8 +151,10 @@ class Notebook:
         label = label_of(path)
         day = notes.note_date(path.name) or self.today
         for _ in range(EDIT_ATTEMPTS):
-            text, stamp = files.read_text(path, label)
+            text, stamp = files.read_text(path, label, MAX_NOTE_BYTES)
             note = notes.parse(text, label, day, self.context)
+            if note.fatal:
+                raise NoteError(label, note.problems[0].line, "left alone until it is mended")
             new_text = notes.apply_edits(text, note, edits, added)
             if new_text == text:
                 return
@@ -144,6 +178,9 @@ class Notebook:
         """Today's note, created from the template when missing."""
         self.refuse_unsafe_today()
         path = self.path_for(self.today)
+        if self.today in self.placeholders or path.with_name(f".{path.name}.icloud").exists():
+            # Creating it would make iCloud keep two notes for one day.
+            raise RefusedError(f"{label_of(path)} is in iCloud but not downloaded: open it once")
         if not path.exists():
             # One level only: a mistyped --notes must not grow a tree of folders.
             if not self.config.notes_dir.parent.is_dir():

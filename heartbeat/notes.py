@@ -42,6 +42,7 @@ class Note:
     append_after: int | None
     front_matter: dict[str, Any] = field(default_factory=dict)
     append_gap: bool = True  # a new entry needs a blank line before it
+    fatal: bool = False  # heartbeat must not edit this note
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,9 @@ def parse(text: str, where: str, day: date, context: ReadContext) -> Note:
     lines = split_lines(text)
     problems: list[NoteError] = []
     front_matter, body = _front_matter(lines, where, problems)
+    if problems:
+        # A note whose front matter is broken is left alone until a person mends it.
+        return Note(where, (), tuple(problems), None, front_matter, fatal=True)
     if _SECTION_KEY not in text.casefold():
         return Note(where, (), tuple(problems), None, front_matter)
 

@@ -41,6 +41,7 @@ class Record:
 class StateFile:
     records: dict[str, Record] = field(default_factory=dict)
     printed: list[str] = field(default_factory=list)  # problems already printed once
+    servers: dict[str, int] = field(default_factory=dict)  # tmux server pid by socket
     # Status lines a failed write could not add, by note path, for the next check.
     pending: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     warning: str | None = None
@@ -70,7 +71,12 @@ def load(state_dir: Path) -> StateFile:
             key: Record(**{**value, "state": State(value["state"]) if value.get("state") else None})
             for key, value in raw["records"].items()
         }
-        return StateFile(records, list(raw.get("printed", [])), dict(raw.get("pending", {})))
+        return StateFile(
+            records,
+            list(raw.get("printed", [])),
+            {str(k): int(v) for k, v in raw.get("servers", {}).items()},
+            dict(raw.get("pending", {})),
+        )
     except FileNotFoundError:
         return StateFile()
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
@@ -85,6 +91,7 @@ def save(state_dir: Path, state: StateFile) -> None:
         "version": VERSION,
         "records": {key: asdict(record) for key, record in sorted(state.records.items())},
         "printed": state.printed,
+        "servers": state.servers,
         "pending": state.pending,
     }
     files.write_private(state_path(state_dir), json.dumps(raw, indent=1) + "\n")

@@ -1,8 +1,9 @@
 """Every conversation with tmux, through libtmux; the only module that imports it.
 
-Every call names its socket explicitly, so `$TMUX` (set when heartbeat itself runs
-inside tmux) never decides where a session goes, and sessions are addressed as
-`=NAME`, since tmux otherwise matches name prefixes.
+A `Tmux` names one socket, so every call names it explicitly: `$TMUX` (set when
+heartbeat itself runs inside tmux) never decides where a session goes. Sessions are
+addressed as `=NAME`, since tmux otherwise matches name prefixes. Every call has a
+timeout: a stopped tmux server must not hang a check.
 """
 
 from __future__ import annotations
@@ -10,7 +11,12 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import signal
+import subprocess
+import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import libtmux
@@ -31,6 +37,7 @@ _FIELDS = (
     "#{" + EXIT_OPTION + "}",
     "#{window_activity}",
     "#{session_created}",
+    "#{pid}",
     "#{pane_current_command}",
 )
 _FORMAT = "|".join(_FIELDS)
@@ -39,60 +46,155 @@ _FORMAT = "|".join(_FIELDS)
 _ROW = re.compile(
     r"(?P<session>.*?)\|(?P<pane_id>%\d+)\|(?P<window>\d+)\|(?P<pane>\d+)\|(?P<pid>\d*)\|"
     r"(?P<dead>[01]?)\|(?P<dead_status>-?\d*)\|(?P<exit>-?\d*)\|(?P<activity>\d*)\|"
-    r"(?P<created>\d*)\|(?P<command>.*)"
+    r"(?P<created>\d*)\|(?P<server>\d*)\|(?P<command>.*)"
 )
 _NO_SERVER = ("no server running", "error connecting to", "server exited unexpectedly")
 
 
-def _server(socket: str, tmux_bin: str | None) -> libtmux.Server:
-    # A $TMUX inherited from a surrounding session must not leak into what we start.
-    os.environ.pop("TMUX", None)
-    os.environ.pop("TMUX_PANE", None)
-    return libtmux.Server(socket_path=socket, tmux_bin=tmux_bin)
+@dataclass(frozen=True)
+class Tmux:
+    """One tmux socket, as heartbeat talks to it."""
 
+    socket: str
+    binary: str | None = None
+    timeout: float = 10.0
+    deadline: float | None = None  # time.monotonic() by which the whole run must end
 
-def _run(server: libtmux.Server, *args: str) -> tuple[int, list[str], list[str]]:
-    try:
-        proc = server.cmd(*args)
-    except libtmux_exc.TmuxCommandNotFound:
-        raise TmuxError("tmux not found: install it (apt install tmux)") from None
-    return proc.returncode, proc.stdout, proc.stderr
+    def _run(self, *args: str, path: str | None = None) -> tuple[int, list[str], list[str]]:
+        """Run one tmux command through libtmux, giving up after `timeout` seconds."""
+        timeout = self.timeout
+        if self.deadline is not None:
+            timeout = min(timeout, self.deadline - time.monotonic())
+            if timeout <= 0:
+                raise TmuxError(f"no time left for tmux on {self.socket} in this check")
+        # A $TMUX inherited from a surrounding session must not leak into what we start.
+        os.environ.pop("TMUX", None)
+        os.environ.pop("TMUX_PANE", None)
+        server = libtmux.Server(socket_path=self.socket, tmux_bin=self.binary)
+        outcome: dict[str, object] = {}
 
+        def call() -> None:
+            try:
+                with _client_path(path):
+                    outcome["proc"] = server.cmd(*args)
+            except Exception as error:  # handed to the caller's thread
+                outcome["error"] = error
 
-def _no_server(stderr: Sequence[str]) -> bool:
-    return any(marker in line for line in stderr for marker in _NO_SERVER)
+        worker = threading.Thread(target=call, daemon=True)
+        worker.start()
+        worker.join(timeout)
+        if worker.is_alive():
+            _kill_hung_clients()
+            worker.join(2)
+            raise TmuxError(
+                f"tmux on {self.socket} did not answer within {timeout:.3g}s ({args[0]})"
+            )
+        error = outcome.get("error")
+        if isinstance(error, libtmux_exc.TmuxCommandNotFound):
+            raise TmuxError("tmux not found: install it (apt install tmux)")
+        if isinstance(error, Exception):
+            raise TmuxError(f"tmux on {self.socket}: {error}")
+        proc = outcome["proc"]
+        assert isinstance(proc, libtmux.common.tmux_cmd)
+        return proc.returncode, proc.stdout, proc.stderr
 
+    def snapshot(self) -> Snapshot:
+        """Every session on the socket with its first pane, from one `list-panes -a` call."""
+        code, out, err = self._run("list-panes", "-a", "-F", _FORMAT)
+        if code != 0:
+            if _no_server(err):
+                return Snapshot(self.socket, False, {})
+            raise TmuxError(f"tmux on {self.socket}: {' '.join(err) or f'exit {code}'}")
+        first: dict[str, tuple[tuple[int, int], Pane]] = {}
+        server_pid: int | None = None
+        for line in out:
+            row = _ROW.fullmatch(line)
+            if row is None:
+                continue
+            server_pid = int(row["server"]) if row["server"] else server_pid
+            order = (int(row["window"]), int(row["pane"]))
+            pane = Pane(
+                session=row["session"],
+                pane_id=row["pane_id"],
+                pid=int(row["pid"]) if row["pid"] else None,
+                current_command=row["command"],
+                exit_option=int(row["exit"]) if row["exit"] else None,
+                dead_status=(
+                    int(row["dead_status"]) if row["dead"] == "1" and row["dead_status"] else None
+                ),
+                activity=int(row["activity"] or 0),
+                created=int(row["created"] or 0),
+            )
+            known = first.get(pane.session)
+            if known is None or order < known[0]:
+                first[pane.session] = (order, pane)
+        panes = {name: pane for name, (_, pane) in first.items()}
+        return Snapshot(self.socket, True, panes, server_pid)
 
-def snapshot(socket: str, tmux_bin: str | None) -> Snapshot:
-    """Every session on `socket` with its first pane, from one `list-panes -a` call."""
-    server = _server(socket, tmux_bin)
-    code, out, err = _run(server, "list-panes", "-a", "-F", _FORMAT)
-    if code != 0:
-        if _no_server(err):
-            return Snapshot(socket, False, {})
-        raise TmuxError(f"tmux on {socket}: {' '.join(err) or f'exit {code}'}")
-    first: dict[str, tuple[tuple[int, int], Pane]] = {}
-    for line in out:
-        row = _ROW.fullmatch(line)
-        if row is None:
-            continue
-        order = (int(row["window"]), int(row["pane"]))
-        pane = Pane(
-            session=row["session"],
-            pane_id=row["pane_id"],
-            pid=int(row["pid"]) if row["pid"] else None,
-            current_command=row["command"],
-            exit_option=int(row["exit"]) if row["exit"] else None,
-            dead_status=(
-                int(row["dead_status"]) if row["dead"] == "1" and row["dead_status"] else None
-            ),
-            activity=int(row["activity"] or 0),
-            created=int(row["created"] or 0),
-        )
-        known = first.get(pane.session)
-        if known is None or order < known[0]:
-            first[pane.session] = (order, pane)
-    return Snapshot(socket, True, {name: pane for name, (_, pane) in first.items()})
+    def start(
+        self, name: str, folder: str, command: Command, environment: Mapping[str, str]
+    ) -> tuple[int | None, str | None]:
+        """Start a detached session; returns the pane's process id and pane id.
+
+        tmux itself refuses a name that exists, which is the last-moment check that two
+        heartbeats never start one session twice. A command given as text is run by
+        tmux's shell, as the skill's line does; an argv is run directly.
+        """
+        prepare_socket(self.socket)
+        # tmux expands formats in -c (`#(cmd)` would run cmd): a folder's `#` is doubled.
+        args = ["new-session", "-d", "-P", "-F", "#{pane_pid} #{pane_id}", "-s", name]
+        args += ["-c", folder.replace("#", "##")]
+        for key, value in environment.items():
+            args += ["-e", f"{key}={value}"]
+        args.append("--")
+        args += [command] if isinstance(command, str) else list(command)
+        code, out, err = self._run(*args, path=environment.get("PATH"))
+        if code != 0:
+            message = " ".join(err) or f"exit {code}"
+            if "duplicate session" in message:
+                raise RefusedError(f"session {name} already exists on {self.socket}")
+            raise TmuxError(f"tmux could not start {name} on {self.socket}: {message}")
+        pid, _, pane_id = (out[0] if out else "").partition(" ")
+        return (int(pid) if pid.isdigit() else None), pane_id or None
+
+    def has_session(self, name: str) -> bool:
+        code, _, _ = self._run("has-session", "-t", f"={name}")
+        return code == 0
+
+    def capture(self, name: str, lines: int) -> list[str]:
+        """The last `lines` lines of the session's pane (blank lines at the end dropped)."""
+        code, out, err = self._run("capture-pane", "-p", "-J", "-t", f"={name}:", "-S", f"-{lines}")
+        if code != 0:
+            raise TmuxError(f"cannot read the pane of {name} on {self.socket}: {' '.join(err)}")
+        while out and not out[-1].strip():
+            out.pop()
+        return out[-lines:]
+
+    def kill(self, name: str) -> bool:
+        """Kill the session; False when it was not there."""
+        code, _, err = self._run("kill-session", "-t", f"={name}")
+        if code != 0 and not (_no_server(err) or any("can't find" in e for e in err)):
+            raise TmuxError(f"cannot kill {name} on {self.socket}: {' '.join(err)}")
+        return code == 0
+
+    def recreate_socket(self, server_pid: int) -> bool:
+        """Ask a running server whose socket file was deleted to make it again.
+
+        Starting a new server instead would run every job twice. tmux recreates its
+        socket on SIGUSR1. True when the socket is back.
+        """
+        if not _is_tmux_server(server_pid):
+            return False
+        try:
+            os.kill(server_pid, signal.SIGUSR1)
+        except OSError:
+            return False
+        deadline = time.monotonic() + min(self.timeout, 2.0)
+        while time.monotonic() < deadline:
+            if os.path.exists(self.socket):
+                return True
+            time.sleep(0.02)
+        return False
 
 
 def prepare_socket(socket: str) -> None:
@@ -102,77 +204,70 @@ def prepare_socket(socket: str) -> None:
         folder.mkdir(parents=True, mode=0o700)
 
 
-def start(
-    socket: str,
-    tmux_bin: str | None,
-    name: str,
-    folder: str,
-    command: Command,
-    environment: Mapping[str, str],
-) -> tuple[int | None, str | None]:
-    """Start a detached session; returns the pane's process id and pane id.
+def _no_server(stderr: Sequence[str]) -> bool:
+    return any(marker in line for line in stderr for marker in _NO_SERVER)
 
-    tmux itself refuses a name that exists, which is the last-moment check that two
-    heartbeats never start one session twice. A command given as text is run by
-    tmux's shell, as the skill's line does; an argv is run directly.
-    """
-    prepare_socket(socket)
-    server = _server(socket, tmux_bin)
-    # tmux expands formats in -c (`#(cmd)` would run cmd): a folder's `#` is doubled.
-    start_dir = folder.replace("#", "##")
-    args = ["new-session", "-d", "-P", "-F", "#{pane_pid} #{pane_id}", "-s", name]
-    args += ["-c", start_dir]
-    for key, value in environment.items():
-        args += ["-e", f"{key}={value}"]
-    args.append("--")
-    args += [command] if isinstance(command, str) else list(command)
-    with _client_path(environment.get("PATH")):
-        code, out, err = _run(server, *args)
-    if code != 0:
-        message = " ".join(err) or f"exit {code}"
-        if "duplicate session" in message:
-            raise RefusedError(f"session {name} already exists on {socket}")
-        raise TmuxError(f"tmux could not start {name} on {socket}: {message}")
-    pid, _, pane_id = (out[0] if out else "").partition(" ")
-    return (int(pid) if pid.isdigit() else None), pane_id or None
+
+_client_path_lock = threading.Lock()
 
 
 @contextlib.contextmanager
 def _client_path(path: str | None) -> Iterator[None]:
     """Run the tmux client with PATH set: tmux gives a new session its client's PATH,
     whatever `-e PATH=` says."""
-    saved = os.environ.get("PATH")
-    if path is not None:
-        os.environ["PATH"] = path
-    try:
+    if path is None:
         yield
-    finally:
-        if saved is None:
-            os.environ.pop("PATH", None)
-        else:
-            os.environ["PATH"] = saved
+        return
+    with _client_path_lock:
+        saved = os.environ.get("PATH")
+        os.environ["PATH"] = path
+        try:
+            yield
+        finally:
+            if saved is None:
+                os.environ.pop("PATH", None)
+            else:
+                os.environ["PATH"] = saved
 
 
-def has_session(socket: str, tmux_bin: str | None, name: str) -> bool:
-    code, _, _ = _run(_server(socket, tmux_bin), "has-session", "-t", f"={name}")
-    return code == 0
+def _children() -> list[tuple[int, str]]:
+    """This process's children with their command names."""
+    proc = Path("/proc")
+    me = str(os.getpid())
+    if proc.is_dir():
+        found = []
+        for entry in proc.iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            name = stat[stat.find("(") + 1 : stat.rfind(")")]
+            if stat.rpartition(")")[2].split()[1:2] == [me]:
+                found.append((int(entry.name), name))
+        return found
+    listing = subprocess.run(
+        ["ps", "-A", "-o", "pid=,ppid=,comm="], capture_output=True, text=True, check=False
+    ).stdout
+    rows = (line.split(None, 2) for line in listing.splitlines())
+    return [(int(r[0]), os.path.basename(r[2])) for r in rows if len(r) == 3 and r[1] == me]
 
 
-def capture(socket: str, tmux_bin: str | None, name: str, lines: int) -> list[str]:
-    """The last `lines` lines of the session's pane (blank lines at the end dropped)."""
-    code, out, err = _run(
-        _server(socket, tmux_bin), "capture-pane", "-p", "-J", "-t", f"={name}:", "-S", f"-{lines}"
-    )
-    if code != 0:
-        raise TmuxError(f"cannot read the pane of {name} on {socket}: {' '.join(err)}")
-    while out and not out[-1].strip():
-        out.pop()
-    return out[-lines:]
+def _kill_hung_clients() -> None:
+    """A tmux client waiting on a stopped server never returns: end it."""
+    for pid, name in _children():
+        if name.startswith("tmux"):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
 
 
-def kill(socket: str, tmux_bin: str | None, name: str) -> bool:
-    """Kill the session; False when it was not there."""
-    code, _, err = _run(_server(socket, tmux_bin), "kill-session", "-t", f"={name}")
-    if code != 0 and not (_no_server(err) or any("can't find" in e for e in err)):
-        raise TmuxError(f"cannot kill {name} on {socket}: {' '.join(err)}")
-    return code == 0
+def _is_tmux_server(pid: int) -> bool:
+    try:
+        name = Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        listing = subprocess.run(
+            ["ps", "-p", str(pid), "-o", "comm="], capture_output=True, text=True, check=False
+        )
+        name = os.path.basename(listing.stdout.strip())
+    return name.startswith("tmux")

@@ -159,9 +159,9 @@ def test_unreadable_entries_name_file_and_line(case: BadCase) -> None:
     assert case.message in str(problem)
 
 
-def test_invalid_front_matter_names_its_line() -> None:
+def test_invalid_front_matter_names_its_line_and_leaves_the_note_alone() -> None:
     note = parse("---\ntitle: ok\ntags: [unclosed\n---\n" + section("- a: `x`"))
-    assert [entry.name for entry in note.entries] == ["a"]
+    assert (note.entries, note.fatal) == ((), True)
     assert str(note.problems[0]).startswith("memory/2026-11-24.md:")
     assert "invalid YAML front matter" in str(note.problems[0])
 

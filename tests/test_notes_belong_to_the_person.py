@@ -92,15 +92,15 @@ def test_an_edit_saved_while_a_check_runs_survives(
         f"- [ ] **api** — `codex exec work`\n  - dir: `{sandbox.root}`\n"
     )
     sandbox.allow("api")
-    real_start = tmux.start
+    real_start = tmux.Tmux.start
 
-    def start_while_the_person_types(*args: object, **kwargs: object) -> int | None:
+    def start_while_the_person_types(*args: object, **kwargs: object) -> object:
         # The person saves the note after the check read it and before it writes.
         with path.open("a") as handle:
             handle.write("- a thought typed during the check\n")
         return real_start(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(tmux, "start", start_while_the_person_types)
+    monkeypatch.setattr(tmux.Tmux, "start", start_while_the_person_types)
     settings = config.load(sandbox.env)
     outcome = core.check(settings, datetime.fromisoformat(NOW))
 
