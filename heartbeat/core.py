@@ -163,11 +163,7 @@ def _check(config: Config, now: datetime, sleep: Callable[[float], None] = time.
     plans = _plan(config, saved, selection.managed, now, problems, deadline)
     _require_approval(config, plans, problems)
     _storm_guard(plans, config.settings.max_restarts_per_check)
-    # Edits a failed write left for this check come first.
-    edits: dict[Path, list[notes.Edit]] = defaultdict(list)
-    for path_text, pending in saved.pending.items():
-        edits[Path(path_text)].extend(notes.Edit.from_json(raw) for raw in pending)
-    saved.pending = {}
+    edits = _unfinished_edits(book, saved)
     restarted = 0
     for plan in sorted(plans, key=_restart_order):
         if plan.decision.action is Action.RESTART and restarted:
@@ -184,12 +180,14 @@ def _check(config: Config, now: datetime, sleep: Callable[[float], None] = time.
             edits[plan.loaded.path].append(edit)
 
     for path, note_edits in edits.items():
+        serialized = [edit.as_json() for edit in note_edits]
         try:
             book.edit(path, note_edits)
+            saved.written[str(path)] = serialized
         except (HeartbeatError, OSError) as error:
             problems.append(str(error))
             # Status lines are written on changes only: keep them for the next check.
-            saved.pending[str(path)] = [edit.as_json() for edit in note_edits]
+            saved.pending[str(path)] = serialized
 
     # Printed once: a problem is known by its file and text, not its line, since our
     # own status lines move the lines below them.
@@ -199,6 +197,25 @@ def _check(config: Config, now: datetime, sleep: Callable[[float], None] = time.
     outcome.needs_person |= bool(problems)
     state.save(config.state_dir, saved)
     return outcome
+
+
+def _unfinished_edits(book: Notebook, saved: StateFile) -> dict[Path, list[notes.Edit]]:
+    """Status lines still owed: those a failed write left, and those a stale save dropped.
+
+    An editor that read the note before our write and saved after it writes our lines
+    away; they are written again, once, by the next check.
+    """
+    edits: dict[Path, list[notes.Edit]] = defaultdict(list)
+    for path_text, raws in saved.pending.items():
+        edits[Path(path_text)].extend(notes.Edit.from_json(raw) for raw in raws)
+    by_path = {str(loaded.path): loaded.note for loaded in book.loaded}
+    for path_text, raws in saved.written.items():
+        note = by_path.get(path_text)
+        for edit in map(notes.Edit.from_json, raws):
+            if note is not None and not notes.is_written(note, edit):
+                edits[Path(path_text)].append(edit)
+    saved.pending, saved.written = {}, {}
+    return edits
 
 
 def _plan(

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import fcntl
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from heartbeat.errors import NoteError, StateError
@@ -30,6 +33,10 @@ class Stamp:
             return None
         return cls(st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
+    def same_file(self, other: Stamp) -> bool:
+        """The same file with the same content stamp (a rename changes only ctime)."""
+        return (self.inode, self.size, self.mtime_ns) == (other.inode, other.size, other.mtime_ns)
+
 
 def read_text(path: Path, label: str, limit: int) -> tuple[str, Stamp | None]:
     """A note's text and stamp; invalid UTF-8 or more than `limit` bytes is a NoteError."""
@@ -49,32 +56,78 @@ def read_text(path: Path, label: str, limit: int) -> tuple[str, Stamp | None]:
         raise NoteError(label, line, "not valid UTF-8; heartbeat leaves this note alone") from None
 
 
-class Changed(Exception):
-    """The file changed after it was read: read it again and redo the edit."""
+def rewrite(
+    path: Path, label: str, limit: int, build: Callable[[str], str], attempts: int = 20
+) -> None:
+    """Replace the file with `build(its text)`, atomically, keeping any save made meanwhile.
 
-
-def replace_atomically(path: Path, text: str, expected: Stamp | None) -> None:
-    """Write `text` to `path` through a temp file and rename, keeping the file's mode.
-
-    Raises Changed when the file is no longer what was read (`expected`).
+    The new text goes to a temp file in the same folder (fsynced, with the file's mode)
+    and is swapped in. Where the system can exchange two names atomically (Linux), the
+    file swapped out is checked: if someone saved after we read, their text is rebuilt
+    and swapped in again. `build` must be idempotent for that: building on its own
+    output changes nothing.
     """
-    data = text.encode("utf-8")
-    mode = os.stat(path).st_mode & 0o7777 if path.exists() else 0o600
+    text, expected = read_text(path, label, limit)
+    for _ in range(attempts):
+        new_text = build(text)
+        if new_text == text:
+            return
+        tmp = _temp_copy(path, new_text)
+        try:
+            if Stamp.of(path) != expected:  # saved since we read: read again
+                text, expected = read_text(path, label, limit)
+                continue
+            if not _exchange(tmp, path):
+                os.replace(tmp, path)  # no exchange here: the check above is the guard
+                _fsync_dir(path.parent)
+                return
+            displaced = Stamp.of(tmp)
+            if displaced is not None and expected is not None and displaced.same_file(expected):
+                _fsync_dir(path.parent)
+                return
+            # A save landed between our check and the exchange: build on it.
+            text, _ = read_text(tmp, label, limit)
+            expected = Stamp.of(path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+    raise NoteError(label, 1, "the note kept changing while heartbeat wrote to it")
+
+
+def _temp_copy(path: Path, text: str) -> Path:
+    mode = os.stat(path).st_mode & 0o7777
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fchmod(handle.fileno(), mode)
-            os.fsync(handle.fileno())
-        if Stamp.of(path) != expected:
-            raise Changed(str(path))
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(text.encode("utf-8"))
+        handle.flush()
+        os.fchmod(handle.fileno(), mode)
+        os.fsync(handle.fileno())
+    return Path(tmp)
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Swap two names atomically (Linux renameat2); False where that is not possible."""
+    renameat2 = getattr(_libc(), "renameat2", None)
+    if renameat2 is None:
+        return False
+    result = renameat2(
+        _AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE
+    )
+    if result == 0:
+        return True
+    error = ctypes.get_errno()
+    if error in (errno.EINVAL, errno.ENOSYS, errno.EXDEV, errno.ENOTSUP):
+        return False  # a file system or kernel without it
+    raise OSError(error, os.strerror(error), str(second))
+
+
+@cache
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
 
 
 def create_exclusively(path: Path, text: str, mode: int = 0o600) -> bool:

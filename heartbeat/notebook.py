@@ -15,7 +15,6 @@ from heartbeat.config import Config
 from heartbeat.errors import NoteError, RefusedError
 from heartbeat.model import Entry
 
-EDIT_ATTEMPTS = 20
 # Daily notes are small; a huge one is a mistake (a pasted log), not a note to parse.
 MAX_NOTE_BYTES = 5 * 1024 * 1024
 # Copies that sync tools make when two machines edit one note (Dropbox, Nextcloud,
@@ -146,26 +145,26 @@ class Notebook:
     def note_of_today(self) -> LoadedNote | None:
         return next((item for item in self.loaded if item.day == self.today), None)
 
-    def edit(self, path: Path, edits: Sequence[notes.Edit], added: Sequence[str] = ()) -> None:
-        """Make the edits on the note as it is now: an edit saved meanwhile is kept."""
+    def edit(
+        self,
+        path: Path,
+        edits: Sequence[notes.Edit],
+        added: Sequence[str] = (),
+    ) -> None:
+        """Make the edits on the note as it is now: a save made meanwhile is kept."""
         label = label_of(path)
         day = notes.note_date(path.name) or self.today
-        for _ in range(EDIT_ATTEMPTS):
-            text, stamp = files.read_text(path, label, MAX_NOTE_BYTES)
+
+        def build(text: str) -> str:
             note = notes.parse(text, label, day, self.context)
             if note.fatal:
                 raise NoteError(label, note.problems[0].line, "left alone until it is mended")
-            new_text = notes.apply_edits(text, note, edits, added)
-            if new_text == text:
-                return
-            try:
-                files.replace_atomically(path, new_text, stamp)
-                return
-            except files.Changed:
-                continue
-            except OSError as error:
-                raise NoteError(label, 1, f"cannot write: {error.strerror}") from None
-        raise NoteError(label, 1, "the note kept changing while heartbeat wrote to it")
+            return notes.apply_edits(text, note, edits, added)
+
+        try:
+            files.rewrite(path, label, MAX_NOTE_BYTES, build)
+        except OSError as error:
+            raise NoteError(label, 1, f"cannot write: {error.strerror}") from None
 
     def refuse_unsafe_today(self) -> None:
         """Raise when the notes folder or today's note is one heartbeat must not use."""

@@ -389,15 +389,34 @@ class Edit:
         return cls((socket, name), raw["stamp"], raw["text"], bool(raw["close"]))
 
 
+def is_written(note: Note, edit: Edit) -> bool:
+    """Whether the edit's status line is in the note (or its entry is gone)."""
+    targets = [entry for entry in note.entries if entry.key == edit.key]
+    wanted = {
+        status_text(edit.stamp, edit.text),
+        status_text(edit.stamp, f"{CLOSED_PREFIX}: {edit.text}"),
+    }
+    return not targets or any(
+        wanted & set(entry.statuses) and not (edit.close and entry.is_open) for entry in targets
+    )
+
+
 def status_text(stamp: str, text: str) -> str:
     return f"{stamp} — {text}"
 
 
-def apply_edits(text: str, note: Note, edits: Sequence[Edit], added: Sequence[str] = ()) -> str:
+def apply_edits(
+    text: str,
+    note: Note,
+    edits: Sequence[Edit],
+    added: Sequence[str] = (),
+) -> str:
     """`text` with the edits made, by key, to the entries `note` (parsed from it) lists.
 
-    `added` are whole entry blocks appended to the section. Only lines are inserted
-    and `[ ]` turns into `[x]`; every other byte stays where it was.
+    `added` are whole entry blocks appended to the section. Only lines are
+    inserted and `[ ]` turns into `[x]`; every other byte stays where it was. Applying
+    the same edits twice changes nothing the second time: a status line or an entry
+    that is already there is not added again.
     """
     lines = split_lines(text)
     by_key: dict[tuple[str, str], Entry] = {}
@@ -411,21 +430,26 @@ def apply_edits(text: str, note: Note, edits: Sequence[Edit], added: Sequence[st
         if target is None:
             continue
         span = target.span
-        text = edit.text
+        words = edit.text
         if edit.close and span.box_column is not None:
             line = lines[span.head]
             lines[span.head] = line[: span.box_column] + "x" + line[span.box_column + 1 :]
-        elif edit.close and not text.startswith(CLOSED_PREFIX):
-            text = f"{CLOSED_PREFIX}: {text}"
-        row = f"{span.child_indent}{span.child_marker} {status_text(edit.stamp, text)}"
-        insertions.append((span.last, row))
-    if added:
+        elif edit.close and not words.startswith(CLOSED_PREFIX):
+            words = f"{CLOSED_PREFIX}: {words}"
+        status = status_text(edit.stamp, words)
+        if status in target.statuses:
+            continue
+        insertions.append((span.last, f"{span.child_indent}{span.child_marker} {status}"))
+    # A block already there (a rebuild on a save that kept it) is not added twice.
+    plain = text.replace("\r\n", "\n")
+    blocks = [block for block in added if block not in plain]
+    if blocks:
         anchor = note.append_after
         gap = note.append_gap
         if anchor is None:
             anchor, gap = len(lines) - 1, True
             insertions.append((anchor, f"\n## {SECTION_TITLE}"))
-        body = "\n".join(added)
+        body = "\n".join(blocks)
         insertions.append((anchor, f"\n{body}" if gap else body))
     # Bottom-up, so that earlier line numbers stay valid; at one anchor the rows
     # listed last go in first, so that they end up in the order listed.

@@ -44,6 +44,8 @@ class StateFile:
     servers: dict[str, int] = field(default_factory=dict)  # tmux server pid by socket
     # Status lines a failed write could not add, by note path, for the next check.
     pending: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # Status lines the last check wrote, to make sure a stale save did not drop them.
+    written: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     warning: str | None = None
 
     @staticmethod
@@ -76,6 +78,7 @@ def load(state_dir: Path) -> StateFile:
             list(raw.get("printed", [])),
             {str(k): int(v) for k, v in raw.get("servers", {}).items()},
             dict(raw.get("pending", {})),
+            dict(raw.get("written", {})),
         )
     except FileNotFoundError:
         return StateFile()
@@ -93,6 +96,7 @@ def save(state_dir: Path, state: StateFile) -> None:
         "printed": state.printed,
         "servers": state.servers,
         "pending": state.pending,
+        "written": state.written,
     }
     files.write_private(state_path(state_dir), json.dumps(raw, indent=1) + "\n")
 

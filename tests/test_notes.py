@@ -13,6 +13,7 @@ from heartbeat import notes
 
 CONTEXT = notes.ReadContext("/home/ada/.tmux/sock", {"HOME": "/home/ada", "USER": "ada"})
 DAY = date(2026, 11, 24)
+KEY_A = ("/home/ada/.tmux/sock", "a")
 
 
 def parse(text: str) -> notes.Note:
@@ -245,3 +246,15 @@ def test_names_keep_their_own_characters_and_only_closed_colon_closes(
 ) -> None:
     [entry] = parse(section(row)).entries
     assert (entry.name, entry.is_open) == (name, is_open)
+
+
+def test_edits_applied_twice_change_nothing_the_second_time() -> None:
+    text = section("- [ ] **a** — `x`", "- c: `z`")
+    edits = [
+        notes.Edit(KEY_A, "2026-11-24 10:00", "finished (exit 0)", True),
+        notes.Edit(("/home/ada/.tmux/sock", "c"), "2026-11-24 10:00", "dead, restarted"),
+    ]
+    once = notes.apply_edits(text, parse(text), edits, added=["- b: `y`"])
+    twice = notes.apply_edits(once, parse(once), edits, added=["- b: `y`"])
+    assert once != text
+    assert twice == once

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import difflib
 import errno
+import os
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from conftest import NOW, Sandbox
@@ -150,7 +152,7 @@ def test_status_lines_a_failed_write_lost_are_written_by_the_next_check(
         raise OSError(errno.ENOSPC, "No space left on device")
 
     with monkeypatch.context() as patch:
-        patch.setattr(files, "replace_atomically", disk_full)
+        patch.setattr(files, "_temp_copy", disk_full)
         outcome = core.check(config.load(sandbox.env), datetime.fromisoformat(NOW))
     assert outcome.problems == [
         "memory/2026-11-24.md:1: cannot write: No space left on device"
@@ -163,3 +165,48 @@ def test_status_lines_a_failed_write_lost_are_written_by_the_next_check(
     assert (
         "  - 2026-11-24 10:00 — dead, restarted\n" in path.read_text()
     )  # ... yet the line is there
+
+
+def test_a_save_landing_just_before_our_swap_is_merged(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = sandbox.write_note(
+        "## Active Long-Running Processes\n\n"
+        f"- [ ] **api** — `codex exec work`\n  - dir: `{sandbox.root}`\n"
+    )
+    sandbox.allow("api")
+    real_exchange = files._exchange
+    saved = []
+
+    def editor_renames_first(first: Path, second: Path) -> bool:
+        if not saved:  # an editor's atomic save, after our last look and before our swap
+            saved.append(1)
+            fresh = second.with_name(".editor-save")
+            fresh.write_text(second.read_text() + "- the editor's own line\n")
+            os.replace(fresh, second)
+        return real_exchange(first, second)
+
+    monkeypatch.setattr(files, "_exchange", editor_renames_first)
+    core.check(config.load(sandbox.env), datetime.fromisoformat(NOW))
+
+    text = path.read_text()
+    assert "- the editor's own line\n" in text
+    assert text.count("  - 2026-11-24 10:00 — dead, restarted\n") == 1
+    assert not [p for p in sandbox.notes.iterdir() if p.name.startswith(".")]
+
+
+def test_status_lines_a_stale_save_dropped_are_written_again(sandbox: Sandbox) -> None:
+    launch = sandbox.run("launch", "api", "--dir", str(sandbox.root), "--", "codex", "exec", "x")
+    assert launch.returncode == 0
+    stale = sandbox.note().read_text()  # an editor reads the note ...
+    sandbox.server.cmd("kill-session", "-t", "=api")
+    assert sandbox.check().stdout == "api: running -> dead (restarted)\n"
+    sandbox.note().write_text(stale + "- typed in the editor\n")  # ... and saves it later
+
+    again = sandbox.check()
+
+    text = sandbox.note().read_text()
+    assert again.stdout == ""
+    assert text.count("— dead, restarted") == 1
+    assert "- typed in the editor\n" in text
+    assert sandbox.check().stdout == "" and sandbox.note().read_text() == text
