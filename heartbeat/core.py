@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from heartbeat import files, notes, notify, policy, procs, render, state, tmux, trust
 from heartbeat.config import Config
@@ -39,6 +40,9 @@ from heartbeat.notebook import LoadedNote, Notebook, carry_over, label_of, selec
 from heartbeat.state import Record, StateFile
 
 CAPTURE_LINES = 50
+# How many checks' status lines are checked again: an editor holding a stale copy of
+# the note for up to this many checks cannot make heartbeat's lines go missing.
+WRITTEN_MEMORY = 10
 _LINE_NUMBER = re.compile(r"(?<=\.md):\d+")
 
 
@@ -179,15 +183,19 @@ def _check(config: Config, now: datetime, sleep: Callable[[float], None] = time.
         if edit is not None:
             edits[plan.loaded.path].append(edit)
 
+    written: dict[str, list[dict[str, Any]]] = {}
     for path, note_edits in edits.items():
         serialized = [edit.as_json() for edit in note_edits]
         try:
             book.edit(path, note_edits)
-            saved.written[str(path)] = serialized
+            written[str(path)] = serialized
         except (HeartbeatError, OSError) as error:
             problems.append(str(error))
             # Status lines are written on changes only: keep them for the next check.
             saved.pending[str(path)] = serialized
+
+    if written:
+        saved.written = [*saved.written, written][-WRITTEN_MEMORY:]
 
     # Printed once: a problem is known by its file and text, not its line, since our
     # own status lines move the lines below them.
@@ -209,12 +217,13 @@ def _unfinished_edits(book: Notebook, saved: StateFile) -> dict[Path, list[notes
     for path_text, raws in saved.pending.items():
         edits[Path(path_text)].extend(notes.Edit.from_json(raw) for raw in raws)
     by_path = {str(loaded.path): loaded.note for loaded in book.loaded}
-    for path_text, raws in saved.written.items():
-        note = by_path.get(path_text)
-        for edit in map(notes.Edit.from_json, raws):
-            if note is not None and not notes.is_written(note, edit):
-                edits[Path(path_text)].append(edit)
-    saved.pending, saved.written = {}, {}
+    for written in saved.written:
+        for path_text, raws in written.items():
+            note = by_path.get(path_text)
+            for edit in map(notes.Edit.from_json, raws):
+                if note is not None and not notes.is_written(note, edit):
+                    edits[Path(path_text)].append(edit)
+    saved.pending = {}
     return edits
 
 

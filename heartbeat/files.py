@@ -85,9 +85,10 @@ def rewrite(
             if displaced is not None and expected is not None and displaced.same_file(expected):
                 _fsync_dir(path.parent)
                 return
-            # A save landed between our check and the exchange: build on it.
-            text, _ = read_text(tmp, label, limit)
-            expected = Stamp.of(path)
+            # A save landed between our look and the exchange: put it back at once, so
+            # that nobody reads our stale text, then build on it.
+            _exchange(tmp, path)
+            text, expected = read_text(path, label, limit)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)

@@ -44,8 +44,9 @@ class StateFile:
     servers: dict[str, int] = field(default_factory=dict)  # tmux server pid by socket
     # Status lines a failed write could not add, by note path, for the next check.
     pending: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    # Status lines the last check wrote, to make sure a stale save did not drop them.
-    written: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # Status lines the last checks wrote (newest last), by note path, so that one a stale
+    # save dropped is written again.
+    written: list[dict[str, list[dict[str, Any]]]] = field(default_factory=list)
     warning: str | None = None
 
     @staticmethod
@@ -78,7 +79,7 @@ def load(state_dir: Path) -> StateFile:
             list(raw.get("printed", [])),
             {str(k): int(v) for k, v in raw.get("servers", {}).items()},
             dict(raw.get("pending", {})),
-            dict(raw.get("written", {})),
+            list(raw.get("written", [])),
         )
     except FileNotFoundError:
         return StateFile()

@@ -5,7 +5,9 @@ from __future__ import annotations
 import difflib
 import errno
 import os
-from datetime import datetime
+import subprocess
+import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -210,3 +212,41 @@ def test_status_lines_a_stale_save_dropped_are_written_again(sandbox: Sandbox) -
     assert text.count("— dead, restarted") == 1
     assert "- typed in the editor\n" in text
     assert sandbox.check().stdout == "" and sandbox.note().read_text() == text
+
+
+EDITOR = """
+import os, random, sys, time
+path, count = sys.argv[1], int(sys.argv[2])
+for i in range(count):
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    time.sleep(random.random() / 200)  # the person types
+    fresh = path + ".editor-tmp"
+    with open(fresh, "w", encoding="utf-8") as handle:
+        handle.write(text + f"- editor line {i}\\n")
+    os.replace(fresh, path)  # saved the way most editors save: write, then rename
+    time.sleep(random.random() / 100)
+"""
+
+
+def test_an_editor_saving_200_times_during_50_checks_loses_nothing(sandbox: Sandbox) -> None:
+    result = sandbox.run("launch", "api", "--dir", str(sandbox.root), "--", "codex", "exec", "x")
+    assert result.returncode == 0, result.stderr
+    settings = config.load(sandbox.env)
+    editor = subprocess.Popen([sys.executable, "-c", EDITOR, str(sandbox.note()), "200"])
+    reported: list[str] = []
+    start = datetime.fromisoformat(NOW)
+    for tick in range(1, 51):
+        sandbox.server.cmd("kill-session", "-t", "=api")  # something to write every check
+        moment = start + timedelta(minutes=11 * tick)  # each run lasted 10 minutes
+        outcome = core.check(settings, moment)
+        if any("(restarted)" in change.line() for change in outcome.changes):
+            reported.append(f"{moment:%Y-%m-%d %H:%M} — dead, restarted")
+    assert editor.wait(timeout=120) == 0
+    core.check(settings, start + timedelta(minutes=11 * 51))  # writes again what a save dropped
+
+    text = sandbox.note().read_text()
+    assert all(f"- editor line {i}\n" in text for i in range(200))
+    assert len(reported) == 50
+    missing = [line for line in reported if line not in text]
+    assert missing == []
