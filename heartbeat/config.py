@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from heartbeat.errors import ConfigError, UsageError
+from heartbeat.reasons import Pattern, compile_patterns
 
 DEFAULT_SOCKET = "~/.tmux/sock"
 DEFAULT_NOTES = "memory"
@@ -25,6 +26,16 @@ MAX_SOCKET_BYTES = 103
 # Where tmux and the agents usually live when cron's PATH (/usr/bin:/bin) does not say.
 EXTRA_BIN_DIRS = ("/opt/homebrew/bin", "/usr/local/bin")
 OPENCLAW_NOTIFY = ("system", "event", "--text", "{text}", "--mode", "now")
+EVENTS = (
+    "restarted",
+    "gave-up",
+    "finished",
+    "failed",
+    "stalled",
+    "auth-expired",
+    "rate-limited",
+    "needs-approval",
+)
 
 
 @dataclass(frozen=True)
@@ -38,6 +49,8 @@ class Settings:
     tmux_timeout_seconds: float = 10.0  # one tmux call
     notify_timeout_seconds: float = 10.0
     trust_owned_notes: bool = False  # run hand-written commands without `heartbeat allow`
+    stall_after_minutes: float = 30.0  # no output and no new commit this long: stalled
+    notify_events: tuple[str, ...] = EVENTS  # which events a person is told about
 
 
 @dataclass(frozen=True)
@@ -50,6 +63,7 @@ class Config:
     env: Mapping[str, str]
     settings: Settings = Settings()
     config_file: Path | None = None
+    patterns: tuple[Pattern, ...] = ()  # the config file's own stop reasons
 
     @property
     def path(self) -> str:
@@ -67,6 +81,7 @@ def load(env: Mapping[str, str], notes: str | None = None, socket: str | None = 
     notes_value = notes or env.get("HEARTBEAT_NOTES") or values.pop("notes", None) or DEFAULT_NOTES
     socket_value = socket or env.get("HEARTBEAT_SOCKET") or values.pop("socket", None)
     notify_value = values.pop("notify", None)
+    patterns = compile_patterns(values.pop("pattern", []), str(file))
     values.pop("notes", None)
     values.pop("socket", None)
     try:
@@ -83,6 +98,7 @@ def load(env: Mapping[str, str], notes: str | None = None, socket: str | None = 
         env=env,
         settings=settings,
         config_file=file if file.exists() else None,
+        patterns=patterns,
     )
 
 
@@ -110,6 +126,11 @@ def read_config_file(file: Path) -> dict[str, Any]:
         expected = types.get(key)
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             values[key] = float(value)
+        elif expected is tuple and isinstance(value, list):
+            unknown = set(value) - set(EVENTS)
+            if unknown:
+                raise ConfigError(f"{file}: {key}: unknown events {sorted(unknown)}")
+            values[key] = tuple(value)
         elif expected is not None and not isinstance(value, expected):
             raise ConfigError(f"{file}: {key} must be {expected.__name__}, not {value!r}")
     return values

@@ -15,14 +15,29 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from heartbeat import files, notes, notify, policy, procs, render, state, tmux, trust
+from heartbeat import (
+    files,
+    gitinfo,
+    notes,
+    notify,
+    policy,
+    prd,
+    procs,
+    reasons,
+    render,
+    state,
+    tmux,
+    trust,
+    verify,
+)
 from heartbeat.config import Config
 from heartbeat.errors import HeartbeatError, RefusedError, TmuxError, UsageError
 from heartbeat.model import (
+    HELD,
     NAME_RULE,
     Action,
     Decision,
@@ -40,6 +55,7 @@ from heartbeat.notebook import LoadedNote, Notebook, carry_over, label_of, selec
 from heartbeat.state import Record, StateFile
 
 CAPTURE_LINES = 50
+REASON_LINES = 30  # the agent's last words, read for why it stopped
 # How many checks' status lines are checked again: an editor holding a stale copy of
 # the note for up to this many checks cannot make heartbeat's lines go missing.
 WRITTEN_MEMORY = 10
@@ -250,21 +266,111 @@ def _plan(
             record = saved.record(entry.socket, entry.name)
             if record.digest != entry.digest:
                 # A new or edited command starts with a clean slate.
-                record.failures, record.gave_up, record.digest = [], False, entry.digest
+                record.failures, record.digest = [], entry.digest
+                record.baseline_at = None
+                if record.state in HELD:
+                    record.state = None
             pane = snapshot.panes.get(entry.name)
-            same_pane = pane is not None and pane.pid == record.pid
+            if pane is not None and record.baseline_at is None:
+                _take_baseline(record, entry, now)  # a hand-started session, first seen
+            observed, pane_text = _observe(config, entry, pane, record, problems, deadline)
             if pane is not None and pane.pid is not None:
                 # The process group to clear before a restart.
                 record.pid, record.pane_id = pane.pid, pane.pane_id
-            pane_exit = _read_pane_exit(config, entry, pane, record, problems, deadline)
-            recorded = state.read_exit(config.state_dir, record.run) if entry.wrapped else None
-            observed = policy.observe(
-                pane, entry.wrapped, recorded, record.state, record.exit_code, pane_exit, same_pane
+            if observed.exit_code is not None or not observed.present:
+                reason = _stop_reason(config, entry, pane, pane_text, now, problems, deadline)
+                observed = replace(observed, reason=reason)
+            elif pane is not None:
+                observed = replace(observed, stalled=_stalled(config, entry, pane, record, now))
+            decision = policy.decide(
+                history_of(record),
+                observed,
+                now,
+                entry.restart_mode,
+                policy.Limits(stall_after=timedelta(minutes=config.settings.stall_after_minutes)),
+                entry.stall_mode,
             )
-            decision = policy.decide(history_of(record), observed, now, entry.restart_mode)
             old = record.state.value if record.state else "new"
             plans.append(Plan(loaded, entry, record, observed, decision, old))
     return plans
+
+
+def _observe(
+    config: Config,
+    entry: Entry,
+    pane: Pane | None,
+    record: Record,
+    problems: list[str],
+    deadline: float | None = None,
+) -> tuple[Observation, list[str] | None]:
+    """What tmux and the state folder say about an entry, and the pane text if read."""
+    same_pane = pane is not None and pane.pid == record.pid
+    pane_text = _read_pane_end(config, entry, pane, record, problems, deadline)
+    pane_exit = policy.exit_code_in(pane_text) if pane_text else None
+    recorded = state.read_exit(config.state_dir, record.run) if entry.wrapped else None
+    observed = policy.observe(
+        pane, entry.wrapped, recorded, record.state, record.exit_code, pane_exit, same_pane
+    )
+    return observed, pane_text
+
+
+def _take_baseline(record: Record, entry: Entry, now: datetime) -> None:
+    start = verify.baseline(entry.command, entry.dir, now)
+    record.baseline_at = start.started.isoformat()
+    record.baseline_head = start.head
+    record.baseline_prd = sorted(start.prd_ticked) if start.prd_ticked is not None else None
+
+
+def _baseline_of(record: Record) -> verify.Baseline | None:
+    if record.baseline_at is None:
+        return None
+    ticked = frozenset(record.baseline_prd) if record.baseline_prd is not None else None
+    return verify.Baseline(record.baseline_head, ticked, datetime.fromisoformat(record.baseline_at))
+
+
+def _stalled(config: Config, entry: Entry, pane: Pane, record: Record, now: datetime) -> bool:
+    """No output and no new commit for `stall_after`: judged from the list call's
+    activity time, so a quiet pane costs no tmux call; git is asked only then."""
+    if pane.activity != record.seen_activity or record.quiet_since is None:
+        record.seen_activity, record.quiet_since, record.quiet_head = (
+            pane.activity,
+            now.isoformat(),
+            None,
+        )
+        return False
+    quiet_for = now - datetime.fromisoformat(record.quiet_since)
+    if quiet_for < timedelta(minutes=config.settings.stall_after_minutes):
+        return False
+    head = gitinfo.head(entry.dir)
+    sha = head.sha if head is not None else ""
+    if record.quiet_head is None:
+        record.quiet_head = sha
+    if sha != record.quiet_head:  # a commit without output: not stalled; start again
+        record.quiet_since, record.quiet_head = now.isoformat(), sha
+        return False
+    return True
+
+
+def _stop_reason(
+    config: Config,
+    entry: Entry,
+    pane: Pane | None,
+    pane_text: list[str] | None,
+    now: datetime,
+    problems: list[str],
+    deadline: float,
+) -> reasons.Reason | None:
+    """What the agent's last words (and Codex's log) say about why it stopped."""
+    lines = pane_text
+    if lines is None and pane is not None:
+        try:
+            lines = tmux_at(config, entry.socket, deadline).capture(entry.name, REASON_LINES)
+        except TmuxError as error:
+            problems.append(str(error))
+    lines = list(lines or [])
+    if "codex" in str(entry.command):
+        lines += reasons.codex_log_tail(config.env, now)
+    return reasons.classify(lines[-REASON_LINES:], now, config.patterns)
 
 
 def _snapshot(
@@ -313,7 +419,7 @@ def history_of(record: Record) -> History:
         state=record.state,
         failures=tuple(datetime.fromisoformat(t) for t in record.failures),
         last_start=datetime.fromisoformat(record.last_start) if record.last_start else None,
-        gave_up=record.gave_up,
+        not_before=datetime.fromisoformat(record.not_before) if record.not_before else None,
     )
 
 
@@ -348,17 +454,22 @@ def _act(
     entry, record, decision = plan.entry, plan.record, plan.decision
     stamp = stamp_of(now)
     record.failures = [t.isoformat() for t in decision.failures]
-    record.gave_up = decision.state is State.GAVE_UP
     record.exit_code = plan.observed.exit_code
+    if decision.event == "rate-limited" and decision.due is not None:
+        record.not_before = decision.due.isoformat()
     if record.state is not decision.state:
         record.since = stamp
     record.state = decision.state
     status, needs_person = decision.status, decision.needs_person
+    if decision.changed and plan.old in ("new", State.RUNNING.value, State.STALLED.value):
+        status = _with_verdict(entry, record, plan.observed, status, now)
     words = ACTION_WORDS.get(decision.action, "")
     if decision.action is Action.WAIT:
         words = decision.status.rpartition(", ")[2]
     if decision.state is State.GAVE_UP:
         words = "gave up"
+    elif decision.state is State.AUTH_EXPIRED:
+        words = "needs a login"
     if decision.action is Action.RESTART:
         try:
             status += _clear_previous_run(config, entry, record, plan.observed.present, deadline)
@@ -375,6 +486,7 @@ def _act(
                 deadline=deadline,
             )
             record.last_start = now.isoformat()
+            record.not_before = None
         except HeartbeatError as error:
             problems.append(f"{entry.location}: {entry.name}: restart failed: {error}")
             if plan.old == decision.state.value:
@@ -384,18 +496,26 @@ def _act(
                 "restart failed",
                 True,
             )
-    if decision.notify:
-        _notify(
-            config,
-            f"{entry.name}: {status} in {entry.dir}: heartbeat reset {entry.name}",
-            stamp,
-            problems,
-        )
     if not decision.changed:
         return None, None
+    event = "needs-approval" if decision.action is Action.APPROVE else decision.event
+    if event in config.settings.notify_events:
+        hint = f" (heartbeat reset {entry.name})" if decision.state in HELD else ""
+        _notify(config, f"{entry.name} in {entry.dir}: {status}{hint}", stamp, problems)
     change = Change(entry.name, plan.old, decision.state.value, words, needs_person)
     edit = notes.Edit(entry.key, stamp, status, close=decision.action is Action.CLOSE)
     return change, edit
+
+
+def _with_verdict(
+    entry: Entry, record: Record, observed: Observation, status: str, now: datetime
+) -> str:
+    """The status line of a run that just stopped, with what git says it did."""
+    report = verify.measure(entry.command, entry.dir, _baseline_of(record), observed.exit_code, now)
+    record.verdict = report.verdict
+    what = policy.describe(observed)
+    rest = status[len(what) :] if status.startswith(what) else f", {status}"
+    return f"{what} · {report.summary()}{rest}"
 
 
 def _clear_previous_run(
@@ -422,15 +542,16 @@ def _notify(config: Config, text: str, stamp: str, problems: list[str]) -> None:
         problems.append(error)
 
 
-def _read_pane_exit(
+def _read_pane_end(
     config: Config,
     entry: Entry,
     pane: Pane | None,
     record: Record,
     problems: list[str],
     deadline: float | None = None,
-) -> int | None:
-    """For the skill's own lines: the `EXITED: N` its pane shows, read only when needed."""
+) -> list[str] | None:
+    """For the skill's own lines: the pane's last lines (with its `EXITED: N`), read only
+    when the list call says the agent may have ended."""
     if pane is None or entry.wrapped or not policy.needs_capture(pane, record.activity):
         return None
     try:
@@ -439,7 +560,7 @@ def _read_pane_exit(
         problems.append(str(error))
         return None
     record.activity = pane.activity
-    return policy.exit_code_in(lines)
+    return lines
 
 
 # --- launch, kill, status, tail -------------------------------------------------------
@@ -600,8 +721,8 @@ def reset(config: Config, now: datetime, name: str) -> Entry:
         _, entry = find_entry(book, name)
         saved = state.load(config.state_dir)
         record = saved.record(entry.socket, entry.name)
-        record.failures, record.gave_up = [], False
-        if record.state is State.GAVE_UP:
+        record.failures, record.not_before = [], None
+        if record.state in HELD:
             record.state = None  # seen afresh: restarted at once if still down
         state.save(config.state_dir, saved)
         state.log(config.state_dir, stamp_of(now), f"{name}: reset")
@@ -620,6 +741,8 @@ class Row:
     location: str
     since: str | None
     last_status: str | None
+    prd: str | None = None  # PRD progress, `3/7`
+    verdict: str | None = None  # of the run that stopped
 
     def as_json(self) -> dict[str, str | None]:
         return {
@@ -631,6 +754,8 @@ class Row:
             "note": self.location,
             "since": self.since,
             "last_status": self.last_status,
+            "prd": self.prd,
+            "verdict": self.verdict,
         }
 
 
@@ -653,11 +778,11 @@ def status(config: Config, now: datetime) -> tuple[list[Row], list[str]]:
         pane = snapshots[entry.socket].get(entry.name)
         record = saved.records.get(StateFile.key(entry.socket, entry.name), Record())
         scratch = Record(**vars(record))  # status reads the pane but records nothing
-        pane_exit = _read_pane_exit(config, entry, pane, scratch, problems)
-        recorded = state.read_exit(config.state_dir, record.run) if entry.wrapped else None
-        observed = policy.observe(
-            pane, entry.wrapped, recorded, record.state, record.exit_code, pane_exit
-        )
+        observed, _ = _observe(config, entry, pane, scratch, problems)
+        shown = observed.state
+        if record.state in (*HELD, State.STALLED) and shown is not State.FINISHED:
+            shown = record.state  # what the last check concluded, which status cannot redo
+        progress = prd.read(prd.path_for(entry.command, entry.dir))
         since = (
             datetime.fromtimestamp(pane.created).strftime("%Y-%m-%d %H:%M")
             if pane is not None and pane.created
@@ -668,13 +793,15 @@ def status(config: Config, now: datetime) -> tuple[list[Row], list[str]]:
         rows.append(
             Row(
                 entry.name,
-                observed.state.value,
+                shown.value,
                 entry.socket,
                 entry.dir,
                 command,
                 entry.location,
                 since,
                 last,
+                f"{progress.done}/{progress.total}" if progress else None,
+                record.verdict if shown is not State.RUNNING else None,
             )
         )
     return rows, book.problems + problems

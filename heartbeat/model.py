@@ -8,6 +8,10 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from heartbeat.reasons import Reason
 
 # tmux rewrites `.` and `:` in session names, and under cron's C locale non-ASCII
 # names come back mangled: such a session would look dead forever.
@@ -39,7 +43,20 @@ class State(StrEnum):
     FINISHED = "finished"
     FAILED = "failed"
     DEAD = "dead"
-    GAVE_UP = "gave-up"
+    STALLED = "stalled"  # running, but no output and no new commit for a long while
+    GAVE_UP = "gave-up"  # held until `heartbeat reset`: too many failed starts
+    AUTH_EXPIRED = "auth-expired"  # held until `heartbeat reset`: a login is needed
+
+
+HELD = frozenset({State.GAVE_UP, State.AUTH_EXPIRED})
+
+
+class StallMode(StrEnum):
+    """An entry's `on-stall:` sub-item. Typing into the pane is not offered: it could
+    answer an agent's approval prompt."""
+
+    NOTIFY = "notify"
+    RESTART = "restart"
 
 
 class RestartMode(StrEnum):
@@ -94,6 +111,10 @@ class Entry:
         return RestartMode(self.options.get("restart", RestartMode.ON_FAILURE))
 
     @property
+    def stall_mode(self) -> StallMode:
+        return StallMode(self.options.get("on-stall", StallMode.NOTIFY))
+
+    @property
     def digest(self) -> str:
         return digest_of(self.command, self.dir, self.socket, self.environment)
 
@@ -136,6 +157,8 @@ class Observation:
 
     present: bool
     exit_code: int | None = None  # set when the agent is known to have ended
+    reason: Reason | None = None  # what its last words say, when they say it
+    stalled: bool = False  # running, but quiet (no output, no commit) for too long
 
     @property
     def state(self) -> State:
@@ -162,7 +185,7 @@ class History:
     state: State | None = None
     failures: tuple[datetime, ...] = ()  # when recent failed runs were seen ending
     last_start: datetime | None = None
-    gave_up: bool = False
+    not_before: datetime | None = None  # a rate limit's reset time
 
 
 @dataclass(frozen=True)
@@ -176,4 +199,4 @@ class Decision:
     needs_person: bool = False
     failures: tuple[datetime, ...] = ()
     due: datetime | None = None  # when the restart may happen
-    notify: bool = False  # an event a person is told about
+    event: str | None = None  # what a person is told about, when changed

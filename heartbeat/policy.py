@@ -12,7 +12,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from heartbeat.model import Action, Decision, History, Observation, Pane, RestartMode, State
+from heartbeat.model import (
+    HELD,
+    Action,
+    Decision,
+    History,
+    Observation,
+    Pane,
+    RestartMode,
+    StallMode,
+    State,
+)
+from heartbeat.reasons import AUTH_EXPIRED, RATE_LIMIT_WAIT, RATE_LIMITED
 
 EXITED_LINE = re.compile(r"^\s*EXITED:\s*(-?\d+)\s*$")
 # The skill's tail (`...; sleep 999999`) runs as `sleep` once the agent has ended,
@@ -30,6 +41,7 @@ class Limits:
     give_up_after: int = 5  # failed starts ...
     give_up_window: timedelta = timedelta(minutes=60)  # ... within this long
     healthy_after: timedelta = timedelta(minutes=10)  # a run this long resets the count
+    stall_after: timedelta = timedelta(minutes=30)  # no output and no commit this long
 
     def backoff(self, failures: int) -> timedelta:
         """The wait before the restart that follows the n-th failure in a row."""
@@ -77,7 +89,7 @@ def observe(
     whose `sleep` ran out) is still ended: it must not run again. `same_pane` says
     the pane is the one seen before, so an end already read from it still holds.
     """
-    ended = previous in (State.FINISHED, State.FAILED, State.GAVE_UP)
+    ended = previous in (State.FINISHED, State.FAILED, *HELD)
     if pane is not None:
         for code in (pane.exit_option if wrapped else None, pane.dead_status, pane_exit):
             if code is not None:
@@ -105,6 +117,7 @@ def decide(
     now: datetime,
     mode: RestartMode = RestartMode.ON_FAILURE,
     limits: Limits = DEFAULT_LIMITS,
+    on_stall: StallMode = StallMode.NOTIFY,
 ) -> Decision:
     """The action and the status line for one entry.
 
@@ -113,29 +126,37 @@ def decide(
     """
     state = observed.state
     if state is State.RUNNING:
-        healthy = (
-            history.last_start is not None and now - history.last_start >= limits.healthy_after
-        )
-        failures = () if healthy else history.failures
-        changed = history.state not in (None, State.RUNNING)
-        return Decision(state, Action.NONE, changed, "running again", failures=failures)
-    if history.gave_up:
-        return Decision(State.GAVE_UP, Action.NONE, False, "", True, history.failures)
+        return _running(history, observed, now, limits, on_stall)
+    if history.state in HELD:
+        return Decision(history.state, Action.NONE, False, "", True, history.failures)
 
     what = describe(observed)
+    reason = observed.reason
+    # A run is new news when the last check saw it running (or never saw it).
+    new_end = history.state in (None, State.RUNNING, State.STALLED)
+    if reason is not None and reason.kind == AUTH_EXPIRED:
+        # A restart cannot fix a credential: held until `heartbeat reset`.
+        text = f"{what} · {reason.describe()}"
+        return Decision(State.AUTH_EXPIRED, Action.NONE, True, text, True, event="auth-expired")
     if not (
         mode is RestartMode.ALWAYS
         or (mode is RestartMode.ON_FAILURE and state is not State.FINISHED)
     ):
         if state is State.FINISHED:
-            return Decision(state, Action.CLOSE, history.state is not state, what)
+            return Decision(state, Action.CLOSE, history.state is not state, what, event="finished")
         text = f"{what}, not restarted (restart: never)"
-        return Decision(state, Action.REPORT, history.state is not state, text, needs_person=True)
+        return Decision(
+            state, Action.REPORT, history.state is not state, text, True, event="failed"
+        )
 
-    # A run is new news when the last check saw it running (or never saw it).
-    new_end = history.state in (None, State.RUNNING)
     failures = tuple(f for f in history.failures if now - f < limits.give_up_window)
-    if new_end and state is not State.FINISHED:
+    if reason is not None and reason.kind == RATE_LIMITED:
+        # Not the agent's failure: no count, but no restart before the limit lifts.
+        due = max(reason.retry_at or now + RATE_LIMIT_WAIT, now)
+        if new_end and due > now:
+            text = f"{what} · rate-limited, restart after {due:%H:%M}"
+            return Decision(state, Action.WAIT, True, text, False, failures, due, "rate-limited")
+    elif new_end and state is not State.FINISHED:
         ran_long = (
             history.last_start is not None and now - history.last_start >= limits.healthy_after
         )
@@ -143,12 +164,42 @@ def decide(
     if len(failures) >= limits.give_up_after:
         minutes = int(limits.give_up_window.total_seconds() // 60)
         text = f"{what}, gave up after {len(failures)} failed starts in {minutes} min"
-        return Decision(State.GAVE_UP, Action.NONE, True, text, True, failures, notify=True)
+        return Decision(State.GAVE_UP, Action.NONE, True, text, True, failures, event="gave-up")
     due = (failures[-1] if failures else now) + limits.backoff(len(failures))
+    if history.not_before is not None:
+        due = max(due, history.not_before)
     if now >= due:
-        return Decision(state, Action.RESTART, True, f"{what}, restarted", False, failures, due)
+        text = f"{what}, restarted"
+        return Decision(state, Action.RESTART, True, text, False, failures, due, "restarted")
     text = f"{what}, restart after {due:%H:%M}"
-    return Decision(state, Action.WAIT, new_end, text, False, failures, due)
+    event = "failed" if new_end else None
+    return Decision(state, Action.WAIT, new_end, text, False, failures, due, event)
+
+
+def _running(
+    history: History, observed: Observation, now: datetime, limits: Limits, on_stall: StallMode
+) -> Decision:
+    healthy = history.last_start is not None and now - history.last_start >= limits.healthy_after
+    failures = () if healthy else history.failures
+    if observed.stalled:
+        if history.state is State.STALLED:
+            return Decision(State.STALLED, Action.NONE, False, "", failures=failures)
+        minutes = int(limits.stall_after.total_seconds() // 60)
+        text = f"stalled: no output and no new commit for {minutes} min"
+        if on_stall is StallMode.RESTART:
+            return Decision(
+                State.STALLED,
+                Action.RESTART,
+                True,
+                f"{text}, restarted",
+                False,
+                failures,
+                now,
+                "stalled",
+            )
+        return Decision(State.STALLED, Action.NONE, True, text, False, failures, event="stalled")
+    changed = history.state not in (None, State.RUNNING)
+    return Decision(State.RUNNING, Action.NONE, changed, "running again", failures=failures)
 
 
 def deferred(decision: Decision) -> Decision:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +33,17 @@ class Record:
     since: str | None = None  # when `state` was first seen
     last_start: str | None = None  # ISO time heartbeat last started it
     failures: list[str] = field(default_factory=list)  # ISO times of recent failed runs
-    gave_up: bool = False
+    not_before: str | None = None  # ISO time a rate limit lifts
     digest: str | None = None  # of command, dir and socket: an edit resets the counts
+    # How the folder stood at the first start, to verify the work against.
+    baseline_at: str | None = None
+    baseline_head: str | None = None  # None: not a git repository
+    baseline_prd: list[str] | None = None  # ticked PRD tasks
+    verdict: str | None = None  # of the last run that stopped
+    # For stall detection: when the pane's output or the HEAD last moved.
+    seen_activity: int | None = None
+    quiet_since: str | None = None
+    quiet_head: str | None = None
 
 
 @dataclass
@@ -70,8 +79,12 @@ def load(state_dir: Path) -> StateFile:
     path = state_path(state_dir)
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
+        known = {item.name for item in fields(Record)}
         records = {
-            key: Record(**{**value, "state": State(value["state"]) if value.get("state") else None})
+            key: Record(
+                **{k: v for k, v in value.items() if k in known and k != "state"},
+                state=State(value["state"]) if value.get("state") else None,
+            )
             for key, value in raw["records"].items()
         }
         return StateFile(

@@ -58,7 +58,7 @@ def test_a_hand_written_entry_that_finishes_is_closed_with_a_status_line(sandbox
     result = sandbox.check()
 
     assert result.stdout == "quick: running -> finished (closed)\n"
-    assert "  - 2026-11-24 10:00 — closed: finished (exit 0)\n" in sandbox.note().read_text()
+    assert "  - 2026-11-24 10:00 — closed: finished (exit 0) · not a git repo\n" in sandbox.note().read_text()
     sandbox.server.cmd("kill-session", "-t", "=quick")
     assert sandbox.check().stdout == ""
     assert len(sandbox.calls()) == 1
@@ -105,15 +105,11 @@ def test_the_skills_line_in_a_fenced_block_is_classified_from_its_exited_line(
     assert len(sandbox.calls()) == 1
     # The line's own completion hook fired, exactly as a shell runs it: the skill
     # quotes $EXIT_CODE in single quotes, so its text keeps the variable's name.
-    assert [n for n in sandbox.notifications() if "fenced" in n[3]] == [
-        [
-            "system",
-            "event",
-            "--text",
-            f"fenced finished (exit $EXIT_CODE) in {sandbox.root}",
-            "--mode",
-            "now",
-        ]
+    texts = [n[3] for n in sandbox.notifications()]
+    assert f"fenced finished (exit $EXIT_CODE) in {sandbox.root}" in texts
+    # And heartbeat told a person once, with the reason it is not restarted.
+    assert [t for t in texts if t.startswith("fenced in ")] == [
+        f"fenced in {sandbox.root}: failed (exit 4) · not a git repo, not restarted (restart: never)"
     ]
 
 
@@ -121,7 +117,7 @@ def test_an_open_entry_in_yesterdays_note_is_carried_into_today(sandbox: Sandbox
     yesterday = sandbox.write_note(
         "# Monday\n\n## Active Long-Running Processes\n\n"
         f"- [ ] **api** — `codex exec work`\n  - dir: `{sandbox.root}`\n"
-        "  - 2026-11-23 09:00 — dead, restarted\n",
+        "  - 2026-11-23 09:00 — dead · not a git repo, restarted\n",
         day="2026-11-23",
     )
     sandbox.allow("api")
@@ -134,7 +130,7 @@ def test_an_open_entry_in_yesterdays_note_is_carried_into_today(sandbox: Sandbox
     assert f"  - dir: `{sandbox.root}`" in today
     assert "carried over from 2026-11-23.md" in today
     assert "2026-11-23 09:00" not in today  # old status lines stay behind
-    assert "— dead, restarted" in today  # watched in today's note
+    assert "— dead · not a git repo, restarted" in today  # watched in today's note
     old = yesterday.read_text()
     assert "— closed: continued in 2026-11-24.md" in old
     assert old.startswith(

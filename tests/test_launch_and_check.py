@@ -57,7 +57,7 @@ def test_a_killed_session_is_restarted_once_with_its_command_and_dir(sandbox: Sa
     assert first.stdout == "api: running -> dead (restarted)\n"
     sandbox.wait(lambda: len(sandbox.calls()) == 2)
     assert sandbox.calls()[1] == f"{sandbox.root}|exec work"
-    assert sandbox.note().read_text().count("— dead, restarted") == 1
+    assert sandbox.note().read_text().count("— dead · not a git repo, restarted") == 1
 
     note_after_first = sandbox.note().read_bytes()
     second = sandbox.check()
@@ -122,7 +122,7 @@ def test_an_agent_that_exits_0_is_finished_ticked_and_not_restarted(sandbox: San
     assert result.stdout == "api: running -> finished (closed)\n"
     text = sandbox.note().read_text()
     assert "- [x] **api**" in text
-    assert "— finished (exit 0)" in text
+    assert "— finished (exit 0) · not a git repo" in text
     sandbox.server.cmd("kill-session", "-t", "=api")
     assert sandbox.check().stdout == ""
     assert len(sandbox.calls()) == 1
@@ -163,7 +163,7 @@ def test_an_agent_that_exits_3_with_restart_never_is_failed_and_reported(sandbox
     assert result.returncode == 1
     assert result.stdout == "api: running -> failed (needs a person)\n"
     assert "- [ ] **api**" in sandbox.note().read_text()
-    assert "— failed (exit 3), not restarted (restart: never)" in sandbox.note().read_text()
+    assert "— failed (exit 3) · not a git repo, not restarted (restart: never)" in sandbox.note().read_text()
     again = sandbox.check("--quiet")
     assert (again.returncode, again.stdout, again.stderr) == (1, "", "")
     assert len(sandbox.calls()) == 1
@@ -176,7 +176,7 @@ def test_an_agent_that_exits_3_is_restarted_by_default(sandbox: Sandbox) -> None
     result = sandbox.check("--quiet")
 
     assert (result.returncode, result.stdout) == (0, "")
-    assert "— failed (exit 3), restarted" in sandbox.note().read_text()
+    assert "— failed (exit 3) · not a git repo, restarted" in sandbox.note().read_text()
     sandbox.wait(lambda: len(sandbox.calls()) == 2)
 
 
@@ -211,7 +211,7 @@ def test_five_checks_at_once_restart_a_dead_session_exactly_once(sandbox: Sandbo
 
     assert sum(out.count("(restarted)") for out in outputs) == 1
     sandbox.wait(lambda: len(sandbox.calls()) == 2)
-    assert sandbox.note().read_text().count("— dead, restarted") == 1
+    assert sandbox.note().read_text().count("— dead · not a git repo, restarted") == 1
     assert sandbox.check().stdout == ""
     assert len(sandbox.calls()) == 2
 

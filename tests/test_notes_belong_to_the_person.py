@@ -111,7 +111,7 @@ def test_an_edit_saved_while_a_check_runs_survives(
     assert [change.line() for change in outcome.changes] == ["api: new -> dead (restarted)"]
     text = path.read_text()
     assert "- a thought typed during the check\n" in text
-    assert "  - 2026-11-24 10:00 — dead, restarted\n" in text
+    assert "  - 2026-11-24 10:00 — dead · not a git repo, restarted\n" in text
 
 
 def test_an_edit_saved_between_our_read_and_our_rename_survives(
@@ -137,7 +137,7 @@ def test_an_edit_saved_between_our_read_and_our_rename_survives(
 
     text = path.read_text()
     assert "- saved while heartbeat was writing\n" in text
-    assert "  - 2026-11-24 10:00 — dead, restarted\n" in text
+    assert "  - 2026-11-24 10:00 — dead · not a git repo, restarted\n" in text
 
 
 def test_status_lines_a_failed_write_lost_are_written_by_the_next_check(
@@ -165,7 +165,7 @@ def test_status_lines_a_failed_write_lost_are_written_by_the_next_check(
 
     assert again.changes == []  # nothing new happened ...
     assert (
-        "  - 2026-11-24 10:00 — dead, restarted\n" in path.read_text()
+        "  - 2026-11-24 10:00 — dead · not a git repo, restarted\n" in path.read_text()
     )  # ... yet the line is there
 
 
@@ -193,7 +193,7 @@ def test_a_save_landing_just_before_our_swap_is_merged(
 
     text = path.read_text()
     assert "- the editor's own line\n" in text
-    assert text.count("  - 2026-11-24 10:00 — dead, restarted\n") == 1
+    assert text.count("  - 2026-11-24 10:00 — dead · not a git repo, restarted\n") == 1
     assert not [p for p in sandbox.notes.iterdir() if p.name.startswith(".")]
 
 
@@ -209,7 +209,7 @@ def test_status_lines_a_stale_save_dropped_are_written_again(sandbox: Sandbox) -
 
     text = sandbox.note().read_text()
     assert again.stdout == ""
-    assert text.count("— dead, restarted") == 1
+    assert text.count("— dead · not a git repo, restarted") == 1
     assert "- typed in the editor\n" in text
     assert sandbox.check().stdout == "" and sandbox.note().read_text() == text
 
@@ -241,7 +241,7 @@ def test_an_editor_saving_200_times_during_50_checks_loses_nothing(sandbox: Sand
         moment = start + timedelta(minutes=11 * tick)  # each run lasted 10 minutes
         outcome = core.check(settings, moment)
         if any("(restarted)" in change.line() for change in outcome.changes):
-            reported.append(f"{moment:%Y-%m-%d %H:%M} — dead, restarted")
+            reported.append(f"{moment:%Y-%m-%d %H:%M} — dead · not a git repo, restarted")
     assert editor.wait(timeout=120) == 0
     core.check(settings, start + timedelta(minutes=11 * 51))  # writes again what a save dropped
 

@@ -164,7 +164,7 @@ DECIDE_CASES = [
     ),
     DecideCase(
         "gave up stays given up",
-        History(State.GAVE_UP, (ago(5),) * 5, gave_up=True),
+        History(State.GAVE_UP, (ago(5),) * 5),
         GONE,
         ON,
         State.GAVE_UP,
@@ -218,9 +218,9 @@ def test_backoff_doubles_from_one_minute_and_stops_at_thirty() -> None:
 def test_giving_up_asks_for_a_notification_once() -> None:
     history = History(RUNNING, (ago(4), ago(3), ago(2), ago(1)), last_start=ago(0.5))
     first = policy.decide(history, EXIT_3, NOW)
-    assert (first.state, first.notify) == (State.GAVE_UP, True)
-    after = policy.decide(History(State.GAVE_UP, first.failures, gave_up=True), EXIT_3, NOW)
-    assert (after.notify, after.changed, after.needs_person) == (False, False, True)
+    assert (first.state, first.event) == (State.GAVE_UP, "gave-up")
+    after = policy.decide(History(State.GAVE_UP, first.failures), EXIT_3, NOW)
+    assert (after.event, after.changed, after.needs_person) == (None, False, True)
 
 
 class ObserveCase(NamedTuple):

@@ -27,7 +27,7 @@ LINES = st.sampled_from(
         "  - dir: /tmp",
         "  - dir: relative",
         "  - restart: sometimes",
-        "  - 2026-11-24 09:00 — dead, restarted",
+        "  - 2026-11-24 09:00 — dead · not a git repo, restarted",
         "  - 2026-11-24 09:00 — closed: finished (exit 0)",
         "```",
         "- a.b: `touch pwned`",

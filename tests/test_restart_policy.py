@@ -62,7 +62,7 @@ def test_an_agent_that_exits_at_once_is_restarted_with_backoff_then_given_up(
     assert len(sandbox.calls()) == 5
     gave_up = [n for n in sandbox.notifications() if "gave up" in n[3]]
     assert len(gave_up) == 1
-    assert gave_up[0][3].endswith("heartbeat reset loop")
+    assert gave_up[0][3].endswith("(heartbeat reset loop)")
     assert sandbox.note().read_text().count("gave up after 5 failed starts in 60 min") == 1
 
     # reset: the next check restarts it at once.
@@ -90,7 +90,7 @@ def test_editing_the_command_of_an_entry_that_gave_up_starts_afresh(sandbox: San
 
     note.write_text(note.read_text().replace("exit:2", "fixed"))
     edited = sandbox.check(env=at(sandbox, minute + 1))
-    assert edited.stdout == "flaky: gave-up -> failed (needs approval)\n"  # a new command
+    assert edited.stdout == "flaky: new -> failed (needs approval)\n"  # a new command, afresh
     sandbox.allow("flaky")
     result = sandbox.check(env=at(sandbox, minute + 2))
 

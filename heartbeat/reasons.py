@@ -1,0 +1,137 @@
+"""Why an agent stopped: the pane's last lines matched against patterns.toml."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from heartbeat.errors import ConfigError
+
+AUTH_EXPIRED = "auth-expired"
+RATE_LIMITED = "rate-limited"
+KNOWN = (AUTH_EXPIRED, RATE_LIMITED)
+RATE_LIMIT_WAIT = timedelta(minutes=15)
+
+# "try again in 20m0s", "retry after 37 seconds", "resets in 2h 10m"
+_IN = re.compile(
+    r"(?:try again|retry|resets?|available again)\s+(?:in|after)\s+"
+    r"((?:\d+\s*(?:h(?:ours?|rs?)?|m(?:in(?:utes?|s)?)?|s(?:ec(?:onds?|s)?)?)\s*)+)",
+    re.IGNORECASE,
+)
+_PART = re.compile(r"(\d+)\s*([hms])", re.IGNORECASE)
+# "try again at 3:05 PM", "resets at 17:00", "limit will reset at 5pm"
+_AT = re.compile(
+    r"(?:try again|retry|resets?|reset)\s+at\s+(\d{1,2})(?::(\d{2}))?\s*([ap]\.?m\.?)?",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Pattern:
+    reason: str
+    regex: re.Pattern[str]
+    hint: str
+
+
+@dataclass(frozen=True)
+class Reason:
+    """A known cause of a stop, with what to do about it."""
+
+    kind: str
+    hint: str
+    retry_at: datetime | None = None  # for rate limits, when the text says
+
+    def describe(self) -> str:
+        return f"{self.kind}: {self.hint}" if self.hint else self.kind
+
+
+def compile_patterns(raw: Iterable[Mapping[str, Any]], where: str) -> tuple[Pattern, ...]:
+    patterns = []
+    for index, item in enumerate(raw, start=1):
+        reason, regex = item.get("reason"), item.get("regex")
+        if reason not in KNOWN or not isinstance(regex, str):
+            raise ConfigError(
+                f"{where}: pattern {index} needs reason ({' or '.join(KNOWN)}) and regex"
+            )
+        try:
+            compiled = re.compile(regex, re.IGNORECASE)
+        except re.error as error:
+            raise ConfigError(f"{where}: pattern {index}: {error}") from None
+        patterns.append(Pattern(reason, compiled, str(item.get("hint", ""))))
+    return tuple(patterns)
+
+
+@cache
+def builtin_patterns() -> tuple[Pattern, ...]:
+    text = resources.files("heartbeat").joinpath("patterns.toml").read_text(encoding="utf-8")
+    return compile_patterns(tomllib.loads(text)["pattern"], "patterns.toml")
+
+
+def classify(lines: Sequence[str], now: datetime, extra: Sequence[Pattern] = ()) -> Reason | None:
+    """The first pattern that matches the text, most recent lines first."""
+    text = "\n".join(lines)
+    for pattern in (*extra, *builtin_patterns()):
+        if pattern.regex.search(text):
+            retry_at = retry_time(text, now) if pattern.reason == RATE_LIMITED else None
+            return Reason(pattern.reason, pattern.hint, retry_at)
+    return None
+
+
+def retry_time(text: str, now: datetime) -> datetime | None:
+    """When a rate limit lifts, if the text says."""
+    found = _IN.search(text)
+    if found:
+        seconds = 0
+        for amount, unit in _PART.findall(found[1]):
+            seconds += int(amount) * {"h": 3600, "m": 60, "s": 1}[unit.lower()]
+        return now + timedelta(seconds=seconds)
+    found = _AT.search(text)
+    if found:
+        hour, minute = int(found[1]), int(found[2] or 0)
+        meridiem = (found[3] or "").lower().replace(".", "")
+        if meridiem == "pm" and hour < 12:
+            hour += 12
+        if meridiem == "am" and hour == 12:
+            hour = 0
+        if hour > 23 or minute > 59:
+            return None
+        moment = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+        return moment if moment > now else moment + timedelta(days=1)
+    return None
+
+
+CODEX_LOG = (".codex", "log", "codex-tui.log")
+CODEX_LOG_FRESH_SECONDS = 1800  # older lines are about another run
+
+
+def codex_log_tail(env: Mapping[str, str], now: datetime, lines: int = 40) -> list[str]:
+    """The end of Codex's own log, where it says why it stopped, when it is recent."""
+    home = env.get("HOME") or os.path.expanduser("~")
+    path = os.path.join(home, *CODEX_LOG)
+    try:
+        if time.time() - os.stat(path).st_mtime > CODEX_LOG_FRESH_SECONDS:
+            return []
+        with open(path, "rb") as handle:
+            handle.seek(max(0, os.stat(path).st_size - 16384))
+            return handle.read().decode("utf-8", "replace").splitlines()[-lines:]
+    except OSError:
+        return []
+
+
+def exit_reason(code: int | None) -> str:
+    """What the exit code alone says: crashed, killed (by a signal) or timeout."""
+    if code is None:
+        return "dead"
+    if code == 124:
+        return "timeout"
+    if code > 128:
+        return f"killed (signal {code - 128})"
+    return "crashed" if code else "exited"

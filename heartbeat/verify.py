@@ -1,0 +1,94 @@
+"""Is the work there? git and the PRD, compared with how they stood at the start.
+
+Agents tick PRD boxes without doing the work and exit 0 having read a few files, so a
+clean exit is not finished work: heartbeat checks git, not checkboxes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from heartbeat import gitinfo, prd
+from heartbeat.gitinfo import Changes
+from heartbeat.model import Command
+
+NO_OP_WITHIN = timedelta(minutes=5)
+VERIFIED = "verified"
+CLAIMED = "claimed, not done"
+NO_OP = "no-op exit"
+NOT_GIT = "not a git repo"
+UNCHANGED = "no changes"
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """How the folder stood when the agent started."""
+
+    head: str | None  # None: not a git repository
+    prd_ticked: frozenset[str] | None  # None: no PRD
+    started: datetime
+
+
+@dataclass(frozen=True)
+class Report:
+    changes: Changes | None  # None: not a git repository
+    prd: prd.Progress | None
+    verdict: str
+    hint: str = ""
+
+    def summary(self) -> str:
+        """`3 commits · 12 files +340 -80 · PRD 7/7 · verified`."""
+        parts = [self.changes.describe()] if self.changes is not None else []
+        if self.prd is not None:
+            parts.append(self.prd.describe())
+        parts.append(self.verdict)
+        if self.hint:
+            parts.append(self.hint)
+        return " · ".join(parts)
+
+
+def baseline(command: Command, folder: str, now: datetime) -> Baseline:
+    start = gitinfo.head(folder)
+    progress = prd.read(prd.path_for(command, folder))
+    return Baseline(
+        start.sha if start is not None else None,
+        progress.ticked if progress is not None else None,
+        now,
+    )
+
+
+def judge(
+    exit_code: int | None,
+    changes: Changes | None,
+    ticked_before: frozenset[str] | None,
+    progress: prd.Progress | None,
+    ran_for: timedelta | None,
+) -> tuple[str, str]:
+    """The verdict on a stopped run, and a hint for the next step: pure."""
+    if changes is None:
+        return NOT_GIT, ""
+    if changes.any:
+        return VERIFIED, ""
+    newly_ticked = progress.ticked - ticked_before if progress and ticked_before is not None else ()
+    if newly_ticked:
+        return CLAIMED, "PRD boxes ticked without a commit or a diff"
+    if exit_code == 0 and ran_for is not None and ran_for < NO_OP_WITHIN:
+        return NO_OP, "the agent read and left: run it as a Ralph loop (--ralph PRD.md)"
+    return UNCHANGED, ""
+
+
+def measure(
+    command: Command, folder: str, start: Baseline | None, exit_code: int | None, now: datetime
+) -> Report:
+    """Compare the folder with the baseline (git calls never take the index lock)."""
+    head = gitinfo.head(folder)
+    progress = prd.read(prd.path_for(command, folder))
+    if head is None:
+        return Report(None, progress, NOT_GIT)
+    since = start.head if start is not None and start.head is not None else head.sha
+    changes = gitinfo.changes(folder, since)
+    ticked_before = start.prd_ticked if start is not None else None
+    ran_for = now - start.started if start is not None else None
+    verdict, hint = judge(exit_code, changes, ticked_before, progress, ran_for)
+    return Report(changes, progress, verdict, hint)
