@@ -90,15 +90,16 @@ def cli() -> None:
 @notes_option
 @socket_option
 @click.option("--quiet", is_flag=True, help="Print only what needs a person (for cron).")
+@click.option("--only", metavar="NAME", help="Check this entry alone (the completion hook).")
 @one_line_errors
-def check(notes: str | None, socket: str | None, quiet: bool) -> None:
+def check(notes: str | None, socket: str | None, quiet: bool, only: str | None) -> None:
     """Restart dead sessions and write status changes to the notes.
 
     Silent when nothing changed. Exit 1 when something needs a person.
 
     Example: heartbeat check --quiet
     """
-    outcome = core.check(load_config(notes, socket), now())
+    outcome = core.check(load_config(notes, socket), now(), only)
     if outcome.skipped:
         return
     for change in outcome.changes:

@@ -51,6 +51,7 @@ class Settings:
     trust_owned_notes: bool = False  # run hand-written commands without `heartbeat allow`
     stall_after_minutes: float = 30.0  # no output and no new commit this long: stalled
     notify_events: tuple[str, ...] = EVENTS  # which events a person is told about
+    completion_check: bool = True  # the wrapper checks its entry the moment the agent ends
 
 
 @dataclass(frozen=True)

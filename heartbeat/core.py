@@ -11,6 +11,7 @@ import os
 import random
 import re
 import shlex
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -55,7 +56,12 @@ from heartbeat.notebook import LoadedNote, Notebook, carry_over, label_of, selec
 from heartbeat.state import Record, StateFile
 
 CAPTURE_LINES = 50
-REASON_LINES = 30  # the agent's last words, read for why it stopped
+REASON_LINES = 30
+PASSED_TO_HOOK = (
+    "HEARTBEAT_NOTIFY",
+    "HEARTBEAT_TMUX",
+    "HEARTBEAT_NOW",
+)  # the agent's last words, read for why it stopped
 # How many checks' status lines are checked again: an editor holding a stale copy of
 # the note for up to this many checks cannot make heartbeat's lines go missing.
 WRITTEN_MEMORY = 10
@@ -119,9 +125,19 @@ def start_session(
             "HEARTBEAT_TMUX": config.tmux or "tmux",
             "HEARTBEAT_EXIT_FILE": str(exit_path),
         }
-        # The wrapper fills in {text} once it knows the exit code.
-        notify_argv = notify.argv_for(config.notify, notify.TEXT) if config.notify else []
-        argv = ("/bin/sh", "-c", render.wrapper_script(), "heartbeat", command, *notify_argv)
+        hook: list[str] = []
+        if config.settings.completion_check:
+            hook = [sys.executable, "-m", "heartbeat", "check", "--only", name, "--quiet"]
+            # The hook's check must see what this one sees, whatever the pane's env.
+            env |= {
+                "HEARTBEAT_NOTES": str(config.notes_dir),
+                "HEARTBEAT_STATE_DIR": str(config.state_dir),
+                "HEARTBEAT_SOCKET": config.socket,
+            }
+            if config.config_file is not None:
+                env["HEARTBEAT_CONFIG"] = str(config.config_file)
+            env |= {key: config.env[key] for key in PASSED_TO_HOOK if key in config.env}
+        argv = ("/bin/sh", "-c", render.wrapper_script(), "heartbeat", command, *hook)
         pid, pane_id = tmux_at(config, socket, deadline).start(name, folder, argv, env)
     else:
         env |= dict(environment)
@@ -141,12 +157,13 @@ def tmux_at(config: Config, socket: str, deadline: float | None = None) -> tmux.
     return tmux.Tmux(socket, config.tmux, config.settings.tmux_timeout_seconds, deadline)
 
 
-def check(config: Config, now: datetime) -> Outcome:
-    """One heartbeat. A check that finds another one running does nothing."""
+def check(config: Config, now: datetime, only: str | None = None) -> Outcome:
+    """One heartbeat (of the entry named `only`, when given). A check that finds another
+    one running does nothing: that one, or the next, does the work."""
     with files.locked(config.state_dir, wait=False) as acquired:
         if not acquired:
             return Outcome(skipped=True)
-        return _check(config, now)
+        return _check(config, now, only=only)
 
 
 @dataclass
@@ -161,7 +178,12 @@ class Plan:
     old: str
 
 
-def _check(config: Config, now: datetime, sleep: Callable[[float], None] = time.sleep) -> Outcome:
+def _check(
+    config: Config,
+    now: datetime,
+    sleep: Callable[[float], None] = time.sleep,
+    only: str | None = None,
+) -> Outcome:
     stamp = stamp_of(now)
     saved = state.load(config.state_dir)
     outcome = Outcome()
@@ -180,7 +202,8 @@ def _check(config: Config, now: datetime, sleep: Callable[[float], None] = time.
 
     # A whole check ends within a bound, even when a tmux server hangs.
     deadline = time.monotonic() + config.settings.check_timeout_seconds
-    plans = _plan(config, saved, selection.managed, now, problems, deadline)
+    managed = [pair for pair in selection.managed if only is None or pair[1].name == only]
+    plans = _plan(config, saved, managed, now, problems, deadline)
     _require_approval(config, plans, problems)
     _storm_guard(plans, config.settings.max_restarts_per_check)
     edits = _unfinished_edits(book, saved)

@@ -1,8 +1,8 @@
 # heartbeat's wrapper: runs one agent command, records how it ended, keeps the pane readable.
-# Started as: sh -c "$(this file)" heartbeat COMMAND [NOTIFY ...]
-# COMMAND is the agent's shell command; NOTIFY is the notify command, in which the word
-# {text} stands for the message. Every value arrives as an argument or in the
-# environment: nothing here is pasted together from note text.
+# Started as: sh -c "$(this file)" heartbeat COMMAND [HOOK ...]
+# COMMAND is the agent's shell command; HOOK is the command that checks the entry once
+# the agent has ended. Every value arrives as an argument or in the environment:
+# nothing here is pasted together from note text.
 command=$1
 shift
 # The PATH fix: the PATH recorded at launch (set by heartbeat), then the places
@@ -16,13 +16,9 @@ echo "EXITED: $code"
 if [ -n "$HEARTBEAT_EXIT_FILE" ]; then
   printf '%s\n' "$code" > "$HEARTBEAT_EXIT_FILE.tmp" && mv -f "$HEARTBEAT_EXIT_FILE.tmp" "$HEARTBEAT_EXIT_FILE"
 fi
+# The completion hook: an immediate check of this entry, so that a person hears how it
+# ended, with what git says it did, within seconds instead of at the next cron tick.
 if [ $# -gt 0 ]; then
-  text="$HEARTBEAT_NAME finished (exit $code) in $HEARTBEAT_DIR"
-  for word in "$@"; do
-    shift
-    if [ "$word" = "{text}" ]; then word=$text; fi
-    set -- "$@" "$word"
-  done
-  "$@" </dev/null >/dev/null 2>&1 || echo "heartbeat: the notify command failed"
+  "$@" </dev/null >/dev/null 2>&1
 fi
 exec sleep 999999

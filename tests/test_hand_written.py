@@ -58,7 +58,10 @@ def test_a_hand_written_entry_that_finishes_is_closed_with_a_status_line(sandbox
     result = sandbox.check()
 
     assert result.stdout == "quick: running -> finished (closed)\n"
-    assert "  - 2026-11-24 10:00 — closed: finished (exit 0) · not a git repo\n" in sandbox.note().read_text()
+    assert (
+        "  - 2026-11-24 10:00 — closed: finished (exit 0) · not a git repo\n"
+        in sandbox.note().read_text()
+    )
     sandbox.server.cmd("kill-session", "-t", "=quick")
     assert sandbox.check().stdout == ""
     assert len(sandbox.calls()) == 1

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 from conftest import TODAY, Sandbox
 
@@ -163,7 +164,10 @@ def test_an_agent_that_exits_3_with_restart_never_is_failed_and_reported(sandbox
     assert result.returncode == 1
     assert result.stdout == "api: running -> failed (needs a person)\n"
     assert "- [ ] **api**" in sandbox.note().read_text()
-    assert "— failed (exit 3) · not a git repo, not restarted (restart: never)" in sandbox.note().read_text()
+    assert (
+        "— failed (exit 3) · not a git repo, not restarted (restart: never)"
+        in sandbox.note().read_text()
+    )
     again = sandbox.check("--quiet")
     assert (again.returncode, again.stdout, again.stderr) == (1, "", "")
     assert len(sandbox.calls()) == 1
@@ -180,13 +184,27 @@ def test_an_agent_that_exits_3_is_restarted_by_default(sandbox: Sandbox) -> None
     sandbox.wait(lambda: len(sandbox.calls()) == 2)
 
 
-def test_the_completion_notification_names_the_agent_exit_and_dir(sandbox: Sandbox) -> None:
-    launch(sandbox, "api", "codex", "exec", "exit:3")
-    sandbox.wait(lambda: len(sandbox.notifications()) == 1)
+def test_the_completion_hook_notifies_once_within_seconds_with_the_verdict(
+    sandbox: Sandbox,
+) -> None:
+    Path(sandbox.env["HEARTBEAT_CONFIG"]).write_text("completion_check = true\n")
+    launch(sandbox, "api", "codex", "exec", "exit:0")
+
+    # No check runs here: the wrapper's own hook checks the entry as the agent ends.
+    sandbox.wait(lambda: "- [x] **api**" in sandbox.note().read_text())
 
     assert sandbox.notifications() == [
-        ["system", "event", "--text", f"api finished (exit 3) in {sandbox.root}", "--mode", "now"]
+        [
+            "system",
+            "event",
+            "--text",
+            f"api in {sandbox.root}: finished (exit 0) · not a git repo",
+            "--mode",
+            "now",
+        ]
     ]
+    assert sandbox.check().stdout == ""
+    assert len(sandbox.notifications()) == 1  # once, not again by the next check
 
 
 def test_five_checks_at_once_restart_a_dead_session_exactly_once(sandbox: Sandbox) -> None:
@@ -242,7 +260,10 @@ def test_a_folder_name_with_tmux_format_characters_is_taken_literally(sandbox: S
 
 
 def test_a_notify_command_without_a_text_placeholder_gets_it_last(sandbox: Sandbox) -> None:
+    Path(sandbox.env["HEARTBEAT_CONFIG"]).write_text("completion_check = true\n")
     env = dict(sandbox.env, HEARTBEAT_NOTIFY="openclaw say")
-    launch(sandbox, "api", "codex", "exec", "exit:5", env=env)
+    launch(sandbox, "api", "codex", "exec", "exit:0", env=env)
     sandbox.wait(lambda: len(sandbox.notifications()) == 1)
-    assert sandbox.notifications() == [["say", f"api finished (exit 5) in {sandbox.root}"]]
+    assert sandbox.notifications() == [
+        ["say", f"api in {sandbox.root}: finished (exit 0) · not a git repo"]
+    ]

@@ -71,6 +71,7 @@ def test_a_notify_command_gets_the_text_as_one_argument(sandbox: Sandbox) -> Non
     script.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {record}\n')
     script.chmod(0o755)
     env = dict(sandbox.env, HEARTBEAT_NOTIFY="notify-me --title hb {text} --end")
+    Path(sandbox.env["HEARTBEAT_CONFIG"]).write_text("completion_check = true\n")
 
     launch(sandbox, "api", "codex", "exec", "exit:0", env=env)
     sandbox.wait(record.exists)
@@ -78,7 +79,7 @@ def test_a_notify_command_gets_the_text_as_one_argument(sandbox: Sandbox) -> Non
     assert record.read_text().splitlines() == [
         "--title",
         "hb",
-        f"api finished (exit 0) in {sandbox.root}",
+        f"api in {sandbox.root}: finished (exit 0) · not a git repo",
         "--end",
     ]
 

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import Sandbox
+from conftest import SETTINGS, Sandbox
 
 SECTION = "## Active Long-Running Processes\n\n"
 
@@ -95,9 +95,7 @@ def test_log_refuses_a_session_that_is_not_running(sandbox: Sandbox) -> None:
 
 
 def test_the_config_file_can_trust_every_owned_note(sandbox: Sandbox) -> None:
-    Path(sandbox.env["HEARTBEAT_CONFIG"]).write_text(
-        "restart_spacing_seconds = 0\ntrust_owned_notes = true\n"
-    )
+    Path(sandbox.env["HEARTBEAT_CONFIG"]).write_text(SETTINGS + "trust_owned_notes = true\n")
     hand_entry(sandbox)
     assert sandbox.check().stdout == "hand: new -> dead (restarted)\n"
 
