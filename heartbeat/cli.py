@@ -224,13 +224,22 @@ def status(notes: str | None, socket: str | None, as_json: bool) -> None:
 def _table(rows: list[core.Row], current: datetime) -> str:
     if not rows:
         return "no watched entries"
-    header = ("NAME", "STATE", "AGE", "LAST STATUS")
+    header = ("NAME", "STATE", "AGE", "PRD", "VERDICT", "LAST STATUS")
     lines = [header]
     for row in rows:
-        lines.append((row.name, row.state, _age(row.since, current), row.last_status or "-"))
-    widths = [max(len(line[i]) for line in lines) for i in range(3)]
+        lines.append(
+            (
+                row.name,
+                row.state,
+                _age(row.since, current),
+                row.prd or "-",
+                row.verdict or "-",
+                row.last_status or "-",
+            )
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(5)]
     return "\n".join(
-        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(line[:3])) + "  " + line[3]
+        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(line[:5])) + "  " + line[5]
         for line in lines
     )
 
@@ -292,6 +301,59 @@ def reset(name: str, notes: str | None, socket: str | None) -> None:
     """
     entry = core.reset(load_config(notes, socket), now(), name)
     click.echo(f"{entry.name}: reset; the next check restarts it if it is down")
+
+
+@cli.command(name="verify")
+@click.argument("name")
+@notes_option
+@socket_option
+@one_line_errors
+def verify_command(name: str, notes: str | None, socket: str | None) -> None:
+    """Show whether NAME's work is done: git log, diff, the pane's end, PRD, verdict.
+
+    Checks git, not checkboxes: agents tick PRD boxes without doing the work. Works on
+    running, finished and closed entries.
+
+    Example: heartbeat verify api-tests
+    """
+    found = core.verify_entry(load_config(notes, socket), now(), name)
+    entry, report = found.entry, found.report
+    click.echo(f"{entry.name} ({found.state}) in {entry.dir}")
+    if found.baseline is not None and found.baseline.head:
+        click.echo(
+            f"started at {found.baseline.head[:10]} on {found.baseline.started:%Y-%m-%d %H:%M}"
+        )
+    sections = [
+        ("git log --oneline -3", found.log),
+        ("git diff --stat", found.diff),
+        ("pane (last 20 lines)", found.pane),
+    ]
+    for title, lines in sections:
+        click.echo(f"\n$ {title}" if title.startswith("git") else f"\n{title}:")
+        click.echo("\n".join(lines) if lines else "(nothing)")
+    click.echo()
+    if report.prd is not None:
+        click.echo(f"{report.prd.describe()} tasks ticked")
+    if report.changes is not None:
+        click.echo(f"since start: {report.changes.describe()}")
+    click.echo(f"verdict: {report.verdict}" + (f" ({report.hint})" if report.hint else ""))
+
+
+@cli.group()
+def prd() -> None:
+    """PRD files: the task checklists Ralph loops work through."""
+
+
+@prd.command(name="new")
+@click.argument("path", default=".", required=False)
+@one_line_errors
+def prd_new(path: str) -> None:
+    """Write a PRD skeleton with a `## Tasks` checklist (PATH: a file, or a folder).
+
+    Example: heartbeat prd new ~/src/api/PRD.md
+    """
+    written = core.new_prd(path)
+    click.echo(f"wrote {written}: fill in the tasks, then launch it with --ralph {written.name}")
 
 
 def main() -> None:

@@ -752,6 +752,61 @@ def reset(config: Config, now: datetime, name: str) -> Entry:
     return entry
 
 
+def new_prd(path: str) -> Path:
+    """Write the PRD skeleton to PATH (a folder gets PRD.md), never over a file."""
+    target = Path(path).expanduser()
+    if target.is_dir():
+        target = target / prd.DEFAULT_NAME
+    if not target.parent.is_dir():
+        raise RefusedError(f"folder {target.parent} does not exist")
+    title = target.parent.resolve().name or "project"
+    if not files.create_exclusively(target, render.prd(title), mode=0o644):
+        raise RefusedError(f"{target} exists already")
+    return target
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    entry: Entry
+    state: str
+    log: list[str]
+    diff: list[str]
+    pane: list[str]
+    report: verify.Report
+    baseline: verify.Baseline | None
+
+
+def verify_entry(config: Config, now: datetime, name: str) -> VerifyReport:
+    """Everything that tells whether NAME's work is done: works on any entry, even closed."""
+    book = Notebook(config, now.date())
+    book.read_all()
+    entries = [e for loaded in book.in_window() for e in loaded.note.entries if e.name == name]
+    if not entries:
+        raise RefusedError(f"no entry named {name} in {label_of(config.notes_dir)}")
+    entry = max(entries, key=lambda e: (e.note_date, e.is_open, e.line))
+    saved = state.load(config.state_dir)
+    record = saved.records.get(StateFile.key(entry.socket, entry.name), Record())
+    pane_lines: list[str] = []
+    at = tmux_at(config, entry.socket)
+    observed_state = "closed" if not entry.is_open else (record.state or State.RUNNING).value
+    try:
+        if at.has_session(entry.name):
+            pane_lines = at.capture(entry.name, 20)
+    except TmuxError:
+        pass
+    start = _baseline_of(record)
+    report = verify.measure(entry.command, entry.dir, start, record.exit_code, now)
+    return VerifyReport(
+        entry,
+        observed_state,
+        gitinfo.log_oneline(entry.dir, 3),
+        gitinfo.diff_stat(entry.dir),
+        pane_lines,
+        report,
+        start,
+    )
+
+
 @dataclass(frozen=True)
 class Row:
     """One line of `heartbeat status`."""

@@ -20,6 +20,11 @@ def wrapper_script() -> str:
     return template("templates", "wrapper.sh")
 
 
+def prd(title: str) -> str:
+    """A PRD skeleton with a `## Tasks` checklist, as Ralph loops read it."""
+    return Template(template("templates", "PRD.md")).substitute(title=title)
+
+
 def note(day: str) -> str:
     return Template(template("templates", "note.md")).substitute(date=day)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import plistlib
 
+import click
 from conftest import Sandbox
 from croniter import croniter
 from test_launch_and_check import launch
@@ -23,7 +24,15 @@ def test_status_shows_live_state_and_changes_nothing(sandbox: Sandbox) -> None:
     result = sandbox.run("status", "--json")
 
     assert table.returncode == 0, table.stderr
-    assert table.stdout.splitlines()[0].split() == ["NAME", "STATE", "AGE", "LAST", "STATUS"]
+    assert table.stdout.splitlines()[0].split() == [
+        "NAME",
+        "STATE",
+        "AGE",
+        "PRD",
+        "VERDICT",
+        "LAST",
+        "STATUS",
+    ]
     rows = {line.split()[0]: line.split()[1] for line in table.stdout.splitlines()[1:]}
     assert rows == {"api": "running", "done": "finished"}
     entries = json.loads(result.stdout)["entries"]
@@ -62,8 +71,19 @@ def test_kill_closes_the_entry_and_the_session_stays_dead(sandbox: Sandbox) -> N
 
 
 def test_every_command_has_help_with_an_example() -> None:
-    for name, command in cli.commands.items():
-        assert command.help and "Example: heartbeat " + name in command.help, name
+    def leaves(group: click.Group, path: str) -> list[tuple[str, click.Command]]:
+        found = []
+        for name, command in group.commands.items():
+            if isinstance(command, click.Group):
+                found += leaves(command, f"{path} {name}")
+            else:
+                found.append((f"{path} {name}", command))
+        return found
+
+    commands = leaves(cli, "heartbeat")
+    assert len(commands) >= 10
+    for path, command in commands:
+        assert command.help and f"Example: {path}" in command.help, path
 
 
 def test_the_crontab_line_runs_check_quietly_every_minute() -> None:
