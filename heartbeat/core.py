@@ -205,7 +205,10 @@ def _check(
     managed = [pair for pair in selection.managed if only is None or pair[1].name == only]
     plans = _plan(config, saved, managed, now, problems, deadline)
     _require_approval(config, plans, problems)
-    _storm_guard(plans, config.settings.max_restarts_per_check)
+    limit = config.settings.max_restarts_per_check
+    if any(_rate_limited(plan, now) for plan in plans):
+        limit = 1  # a provider is limiting us: stagger the other restarts, one a check
+    _storm_guard(plans, limit)
     edits = _unfinished_edits(book, saved)
     restarted = 0
     for plan in sorted(plans, key=_restart_order):
@@ -300,7 +303,7 @@ def _plan(
             if pane is not None and pane.pid is not None:
                 # The process group to clear before a restart.
                 record.pid, record.pane_id = pane.pid, pane.pane_id
-            if observed.exit_code is not None or not observed.present:
+            if (observed.exit_code is not None or not observed.present) and not record.forgiven:
                 reason = _stop_reason(config, entry, pane, pane_text, now, problems, deadline)
                 observed = replace(observed, reason=reason)
             elif pane is not None:
@@ -452,6 +455,13 @@ def _restart_order(plan: Plan) -> tuple[bool, datetime]:
     return (plan.decision.action is not Action.RESTART, due)
 
 
+def _rate_limited(plan: Plan, now: datetime) -> bool:
+    until = plan.record.not_before
+    return plan.decision.event == "rate-limited" or (
+        until is not None and datetime.fromisoformat(until) > now
+    )
+
+
 def _storm_guard(plans: list[Plan], limit: int) -> None:
     """At most `limit` restarts in one check; the rest wait for the next, oldest first."""
     restarts = sorted(
@@ -509,7 +519,7 @@ def _act(
                 deadline=deadline,
             )
             record.last_start = now.isoformat()
-            record.not_before = None
+            record.not_before, record.forgiven = None, False
         except HeartbeatError as error:
             problems.append(f"{entry.location}: {entry.name}: restart failed: {error}")
             if plan.old == decision.state.value:
@@ -744,7 +754,7 @@ def reset(config: Config, now: datetime, name: str) -> Entry:
         _, entry = find_entry(book, name)
         saved = state.load(config.state_dir)
         record = saved.record(entry.socket, entry.name)
-        record.failures, record.not_before = [], None
+        record.failures, record.not_before, record.forgiven = [], None, True
         if record.state in HELD:
             record.state = None  # seen afresh: restarted at once if still down
         state.save(config.state_dir, saved)

@@ -74,24 +74,33 @@ def head(folder: str) -> Head | None:
     )
 
 
-def changes(folder: str, since: str) -> Changes:
-    """Commits since `since`, and uncommitted work (untracked files included)."""
+def changes(folder: str, since: str, ignore: str | None = None) -> Changes:
+    """Commits since `since`, and uncommitted work (untracked files included).
+
+    `ignore` (a path) is left out of the uncommitted work: ticking the PRD's boxes is
+    not the work itself.
+    """
+    ignored = os.path.realpath(ignore) if ignore else None
     # A repository that had no commits at the start: every commit is new.
     counted = _git(folder, "rev-list", "--count", f"{since}..HEAD" if since else "HEAD")
     ok = counted is not None and counted.returncode == 0 and counted.stdout.strip().isdigit()
     commits = int(counted.stdout.strip()) if ok and counted else 0
     files = added = removed = 0
+    toplevel = _git(folder, "rev-parse", "--show-toplevel")
+    top = toplevel.stdout.strip() if toplevel and toplevel.returncode == 0 else folder
     has_head = _git(folder, "rev-parse", "-q", "--verify", "HEAD")
     base = "HEAD" if has_head and has_head.returncode == 0 else None
     numstat = _git(folder, "diff", "--numstat", *([base] if base else ["--cached"]))
     for line in (numstat.stdout if numstat else "").splitlines():
-        plus, minus, _ = line.split("\t", 2)
+        plus, minus, name = line.split("\t", 2)
+        if ignored and os.path.realpath(os.path.join(top, name)) == ignored:
+            continue
         files += 1
         added += int(plus) if plus.isdigit() else 0
         removed += int(minus) if minus.isdigit() else 0
     untracked = _git(folder, "ls-files", "--others", "--exclude-standard", "-z")
     for name in (untracked.stdout if untracked else "").split("\0"):
-        if name:
+        if name and not (ignored and os.path.realpath(os.path.join(folder, name)) == ignored):
             files += 1
             added += _count_lines(os.path.join(folder, name))
     return Changes(commits, files, added, removed)

@@ -23,7 +23,7 @@ from heartbeat.model import (
     StallMode,
     State,
 )
-from heartbeat.reasons import AUTH_EXPIRED, RATE_LIMIT_WAIT, RATE_LIMITED
+from heartbeat.reasons import AUTH_EXPIRED, RATE_LIMIT_WAIT, RATE_LIMITED, exit_reason
 
 EXITED_LINE = re.compile(r"^\s*EXITED:\s*(-?\d+)\s*$")
 # The skill's tail (`...; sleep 999999`) runs as `sleep` once the agent has ended,
@@ -105,10 +105,14 @@ def observe(
 
 
 def describe(observed: Observation) -> str:
-    if observed.exit_code is None:
+    """`dead`, `finished (exit 0)`, `failed (exit 1)`, `failed (exit 124, timeout)`."""
+    code = observed.exit_code
+    if code is None:
         return "dead"
-    verb = "finished" if observed.exit_code == 0 else "failed"
-    return f"{verb} (exit {observed.exit_code})"
+    if code == 0:
+        return "finished (exit 0)"
+    why = exit_reason(code)
+    return f"failed (exit {code})" if why == "crashed" else f"failed (exit {code}, {why})"
 
 
 def decide(

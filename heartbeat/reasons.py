@@ -27,9 +27,10 @@ _IN = re.compile(
     re.IGNORECASE,
 )
 _PART = re.compile(r"(\d+)\s*([hms])", re.IGNORECASE)
-# "try again at 3:05 PM", "resets at 17:00", "limit will reset at 5pm"
+# "try again at 3:05 PM", "resets at 17:00", "limit will reset at 5pm", "resets 3pm"
 _AT = re.compile(
-    r"(?:try again|retry|resets?|reset)\s+at\s+(\d{1,2})(?::(\d{2}))?\s*([ap]\.?m\.?)?",
+    r"(?:try again|retry|resets?)\s+(?:at\s+(\d{1,2})(?::(\d{2}))?\s*([ap]\.?m\.?)?"
+    r"|(\d{1,2})(?::(\d{2}))?\s*([ap]\.?m\.?))",
     re.IGNORECASE,
 )
 
@@ -95,8 +96,10 @@ def retry_time(text: str, now: datetime) -> datetime | None:
         return now + timedelta(seconds=seconds)
     found = _AT.search(text)
     if found:
-        hour, minute = int(found[1]), int(found[2] or 0)
-        meridiem = (found[3] or "").lower().replace(".", "")
+        at, bare = found.group(1, 2, 3), found.group(4, 5, 6)
+        hour_text, minute_text, meridiem_text = at if at[0] is not None else bare
+        hour, minute = int(hour_text), int(minute_text or 0)
+        meridiem = (meridiem_text or "").lower().replace(".", "")
         if meridiem == "pm" and hour < 12:
             hour += 12
         if meridiem == "am" and hour == 12:
@@ -133,5 +136,5 @@ def exit_reason(code: int | None) -> str:
     if code == 124:
         return "timeout"
     if code > 128:
-        return f"killed (signal {code - 128})"
+        return f"killed by signal {code - 128}"
     return "crashed" if code else "exited"

@@ -34,6 +34,7 @@ class Record:
     last_start: str | None = None  # ISO time heartbeat last started it
     failures: list[str] = field(default_factory=list)  # ISO times of recent failed runs
     not_before: str | None = None  # ISO time a rate limit lifts
+    forgiven: bool = False  # reset by a person: the last run's words no longer hold it
     digest: str | None = None  # of command, dir and socket: an edit resets the counts
     # How the folder stood at the first start, to verify the work against.
     baseline_at: str | None = None

@@ -83,11 +83,12 @@ def measure(
 ) -> Report:
     """Compare the folder with the baseline (git calls never take the index lock)."""
     head = gitinfo.head(folder)
-    progress = prd.read(prd.path_for(command, folder))
+    prd_path = prd.path_for(command, folder)
+    progress = prd.read(prd_path)
     if head is None:
         return Report(None, progress, NOT_GIT)
     since = start.head if start is not None and start.head is not None else head.sha
-    changes = gitinfo.changes(folder, since)
+    changes = gitinfo.changes(folder, since, ignore=prd_path)
     ticked_before = start.prd_ticked if start is not None else None
     ran_for = now - start.started if start is not None else None
     verdict, hint = judge(exit_code, changes, ticked_before, progress, ran_for)

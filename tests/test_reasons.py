@@ -1,0 +1,163 @@
+"""Why an agent stopped: realistic pane captures against patterns.toml, and the policy."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+from conftest import NOW, SETTINGS, Sandbox
+from test_launch_and_check import launch
+from test_restart_policy import at
+
+from heartbeat import reasons
+
+CAPTURES = Path(__file__).parent / "captures"
+MOMENT = datetime.fromisoformat(NOW)
+
+
+class CaptureCase(NamedTuple):
+    test_id: str
+    capture: str
+    kind: str | None
+    retry_at: datetime | None = None
+
+
+CAPTURE_CASES = [
+    CaptureCase("codex refresh token reused", "codex-refresh-token.txt", "auth-expired"),
+    CaptureCase("claude oauth expired", "claude-oauth-expired.txt", "auth-expired"),
+    CaptureCase(
+        "codex usage limit with a wait",
+        "codex-usage-limit.txt",
+        "rate-limited",
+        MOMENT + timedelta(hours=2, minutes=5),
+    ),
+    CaptureCase(
+        "claude limit with a reset hour",
+        "claude-limit-resets.txt",
+        "rate-limited",
+        MOMENT.replace(hour=15, minute=0),
+    ),
+    CaptureCase("a crash is no known reason", "ralph-traceback.txt", None),
+]
+
+
+@pytest.mark.parametrize("case", CAPTURE_CASES, ids=[c.test_id for c in CAPTURE_CASES])
+def test_a_capture_says_why_its_agent_stopped(case: CaptureCase) -> None:
+    lines = (CAPTURES / case.capture).read_text().splitlines()
+    found = reasons.classify(lines, MOMENT)
+    assert (found.kind if found else None) == case.kind
+    if case.retry_at is not None:
+        assert found is not None and found.retry_at == case.retry_at
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("try again in 20m0s", MOMENT + timedelta(minutes=20)),
+        ("Please retry after 37 seconds", MOMENT + timedelta(seconds=37)),
+        ("try again at 9:30 am", MOMENT.replace(hour=9, minute=30) + timedelta(days=1)),
+        ("rate limit; retrying 5/5 in 8.2s", None),
+    ],
+)
+def test_reset_times(text: str, expected: datetime | None) -> None:
+    assert reasons.retry_time(text, MOMENT) == expected
+
+
+@pytest.mark.parametrize(
+    ("code", "words"), [(124, "timeout"), (137, "killed by signal 9"), (1, "crashed")]
+)
+def test_what_an_exit_code_says(code: int, words: str) -> None:
+    assert reasons.exit_reason(code) == words
+
+
+def say(box: Sandbox, capture: str, code: int) -> str:
+    return f"say:{CAPTURES / capture}:{code}"
+
+
+def test_an_expired_login_is_held_not_restarted_and_told_once(sandbox: Sandbox) -> None:
+    launch(sandbox, "api", "codex", "exec", say(sandbox, "codex-refresh-token.txt", 1))
+    sandbox.wait(lambda: "EXITED: 1" in sandbox.pane_text("api"))
+
+    first = sandbox.check()
+    again = sandbox.check(env=at(sandbox, 30))
+
+    assert (first.returncode, first.stdout) == (1, "api: running -> auth-expired (needs a login)\n")
+    assert (again.returncode, again.stdout) == (1, "")
+    assert len(sandbox.calls()) == 1
+    assert "auth-expired: run: codex auth login" in sandbox.note().read_text()
+    told = [n[3] for n in sandbox.notifications()]
+    assert len(told) == 1 and "run: codex auth login" in told[0]
+    assert sandbox.run("reset", "api").returncode == 0
+    assert sandbox.check(env=at(sandbox, 31)).stdout == "api: new -> failed (restarted)\n"
+
+
+def test_a_rate_limit_waits_for_its_reset_time(sandbox: Sandbox) -> None:
+    launch(sandbox, "api", "codex", "exec", say(sandbox, "codex-usage-limit.txt", 1))
+    sandbox.wait(lambda: "EXITED: 1" in sandbox.pane_text("api"))
+
+    first = sandbox.check()
+
+    assert first.stdout == "api: running -> failed (restart after 12:05)\n"
+    assert "rate-limited, restart after 12:05" in sandbox.note().read_text()
+    assert sandbox.check(env=at(sandbox, 124)).stdout == ""  # 12:04: not yet
+    assert sandbox.check(env=at(sandbox, 125)).stdout == "api: failed -> failed (restarted)\n"
+    assert sum("rate-limited" in n[3] for n in sandbox.notifications()) == 1
+
+
+def test_while_a_provider_limits_us_restarts_go_one_per_check(sandbox: Sandbox) -> None:
+    launch(sandbox, "limited", "codex", "exec", say(sandbox, "codex-usage-limit.txt", 1))
+    sandbox.wait(lambda: "EXITED: 1" in sandbox.pane_text("limited"))
+    rows = "".join(f"- agent{i}: `codex exec work{i}`\n  - dir: {sandbox.root}\n" for i in range(3))
+    sandbox.write_note(sandbox.note().read_text() + rows)
+    sandbox.allow("agent0", "agent1", "agent2")
+
+    first = sandbox.check()
+    second = sandbox.check()
+
+    assert "limited: running -> failed (restart after 12:05)" in first.stdout
+    assert first.stdout.count("(restarted)") == 1
+    assert second.stdout.count("(restarted)") == 1
+
+
+def test_a_timeout_or_a_signal_is_restarted_and_named(sandbox: Sandbox) -> None:
+    launch(sandbox, "slow", "codex", "exec", "exit:124")
+    launch(sandbox, "shot", "codex", "exec", "exit:137")
+    sandbox.wait(lambda: "EXITED: 137" in sandbox.pane_text("shot"))
+    sandbox.wait(lambda: "EXITED: 124" in sandbox.pane_text("slow"))
+
+    result = sandbox.check()
+
+    assert sorted(result.stdout.splitlines()) == [
+        "shot: running -> failed (restarted)",
+        "slow: running -> failed (restarted)",
+    ]
+    text = sandbox.note().read_text()
+    assert "failed (exit 124, timeout) · not a git repo, restarted" in text
+    assert "failed (exit 137, killed by signal 9) · not a git repo, restarted" in text
+
+
+def test_people_add_their_own_patterns_in_the_config_file(sandbox: Sandbox) -> None:
+    Path(sandbox.env["HEARTBEAT_CONFIG"]).write_text(
+        SETTINGS
+        + "[[pattern]]\nreason = \"auth-expired\"\nregex = 'Traceback'\n"
+        + 'hint = "run: ralphy login"\n'
+    )
+    launch(sandbox, "api", "ralphy", "--codex", say(sandbox, "ralph-traceback.txt", 1))
+    sandbox.wait(lambda: "EXITED: 1" in sandbox.pane_text("api"))
+
+    result = sandbox.check()
+
+    assert result.stdout == "api: running -> auth-expired (needs a login)\n"
+    assert "auth-expired: run: ralphy login" in sandbox.note().read_text()
+
+
+def test_a_bad_pattern_in_the_config_file_is_one_line(sandbox: Sandbox) -> None:
+    Path(sandbox.env["HEARTBEAT_CONFIG"]).write_text(
+        "[[pattern]]\nreason = \"auth-expired\"\nregex = '('\n"
+    )
+    result = sandbox.check()
+    assert result.returncode == 1
+    assert result.stderr.startswith("heartbeat: ") and "pattern 1" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
