@@ -41,6 +41,7 @@ from heartbeat.model import (
     HELD,
     NAME_RULE,
     Action,
+    Command,
     Decision,
     Entry,
     History,
@@ -105,10 +106,13 @@ def start_session(
     command: str | tuple[str, ...],
     wrapped: bool,
     environment: Iterable[tuple[str, str]] = (),
-    stamp: str,
+    now: datetime,
     deadline: float | None = None,
 ) -> None:
     """Start an entry's session and note the run in its record."""
+    stamp = stamp_of(now)
+    if record.baseline_at is None:  # the first start: what the work is measured against
+        _take_baseline(record, command, folder, now)
     if not os.path.isdir(folder):
         raise RefusedError(f"{name}: dir {folder} does not exist")
     env = {"PATH": record.path or config.path}
@@ -298,7 +302,7 @@ def _plan(
                     record.state = None
             pane = snapshot.panes.get(entry.name)
             if pane is not None and record.baseline_at is None:
-                _take_baseline(record, entry, now)  # a hand-started session, first seen
+                _take_baseline(record, entry.command, entry.dir, now)  # first seen, by hand
             observed, pane_text = _observe(config, entry, pane, record, problems, deadline)
             if pane is not None and pane.pid is not None:
                 # The process group to clear before a restart.
@@ -340,8 +344,8 @@ def _observe(
     return observed, pane_text
 
 
-def _take_baseline(record: Record, entry: Entry, now: datetime) -> None:
-    start = verify.baseline(entry.command, entry.dir, now)
+def _take_baseline(record: Record, command: Command, folder: str, now: datetime) -> None:
+    start = verify.baseline(command, folder, now)
     record.baseline_at = start.started.isoformat()
     record.baseline_head = start.head
     record.baseline_prd = sorted(start.prd_ticked) if start.prd_ticked is not None else None
@@ -494,7 +498,8 @@ def _act(
         record.since = stamp
     record.state = decision.state
     status, needs_person = decision.status, decision.needs_person
-    if decision.changed and plan.old in ("new", State.RUNNING.value, State.STALLED.value):
+    stopped = decision.state not in (State.RUNNING, State.STALLED)
+    if stopped and decision.changed and plan.old in ("new", "running", "stalled"):
         status = _with_verdict(entry, record, plan.observed, status, now)
     words = ACTION_WORDS.get(decision.action, "")
     if decision.action is Action.WAIT:
@@ -515,7 +520,7 @@ def _act(
                 command=entry.command,
                 wrapped=entry.wrapped,
                 environment=entry.environment,
-                stamp=stamp,
+                now=now,
                 deadline=deadline,
             )
             record.last_start = now.isoformat()
@@ -662,7 +667,7 @@ def launch(
             folder=directory,
             command=command,
             wrapped=True,
-            stamp=stamp,
+            now=now,
         )
         try:
             path = _log_entry(config, now, name, directory, command, restart)

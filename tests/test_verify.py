@@ -1,0 +1,150 @@
+"""Verifying finished work against real git repositories, and stalls."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import Sandbox
+from test_restart_policy import at
+
+PRD = "# PRD\n\n## Tasks\n\n- [ ] Add the endpoint\n- [ ] Validate input\n- [x] Set up\n"
+
+
+@pytest.fixture
+def repo(sandbox: Sandbox) -> Path:
+    """A real git repository with one commit and a PRD, as an agent would find it."""
+    folder = sandbox.root / "repo"
+    folder.mkdir()
+    (folder / "PRD.md").write_text(PRD)
+    git = ["git", "-C", str(folder), "-c", "user.name=Ada", "-c", "user.email=ada@example.org"]
+    subprocess.run(["git", "init", "-q", str(folder)], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "start"], check=True)
+    sandbox.env |= {
+        "GIT_AUTHOR_NAME": "Ada",
+        "GIT_AUTHOR_EMAIL": "ada@example.org",
+        "GIT_COMMITTER_NAME": "Ada",
+        "GIT_COMMITTER_EMAIL": "ada@example.org",
+    }
+    return folder
+
+
+def launch_in(box: Sandbox, folder: Path, name: str, *command: str) -> None:
+    result = box.run("launch", name, "--dir", str(folder), "--", *command)
+    assert result.returncode == 0, result.stderr
+
+
+def finish(box: Sandbox, name: str, code: int = 0) -> str:
+    box.wait(lambda: f"EXITED: {code}" in box.pane_text(name))
+    result = box.check(env=at(box, 30))  # half an hour later: not a quick exit
+    return result.stdout
+
+
+def test_a_commit_is_verified(sandbox: Sandbox, repo: Path) -> None:
+    launch_in(sandbox, repo, "api", "ralphy", "--codex", "--prd", "PRD.md", "commit:add endpoint")
+    assert finish(sandbox, "api") == "api: running -> finished (closed)\n"
+    assert "— finished (exit 0) · 1 commit · 1 file +1 -0 · PRD 1/3 · verified" not in (
+        sandbox.note().read_text()
+    )  # the commit is committed: no uncommitted file
+    assert "— finished (exit 0) · 1 commit · PRD 1/3 · verified" in sandbox.note().read_text()
+
+
+def test_ticked_boxes_without_work_are_claimed_not_done(sandbox: Sandbox, repo: Path) -> None:
+    launch_in(sandbox, repo, "api", "ralphy", "--codex", "--prd", "PRD.md", "tick")
+    finish(sandbox, "api")
+    assert (
+        "— finished (exit 0) · no changes · PRD 3/3 · claimed, not done · "
+        "PRD boxes ticked without a commit or a diff" in sandbox.note().read_text()
+    )
+
+
+def test_an_agent_that_reads_and_leaves_is_a_no_op_exit(sandbox: Sandbox, repo: Path) -> None:
+    launch_in(sandbox, repo, "api", "codex", "exec", "exit:0")
+    sandbox.wait(lambda: "EXITED: 0" in sandbox.pane_text("api"))
+    sandbox.check(env=at(sandbox, 1))  # a minute after it started
+    assert (
+        "· no changes · PRD 1/3 · no-op exit · the agent read and left: run it as a Ralph loop"
+        in (sandbox.note().read_text())
+    )
+
+
+def test_uncommitted_work_is_verified_too(sandbox: Sandbox, repo: Path) -> None:
+    launch_in(sandbox, repo, "api", "sh", "-c", "printf 'a\\nb\\n' > new.py; exit 3")
+    sandbox.wait(lambda: "EXITED: 3" in sandbox.pane_text("api"))
+    sandbox.check(env=at(sandbox, 30))
+    assert (
+        "failed (exit 3) · 1 file +2 -0 · PRD 1/3 · verified, restarted"
+        in sandbox.note().read_text()
+    )
+
+
+def test_verify_reports_on_a_closed_entry(sandbox: Sandbox, repo: Path) -> None:
+    launch_in(sandbox, repo, "api", "codex", "exec", "commit:add endpoint")
+    finish(sandbox, "api")
+
+    result = sandbox.run("verify", "api")
+
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.startswith(f"api (closed) in {repo}\n")
+    assert "$ git log --oneline -3\n" in out and " add endpoint\n" in out and " start\n" in out
+    assert "$ git diff --stat\n(nothing)" in out
+    assert "EXITED: 0" in out  # the pane's end
+    assert "PRD 1/3 tasks ticked" in out
+    assert "since start: 1 commit" in out
+    assert out.endswith("verdict: verified\n")
+
+
+def test_git_is_asked_without_taking_the_index_lock(sandbox: Sandbox, repo: Path) -> None:
+    log = sandbox.root / "git-calls"
+    real = subprocess.run(["sh", "-c", "command -v git"], capture_output=True, text=True).stdout
+    wrapper = sandbox.bin / "git"
+    wrapper.write_text(f'#!/bin/sh\necho "$1" >> {log}\nexec {real.strip()} "$@"\n')
+    wrapper.chmod(0o755)
+    launch_in(sandbox, repo, "api", "codex", "exec", "exit:0")
+    finish(sandbox, "api")
+    sandbox.run("verify", "api")
+
+    calls = log.read_text().splitlines()
+    assert len(calls) > 5
+    assert set(calls) == {"--no-optional-locks"}
+
+
+def test_a_quiet_agent_is_stalled_once_and_told(sandbox: Sandbox, repo: Path) -> None:
+    launch_in(sandbox, repo, "quiet", "codex", "exec", "think")
+    assert sandbox.check().stdout == ""  # seen running, quiet from now on
+    assert sandbox.check(env=at(sandbox, 29)).stdout == ""
+
+    stalled = sandbox.check(env=at(sandbox, 31))
+    later = sandbox.check(env=at(sandbox, 45))
+
+    assert stalled.stdout == "quiet: running -> stalled (no action)\n"
+    assert later.stdout == ""
+    assert "— stalled: no output and no new commit for 30 min" in sandbox.note().read_text()
+    assert sum("stalled" in n[3] for n in sandbox.notifications()) == 1
+    assert len(sandbox.calls()) == 1  # notify only, by default
+
+
+def test_on_stall_restart_restarts_it(sandbox: Sandbox, repo: Path) -> None:
+    launch_in(sandbox, repo, "quiet", "codex", "exec", "think")
+    note = sandbox.note()
+    note.write_text(note.read_text().replace("  - started:", "  - on-stall: restart\n  - started:"))
+    sandbox.allow("quiet")  # the entry was edited by hand
+    sandbox.check()
+
+    result = sandbox.check(env=at(sandbox, 31))
+
+    assert result.stdout == "quiet: running -> stalled (restarted)\n"
+    sandbox.wait(lambda: len(sandbox.calls()) == 2)
+
+
+def test_prd_new_writes_a_skeleton_and_never_over_a_file(sandbox: Sandbox) -> None:
+    first = sandbox.run("prd", "new", str(sandbox.root))
+    again = sandbox.run("prd", "new", str(sandbox.root / "PRD.md"))
+
+    assert first.returncode == 0, first.stderr
+    text = (sandbox.root / "PRD.md").read_text()
+    assert "## Tasks\n\n- [ ] " in text
+    assert (again.returncode, "exists already" in again.stderr) == (1, True)
