@@ -51,6 +51,9 @@ def one_line_errors(func: F) -> F:
         except HeartbeatError as error:
             click.echo(f"heartbeat: {error}", err=True)
             sys.exit(EXIT_NEEDS_PERSON)
+        except BrokenPipeError:  # the reader (`| head`) has all it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(EXIT_OK)
         except OSError as error:  # a file heartbeat had to use, and could not
             where = f"{error.filename}: " if error.filename else ""
             click.echo(f"heartbeat: {where}{error.strerror or error}", err=True)

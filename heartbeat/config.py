@@ -78,7 +78,7 @@ class Config:
 def load(env: Mapping[str, str], notes: str | None = None, socket: str | None = None) -> Config:
     home = env.get("HOME") or os.path.expanduser("~")
     file = config_path(env, home)
-    values = read_config_file(file)
+    values = read_config_file(file, required=bool(env.get("HEARTBEAT_CONFIG")))
     notes_value = notes or env.get("HEARTBEAT_NOTES") or values.pop("notes", None) or DEFAULT_NOTES
     socket_value = socket or env.get("HEARTBEAT_SOCKET") or values.pop("socket", None)
     notify_value = values.pop("notify", None)
@@ -112,20 +112,44 @@ def config_path(env: Mapping[str, str], home: str) -> Path:
     return base / "heartbeat" / "config.toml"
 
 
-def read_config_file(file: Path) -> dict[str, Any]:
+# Settings that must be at least this (a negative timeout or a zero storm guard would
+# quietly stop heartbeat from doing its job).
+MINIMUM = {
+    "carry_days": 0,
+    "max_restarts_per_check": 1,
+    "restart_spacing_seconds": 0,
+    "check_timeout_seconds": 1,
+    "tmux_timeout_seconds": 0.1,
+    "notify_timeout_seconds": 0.1,
+    "stall_after_minutes": 1,
+}
+
+
+def read_config_file(file: Path, required: bool = False) -> dict[str, Any]:
     try:
         with open(file, "rb") as handle:
             values = tomllib.load(handle)
     except FileNotFoundError:
+        if required:
+            raise ConfigError(f"{file}: config file not found") from None
         return {}
     except OSError as error:
         raise ConfigError(f"{file}: cannot read: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{file}: not valid UTF-8") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{file}: {error}") from None
     types = {name: type(value) for name, value in vars(Settings()).items()}
+    types |= {"notes": str, "socket": str}
     for key, value in values.items():
         expected = types.get(key)
-        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        if isinstance(value, bool) and expected is not bool and expected is not None:
+            raise ConfigError(f"{file}: {key} must be {expected.__name__}, not {value!r}")
+        if key in MINIMUM and isinstance(value, int | float) and value < MINIMUM[key]:
+            raise ConfigError(f"{file}: {key} must be at least {MINIMUM[key]}, not {value!r}")
+        if expected is str and isinstance(value, str) and not value.strip():
+            raise ConfigError(f"{file}: {key} must not be empty")
+        if expected is float and isinstance(value, int):
             values[key] = float(value)
         elif expected is tuple and isinstance(value, list):
             unknown = set(value) - set(EVENTS)

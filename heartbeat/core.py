@@ -58,6 +58,7 @@ from heartbeat.state import Record, StateFile
 
 CAPTURE_LINES = 50
 REASON_LINES = 30
+LEFTOVER_GRACE_SECONDS = 1.0
 PASSED_TO_HOOK = (
     "HEARTBEAT_NOTIFY",
     "HEARTBEAT_TMUX",
@@ -564,7 +565,8 @@ def _clear_previous_run(
         tmux_at(config, entry.socket, deadline).kill(entry.name)
     if record.pid is None or record.pane_id is None:
         return ""
-    if not procs.group_members(record.pid, entry.socket, record.pane_id):
+    # kill-session's SIGHUP takes a moment: only what outlives it is a leftover.
+    if procs.gone_within(record.pid, entry.socket, record.pane_id, LEFTOVER_GRACE_SECONDS):
         return ""
     if not procs.stop(record.pid, entry.socket, record.pane_id):
         raise RefusedError(
@@ -675,7 +677,7 @@ def launch(
             tmux_at(config, config.socket).kill(name)  # no side effect when not logged
             raise
         record.last_start = now.isoformat()
-        record.digest = digest_of(command, directory, config.socket)
+        record.digest = digest_of(name, command, directory, config.socket)
         saved.records[StateFile.key(config.socket, name)] = record
         state.save(config.state_dir, saved)
         state.log(config.state_dir, stamp, f"{name}: launched in {directory}: {command}")
@@ -704,7 +706,7 @@ def log(
             state=State.RUNNING,
             path=config.path,
             since=stamp,
-            digest=digest_of(command, directory, config.socket),
+            digest=digest_of(name, command, directory, config.socket),
         )
         state.save(config.state_dir, saved)
         state.log(config.state_dir, stamp, f"{name}: logged in {directory}: {command}")
@@ -731,7 +733,8 @@ def find_entry(book: Notebook, name: str) -> tuple[LoadedNote, Entry]:
     if len(matches) > 1:
         matches = [pair for pair in matches if pair[1].socket == book.config.socket]
     if not matches:
-        raise RefusedError(f"no open entry named {name} in {label_of(book.config.notes_dir)}")
+        why = f" ({'; '.join(book.problems)})" if book.problems else ""
+        raise RefusedError(f"no open entry named {name} in {label_of(book.config.notes_dir)}{why}")
     return matches[0]
 
 

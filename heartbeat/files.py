@@ -45,8 +45,7 @@ def read_text(path: Path, label: str, limit: int) -> tuple[str, Stamp | None]:
         raise NoteError(
             label,
             1,
-            f"{stamp.size / 2**20:.1f} MB, more than heartbeat reads ({limit / 2**20:.0f} MB): "
-            "left alone",
+            f"{stamp.size:,} bytes, more than heartbeat reads ({limit:,}): left alone",
         )
     data = path.read_bytes()
     try:

@@ -26,13 +26,14 @@ def valid_session_name(name: str) -> bool:
 
 
 def digest_of(
+    name: str,
     command: str | tuple[str, ...],
     folder: str,
     socket: str,
     environment: tuple[tuple[str, str], ...] = (),
 ) -> str:
-    """Identifies what would run: the command, its folder, socket and environment."""
-    text = json.dumps([command, folder, socket, environment])
+    """Identifies what would run: the session, its command, folder, socket, environment."""
+    text = json.dumps([name, command, folder, socket, environment])
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -116,7 +117,7 @@ class Entry:
 
     @property
     def digest(self) -> str:
-        return digest_of(self.command, self.dir, self.socket, self.environment)
+        return digest_of(self.name, self.command, self.dir, self.socket, self.environment)
 
     @property
     def line(self) -> int:

@@ -64,7 +64,8 @@ class Notebook:
     def read_all(self) -> None:
         folder = self.config.notes_dir
         if not folder.is_dir():
-            self.problems.append(f"{label_of(folder)}: notes folder not found")
+            what = "not a folder" if folder.exists() else "notes folder not found"
+            self.problems.append(f"{label_of(folder)}: {what}")
             return
         refused = trust.unsafe(folder, label_of(folder))
         if refused:

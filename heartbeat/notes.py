@@ -199,19 +199,23 @@ def _read_item(
         last -= 1
     direct = _children(tokens, start + 1, end, 2)
     head_raw = ""
-    if direct and direct[0].type == "paragraph_open":
-        head_raw = tokens[tokens.index(direct[0], start) + 1].content
+    if tokens[start + 1].type == "paragraph_open":  # the item's first block
+        head_raw = tokens[start + 2].content
     fences = [t for t in direct if t.type in ("fence", "code_block")]
 
     options: dict[str, str] = {}
     statuses: list[str] = []
     status_ranges: list[tuple[int, int]] = []
     child_indent, child_marker = _content_indent(lines[head_line]), "-"
-    sub_items = [t for t in tokens[start:end] if t.type == "list_item_open" and t.level == 3]
-    for position, sub in enumerate(sub_items):
+    sub_items = [
+        index
+        for index in range(start, end)
+        if tokens[index].type == "list_item_open" and tokens[index].level == 3
+    ]
+    for position, index in enumerate(sub_items):
+        sub = tokens[index]
         if position == 0:
             child_indent, child_marker = _item_indent(lines[sub.map[0]])
-        index = tokens.index(sub, start)
         inline = tokens[index + 2] if tokens[index + 1].type == "paragraph_open" else None
         text = inline.content if inline is not None else ""
         status = STATUS_LINE.fullmatch(text.strip())
@@ -437,8 +441,8 @@ def apply_edits(
         elif edit.close and not words.startswith(CLOSED_PREFIX):
             words = f"{CLOSED_PREFIX}: {words}"
         status = status_text(edit.stamp, words)
-        if status in target.statuses:
-            continue
+        if target.statuses[-1:] == (status,):
+            continue  # this very edit, made already (a rebuild on a save that kept it)
         insertions.append((span.last, f"{span.child_indent}{span.child_marker} {status}"))
     # A block already there (a rebuild on a save that kept it) is not added twice.
     plain = text.replace("\r\n", "\n")

@@ -44,6 +44,23 @@ def group_members(pgid: int, socket: str, pane_id: str) -> list[int]:
     return members
 
 
+def gone_within(
+    pgid: int,
+    socket: str,
+    pane_id: str,
+    seconds: float,
+    sleep: Callable[[float], None] = time.sleep,
+) -> bool:
+    """Wait up to `seconds` for the pane's processes to end by themselves."""
+    waited = 0.0
+    while group_members(pgid, socket, pane_id):
+        if waited >= seconds:
+            return False
+        sleep(0.05)
+        waited += 0.05
+    return True
+
+
 def stop(
     pgid: int,
     socket: str,

@@ -130,7 +130,8 @@ def log(state_dir: Path, stamp: str, line: str) -> None:
     """Append to the log file: cron hides what a job prints."""
     try:
         state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with open(state_dir / "heartbeat.log", "a", encoding="utf-8") as handle:
+        fd = os.open(state_dir / "heartbeat.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as handle:
             handle.write(f"{stamp} {line}\n")
     except OSError:
         pass  # the log is a convenience; the check goes on without it

@@ -101,7 +101,7 @@ class AllowList:
         environment: tuple[tuple[str, str], ...] = (),
     ) -> None:
         text = command if isinstance(command, str) else json.dumps(command)
-        self.approved[digest_of(command, folder, socket, environment)] = {
+        self.approved[digest_of(name, command, folder, socket, environment)] = {
             "name": name,
             "command": text,
             "dir": folder,

@@ -107,7 +107,7 @@ def test_broken_notes_are_left_alone_and_the_others_still_handled(sandbox: Sandb
 
     assert result.returncode == 1
     assert sorted(result.stderr.splitlines()) == [
-        "memory/2026-11-21.md:1: 50.0 MB, more than heartbeat reads (5 MB): left alone",
+        f"memory/2026-11-21.md:1: {huge.stat().st_size:,} bytes, more than heartbeat reads (5,242,880): left alone",
         "memory/2026-11-22.md:3: not valid UTF-8; heartbeat leaves this note alone",
         "memory/2026-11-23.md:3: invalid YAML front matter: did not find expected ',' or ']'",
     ]

@@ -229,6 +229,7 @@ for i in range(count):
 """
 
 
+@pytest.mark.timeout(240)  # a busy two-core machine
 def test_an_editor_saving_200_times_during_50_checks_loses_nothing(sandbox: Sandbox) -> None:
     result = sandbox.run("launch", "api", "--dir", str(sandbox.root), "--", "codex", "exec", "x")
     assert result.returncode == 0, result.stderr

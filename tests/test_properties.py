@@ -75,8 +75,9 @@ def test_a_check_on_any_notes_only_adds_lines_and_ticks_boxes(
             "HEARTBEAT_NOTES": str(notes_dir),
             "HEARTBEAT_STATE_DIR": str(state_dir),
             "HEARTBEAT_SOCKET": str(root / "sock"),
-            "HEARTBEAT_CONFIG": str(root / "none.toml"),
+            "HEARTBEAT_CONFIG": str(root / "config.toml"),
         }
+        (root / "config.toml").write_text("")
         # No command is allowed, so nothing runs: only the notes can change.
         core.check(config.load(env), datetime.fromisoformat(NOW))
 

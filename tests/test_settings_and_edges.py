@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -145,3 +147,57 @@ def test_a_check_asks_tmux_once_per_socket(sandbox: Sandbox) -> None:
     restart = sandbox.check(env=env)
     assert restart.stdout == "two: running -> dead (restarted)\n"
     assert log.read_text().splitlines() == ["list-panes", "new-session"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (b"\xff\xfe", "not valid UTF-8"),
+        (b"carry_days = true\n", "carry_days must be int, not True"),
+        (b"carry_days = -1\n", "carry_days must be at least 0"),
+        (b"max_restarts_per_check = 0\n", "max_restarts_per_check must be at least 1"),
+        (b'socket = ""\n', "socket must not be empty"),
+        (b"socket = 5\n", "socket must be str, not 5"),
+        (b"notfy = 1\n", "unknown setting"),
+        (b"tags = [open\n", "config.toml: "),
+    ],
+)
+def test_a_bad_config_file_is_one_clear_line(sandbox: Sandbox, text: bytes, message: str) -> None:
+    Path(sandbox.env["HEARTBEAT_CONFIG"]).write_bytes(text)
+    result = sandbox.check()
+    assert result.returncode == 1
+    assert len(result.stderr.splitlines()) == 1 and message in result.stderr
+
+
+def test_a_config_file_named_but_missing_is_an_error(sandbox: Sandbox) -> None:
+    env = dict(sandbox.env, HEARTBEAT_CONFIG=str(sandbox.root / "nope.toml"))
+    result = sandbox.check(env=env)
+    assert (result.returncode, result.stderr) == (
+        1,
+        f"heartbeat: {sandbox.root / 'nope.toml'}: config file not found\n",
+    )
+
+
+def test_a_refused_note_is_named_when_an_entry_cannot_be_found(sandbox: Sandbox) -> None:
+    sandbox.write_note("## Active Long-Running Processes\n\n- api: `codex`\n").chmod(0o666)
+    result = sandbox.run("allow", "api")
+    assert result.returncode == 1
+    assert "no open entry named api in memory (memory/2026-11-24.md: anyone can write it" in (
+        result.stderr
+    )
+
+
+def test_output_cut_short_by_the_reader_is_no_error(sandbox: Sandbox) -> None:
+    sandbox.write_note(
+        f"## Active Long-Running Processes\n\n- api: `codex`\n  - dir: {sandbox.root}\n"
+    )
+    command = f"{sys.executable} -m heartbeat allow api | head -1"
+    for _ in range(5):
+        result = subprocess.run(
+            ["bash", "-o", "pipefail", "-c", command],
+            env=sandbox.env,
+            cwd=sandbox.root,
+            capture_output=True,
+            text=True,
+        )
+        assert (result.returncode, result.stdout, result.stderr) == (0, "api: allowed\n", "")
