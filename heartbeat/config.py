@@ -91,7 +91,7 @@ def load(env: Mapping[str, str], notes: str | None = None, socket: str | None = 
         unknown = str(error).split("argument ")[-1]
         raise ConfigError(f"{file}: unknown setting {unknown}") from None
     return Config(
-        notes_dir=Path(_expand(str(notes_value), home)).absolute(),
+        notes_dir=Path(expand_home(str(notes_value), home)).absolute(),
         socket=resolve_socket(str(socket_value or DEFAULT_SOCKET), home),
         state_dir=state_dir(env, home),
         tmux=find_tmux(env),
@@ -106,7 +106,7 @@ def load(env: Mapping[str, str], notes: str | None = None, socket: str | None = 
 def config_path(env: Mapping[str, str], home: str) -> Path:
     explicit = env.get("HEARTBEAT_CONFIG")
     if explicit:
-        return Path(_expand(explicit, home))
+        return Path(expand_home(explicit, home))
     xdg = env.get("XDG_CONFIG_HOME")
     base = Path(xdg) if xdg and os.path.isabs(xdg) else Path(home) / ".config"
     return base / "heartbeat" / "config.toml"
@@ -161,14 +161,15 @@ def read_config_file(file: Path, required: bool = False) -> dict[str, Any]:
     return values
 
 
-def _expand(path: str, home: str) -> str:
+def expand_home(path: str, home: str) -> str:
+    """`~` and `~/...` as the shell expands them; other paths as they are."""
     if path == "~" or path.startswith("~/"):
         return home + path[1:]
     return path
 
 
 def resolve_socket(socket: str, home: str) -> str:
-    socket = _expand(socket, home)
+    socket = expand_home(socket, home)
     if not os.path.isabs(socket):
         socket = os.path.abspath(socket)
     if len(os.fsencode(socket)) > MAX_SOCKET_BYTES:
@@ -182,7 +183,7 @@ def resolve_socket(socket: str, home: str) -> str:
 def state_dir(env: Mapping[str, str], home: str) -> Path:
     explicit = env.get("HEARTBEAT_STATE_DIR")
     if explicit:
-        return Path(_expand(explicit, home)).absolute()
+        return Path(expand_home(explicit, home)).absolute()
     xdg = env.get("XDG_STATE_HOME")
     if xdg and os.path.isabs(xdg):
         return Path(xdg) / "heartbeat"

@@ -50,7 +50,6 @@ from heartbeat.model import (
     RestartMode,
     Snapshot,
     State,
-    digest_of,
     valid_session_name,
 )
 from heartbeat.notebook import LoadedNote, Notebook, carry_over, label_of, select, stamp_of
@@ -630,18 +629,32 @@ def _validated(name: str, folder: str, argv: Sequence[str]) -> tuple[str, str]:
 
 def _log_entry(
     config: Config, now: datetime, name: str, directory: str, command: str, restart: RestartMode
-) -> Path:
-    """Add the entry to today's note and approve its command: heartbeat launched it."""
+) -> tuple[Path, Entry]:
+    """Add the entry to today's note and approve it: heartbeat launched it.
+
+    The entry is read back from the note, so what is approved is exactly what later
+    checks will read.
+    """
     stamp = stamp_of(now)
     book = Notebook(config, now.date())
     path = book.ensure_today()
     extra = [] if restart is RestartMode.ON_FAILURE else [f"restart: {restart.value}"]
     block = render.entry(name, command, directory, config.socket, stamp, extra)
     book.edit(path, [], added=[block])
+    book.reload(path)
+    logged = [
+        entry
+        for loaded in book.loaded
+        if loaded.path == path
+        for entry in loaded.note.entries
+        if entry.key == (config.socket, name) and entry.options.get("started") == stamp
+    ]
+    if not logged:
+        raise RefusedError(f"{label_of(path)}: the new entry for {name} cannot be read back")
     allowed = trust.AllowList.load(config.state_dir)
-    allowed.allow(name, command, directory, config.socket, stamp)
+    allowed.allow(logged[-1], stamp)
     allowed.save()
-    return path
+    return path, logged[-1]
 
 
 def launch(
@@ -660,7 +673,7 @@ def launch(
         if tmux_at(config, config.socket).has_session(name):
             raise RefusedError(f"session {name} already exists on {config.socket}")
         saved = state.load(config.state_dir)
-        record = Record(path=config.path, launched=True)
+        record = Record(path=config.path)
         start_session(
             config,
             record,
@@ -672,12 +685,12 @@ def launch(
             now=now,
         )
         try:
-            path = _log_entry(config, now, name, directory, command, restart)
+            path, entry = _log_entry(config, now, name, directory, command, restart)
         except (HeartbeatError, OSError):
             tmux_at(config, config.socket).kill(name)  # no side effect when not logged
             raise
         record.last_start = now.isoformat()
-        record.digest = digest_of(name, command, directory, config.socket)
+        record.digest = entry.digest
         saved.records[StateFile.key(config.socket, name)] = record
         state.save(config.state_dir, saved)
         state.log(config.state_dir, stamp, f"{name}: launched in {directory}: {command}")
@@ -700,13 +713,13 @@ def log(
             raise RefusedError(
                 f"no session {name} on {config.socket}: start one with heartbeat launch"
             )
-        path = _log_entry(config, now, name, directory, command, restart)
+        path, entry = _log_entry(config, now, name, directory, command, restart)
         saved = state.load(config.state_dir)
         saved.records[StateFile.key(config.socket, name)] = Record(
             state=State.RUNNING,
             path=config.path,
             since=stamp,
-            digest=digest_of(name, command, directory, config.socket),
+            digest=entry.digest,
         )
         state.save(config.state_dir, saved)
         state.log(config.state_dir, stamp, f"{name}: logged in {directory}: {command}")
@@ -721,7 +734,7 @@ def allow(config: Config, now: datetime, name: str) -> Entry:
         _, entry = find_entry(book, name)
         allowed = trust.AllowList.load(config.state_dir)
         stamp = stamp_of(now)
-        allowed.allow(entry.name, entry.command, entry.dir, entry.socket, stamp, entry.environment)
+        allowed.allow(entry, stamp)
         allowed.save()
         state.log(config.state_dir, stamp, f"{name}: allowed {entry.digest}")
     return entry

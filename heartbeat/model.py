@@ -117,7 +117,11 @@ class Entry:
 
     @property
     def digest(self) -> str:
-        return digest_of(self.name, self.command, self.dir, self.socket, self.environment)
+        """What approval covers: a changed restart mode can make a one-shot run forever."""
+        modes = (("restart", self.restart_mode.value), ("on-stall", self.stall_mode.value))
+        return digest_of(
+            self.name, self.command, self.dir, self.socket, (*self.environment, *modes)
+        )
 
     @property
     def line(self) -> int:

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from heartbeat import shell
-from heartbeat.config import MAX_SOCKET_BYTES
+from heartbeat.config import MAX_SOCKET_BYTES, expand_home
 from heartbeat.errors import NoteError, ShellSyntaxError
-from heartbeat.model import NAME_RULE, Entry, RestartMode, Span, valid_session_name
+from heartbeat.model import NAME_RULE, Entry, RestartMode, Span, StallMode, valid_session_name
 
 SECTION_TITLE = "Active Long-Running Processes"
 _SECTION_KEY = SECTION_TITLE.casefold()
@@ -280,14 +281,19 @@ def _read_item(
         socket = options.get("socket") or context.default_socket
         folder = options.get("dir") or context.home
         command, environment, wrapped = code, (), True
-    restart = options.get("restart", RestartMode.ON_FAILURE)
-    if restart not in {mode.value for mode in RestartMode}:
-        modes = ", ".join(mode.value for mode in RestartMode)
-        return problem(f"{name}: restart must be one of {modes}, not {restart!r}")
+    for key, enum in (("restart", RestartMode), ("on-stall", StallMode)):
+        if key in options and options[key] not in {mode.value for mode in enum}:
+            modes = ", ".join(mode.value for mode in enum)
+            return problem(f"{name}: {key} must be one of {modes}, not {options[key]!r}")
+    texts = [command] if isinstance(command, str) else list(command)
+    hidden = _hidden_character(" ".join([*texts, folder, socket, *options.values()]))
+    if hidden:
+        # Terminal escapes or bidi marks could show a person one command and run another.
+        return problem(f"{name}: the entry holds an invisible character ({hidden}): not run")
     if not valid_session_name(name):
         return problem(f"invalid session name {name!r}: {NAME_RULE}")
-    socket = _expand_home(socket, context)
-    folder = _expand_home(folder, context)
+    socket = expand_home(socket, context.home)
+    folder = expand_home(folder, context.home)
     for label, path in (("dir", folder), ("socket", socket)):
         if not os.path.isabs(path):
             return problem(f"{name}: {label} must be an absolute path, not {path!r}")
@@ -307,6 +313,14 @@ def _read_item(
         options=options,
         statuses=tuple(statuses),
     )
+
+
+def _hidden_character(text: str) -> str | None:
+    """The first control, format (bidi) or separator character, other than newline and tab."""
+    for char in text:
+        if char not in "\n\t" and unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp"):
+            return f"U+{ord(char):04X}"
+    return None
 
 
 def is_closing(status: str) -> bool:
@@ -334,12 +348,6 @@ def _split_head(head: str) -> tuple[str, str | NoteError | None]:
 def _unquote(value: str) -> str:
     match = re.fullmatch(r"(`+)\s?(.*?)\s?\1", value)
     return match[2] if match else value
-
-
-def _expand_home(path: str, context: ReadContext) -> str:
-    if path == "~" or path.startswith("~/"):
-        return context.home + path[1:]
-    return path
 
 
 def _item_indent(line: str) -> tuple[str, str]:

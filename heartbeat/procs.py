@@ -9,9 +9,44 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+
+def _processes() -> list[tuple[int, str, list[str]]]:
+    """(pid, command name, the stat fields after the name) for every process, from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            name = stat[stat.find("(") + 1 : stat.rfind(")")]
+            found.append((int(entry.name), name, stat.rpartition(")")[2].split()))
+    return found
+
+
+def children_named(prefix: str) -> list[int]:
+    """This process's children whose command name starts with `prefix`."""
+    me = str(os.getpid())
+    if Path("/proc").is_dir():
+        return [
+            pid
+            for pid, name, fields in _processes()
+            if fields[1:2] == [me] and name.startswith(prefix)
+        ]
+    listing = subprocess.run(
+        ["ps", "-A", "-o", "pid=,ppid=,comm="], capture_output=True, text=True, check=False
+    ).stdout
+    rows = (line.split(None, 2) for line in listing.splitlines())
+    return [
+        int(r[0])
+        for r in rows
+        if len(r) == 3 and r[1] == me and os.path.basename(r[2]).startswith(prefix)
+    ]
 
 
 def group_members(pgid: int, socket: str, pane_id: str) -> list[int]:
@@ -27,20 +62,16 @@ def group_members(pgid: int, socket: str, pane_id: str) -> list[int]:
     pane_marker = f"TMUX_PANE={pane_id}".encode()
     socket_marker = f"TMUX={socket},".encode()
     members: list[int] = []
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
+    for pid, _, fields in _processes():
+        # Fields after the command name: state ppid pgrp ...
+        if len(fields) < 3 or fields[2] != str(pgid) or fields[0] == "Z":
             continue
         try:
-            stat = (entry / "stat").read_text()
-            # Fields after the command name (which may hold spaces): state ppid pgrp ...
-            fields = stat.rpartition(")")[2].split()
-            if len(fields) < 3 or fields[2] != str(pgid) or fields[0] == "Z":
-                continue
-            environ = (entry / "environ").read_bytes().split(b"\0")
+            environ = (proc / str(pid) / "environ").read_bytes().split(b"\0")
         except OSError:
             continue
         if pane_marker in environ and any(v.startswith(socket_marker) for v in environ):
-            members.append(int(entry.name))
+            members.append(pid)
     return members
 
 

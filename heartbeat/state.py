@@ -26,7 +26,6 @@ class Record:
     exit_code: int | None = None
     run: str | None = None  # id of the run heartbeat started; names its exit file
     path: str | None = None  # PATH at launch, passed to every restart
-    launched: bool = False  # started by `heartbeat launch`
     pid: int | None = None  # the pane's first process: its process group and session
     pane_id: str | None = None  # the pane's id, which its processes carry in TMUX_PANE
     activity: int | None = None  # pane activity time when its output was last read

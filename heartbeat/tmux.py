@@ -22,6 +22,7 @@ from pathlib import Path
 import libtmux
 from libtmux import exc as libtmux_exc
 
+from heartbeat import procs
 from heartbeat.errors import RefusedError, TmuxError
 from heartbeat.model import Command, Pane, Snapshot
 
@@ -48,7 +49,14 @@ _ROW = re.compile(
     r"(?P<dead>[01]?)\|(?P<dead_status>-?\d*)\|(?P<exit>-?\d*)\|(?P<activity>\d*)\|"
     r"(?P<created>\d*)\|(?P<server>\d*)\|(?P<command>.*)"
 )
-_NO_SERVER = ("no server running", "error connecting to", "server exited unexpectedly")
+# What tmux says when no server answers (`no current target`: one shutting down after
+# its last session ended).
+_NO_SERVER = (
+    "no server running",
+    "error connecting to",
+    "server exited unexpectedly",
+    "no current target",
+)
 
 
 @dataclass(frozen=True)
@@ -230,36 +238,11 @@ def _client_path(path: str | None) -> Iterator[None]:
                 os.environ["PATH"] = saved
 
 
-def _children() -> list[tuple[int, str]]:
-    """This process's children with their command names."""
-    proc = Path("/proc")
-    me = str(os.getpid())
-    if proc.is_dir():
-        found = []
-        for entry in proc.iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            name = stat[stat.find("(") + 1 : stat.rfind(")")]
-            if stat.rpartition(")")[2].split()[1:2] == [me]:
-                found.append((int(entry.name), name))
-        return found
-    listing = subprocess.run(
-        ["ps", "-A", "-o", "pid=,ppid=,comm="], capture_output=True, text=True, check=False
-    ).stdout
-    rows = (line.split(None, 2) for line in listing.splitlines())
-    return [(int(r[0]), os.path.basename(r[2])) for r in rows if len(r) == 3 and r[1] == me]
-
-
 def _kill_hung_clients() -> None:
     """A tmux client waiting on a stopped server never returns: end it."""
-    for pid, name in _children():
-        if name.startswith("tmux"):
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
+    for pid in procs.children_named("tmux"):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def _is_tmux_server(pid: int) -> bool:

@@ -18,7 +18,7 @@ from functools import cache
 from pathlib import Path
 
 from heartbeat import files
-from heartbeat.model import Entry, digest_of
+from heartbeat.model import Entry
 
 ALLOW_FILE = "allowed.json"
 
@@ -91,21 +91,13 @@ class AllowList:
     def allows(self, entry: Entry) -> bool:
         return entry.digest in self.approved
 
-    def allow(
-        self,
-        name: str,
-        command: str | tuple[str, ...],
-        folder: str,
-        socket: str,
-        when: str,
-        environment: tuple[tuple[str, str], ...] = (),
-    ) -> None:
-        text = command if isinstance(command, str) else json.dumps(command)
-        self.approved[digest_of(name, command, folder, socket, environment)] = {
-            "name": name,
-            "command": text,
-            "dir": folder,
-            "socket": socket,
+    def allow(self, entry: Entry, when: str) -> None:
+        command = entry.command if isinstance(entry.command, str) else json.dumps(entry.command)
+        self.approved[entry.digest] = {
+            "name": entry.name,
+            "command": command,
+            "dir": entry.dir,
+            "socket": entry.socket,
             "allowed": when,
         }
 
