@@ -160,11 +160,13 @@ def decide(
         if new_end and due > now:
             text = f"{what} · rate-limited, restart after {due:%H:%M}"
             return Decision(state, Action.WAIT, True, text, False, failures, due, "rate-limited")
-    elif new_end and state is not State.FINISHED:
+    elif new_end:
         ran_long = (
             history.last_start is not None and now - history.last_start >= limits.healthy_after
         )
-        failures = (() if ran_long else failures) + (now,)
+        # A clean exit counts too when it came quickly: `restart: always` must not spin.
+        if state is not State.FINISHED or not ran_long:
+            failures = (() if ran_long else failures) + (now,)
     if len(failures) >= limits.give_up_after:
         minutes = int(limits.give_up_window.total_seconds() // 60)
         text = f"{what}, gave up after {len(failures)} failed starts in {minutes} min"

@@ -37,12 +37,24 @@ def unsafe(path: Path, label: str) -> str | None:
     if info.st_uid != os.getuid():
         owner = _user_name(info.st_uid)
         return f"{label}: owned by {owner}, not by you: chown {_user_name(os.getuid())} {label}"
+    if _has_acl(path):
+        return (
+            f"{label}: has an access control list that may let others write it: setfacl -b {label}"
+        )
     if info.st_mode & stat.S_IWOTH:
         return f"{label}: anyone can write it: chmod o-w {label}"
     if info.st_mode & stat.S_IWGRP and _shared_group(info.st_gid):
         group = _group_name(info.st_gid)
         return f"{label}: other users in group {group} can write it: chmod g-w {label}"
     return None
+
+
+def _has_acl(path: Path) -> bool:
+    """Whether a POSIX ACL beyond the mode bits is set (`ls -l` shows a `+`)."""
+    try:
+        return "system.posix_acl_access" in os.listxattr(path, follow_symlinks=False)
+    except (OSError, AttributeError):
+        return False  # no extended attributes here
 
 
 @cache

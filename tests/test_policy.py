@@ -175,8 +175,8 @@ DECIDE_CASES = [
     ),
     DecideCase("exit 0 closes", History(RUNNING), EXIT_0, ON, FINISHED, Action.CLOSE, True),
     DecideCase(
-        "exit 0 with always restarts",
-        History(RUNNING),
+        "a long run's exit 0 with always restarts",
+        History(RUNNING, last_start=ago(15)),
         EXIT_0,
         ALWAYS,
         FINISHED,
@@ -184,6 +184,17 @@ DECIDE_CASES = [
         True,
         0,
         due=NOW,
+    ),
+    DecideCase(
+        "a quick exit 0 with always counts toward giving up",
+        History(RUNNING, (ago(3), ago(2), ago(1)), last_start=ago(0.5)),
+        EXIT_0,
+        ALWAYS,
+        FINISHED,
+        Action.WAIT,
+        True,
+        4,
+        due=NOW + timedelta(minutes=4),
     ),
     DecideCase(
         "never only reports", History(RUNNING), EXIT_3, NEVER, FAILED, Action.REPORT, True, 0, True
