@@ -58,6 +58,7 @@ from heartbeat.state import Record, StateFile
 CAPTURE_LINES = 50
 REASON_LINES = 30
 LEFTOVER_GRACE_SECONDS = 1.0
+RESTART_TIME_NEEDED = 5.0  # seconds of the check's budget a restart may take
 PASSED_TO_HOOK = (
     "HEARTBEAT_NOTIFY",
     "HEARTBEAT_TMUX",
@@ -213,12 +214,19 @@ def _check(
     if any(_rate_limited(plan, now) for plan in plans):
         limit = 1  # a provider is limiting us: stagger the other restarts, one a check
     _storm_guard(plans, limit)
-    edits = _unfinished_edits(book, saved)
+    owed = _unfinished_edits(book, saved)
+    edits: dict[Path, list[notes.Edit]] = defaultdict(list)
     restarted = 0
     for plan in sorted(plans, key=_restart_order):
-        if plan.decision.action is Action.RESTART and restarted:
-            # Parallel agents restarted at one instant hit a provider's rate limit together.
-            sleep(config.settings.restart_spacing_seconds * (1 + random.random() / 2))
+        if plan.decision.action is Action.RESTART:
+            left = deadline - time.monotonic()
+            if left < RESTART_TIME_NEEDED:
+                plan.decision = policy.deferred(plan.decision)  # the next check's turn
+            elif restarted:
+                # Parallel agents restarted at one instant hit a provider's rate limit
+                # together: a few seconds apart, with jitter.
+                pause = config.settings.restart_spacing_seconds * (1 + random.random() / 2)
+                sleep(min(pause, left - RESTART_TIME_NEEDED))
         change, edit = _act(config, plan, now, problems, deadline)
         restarted += plan.decision.action is Action.RESTART
         outcome.needs_person |= plan.decision.needs_person
@@ -230,11 +238,15 @@ def _check(
             edits[plan.loaded.path].append(edit)
 
     written: dict[str, list[dict[str, Any]]] = {}
-    for path, note_edits in edits.items():
+    for path in {**owed, **edits}:
+        note_edits = owed.get(path, []) + edits.get(path, [])
         serialized = [edit.as_json() for edit in note_edits]
         try:
             book.edit(path, note_edits)
-            written[str(path)] = serialized
+            if edits.get(path):
+                # Only this check's own lines: one is written again at most until its
+                # check leaves the memory, so a line a person deletes stays deleted.
+                written[str(path)] = [edit.as_json() for edit in edits[path]]
         except (HeartbeatError, OSError) as error:
             problems.append(str(error))
             # Status lines are written on changes only: keep them for the next check.
@@ -267,7 +279,9 @@ def _unfinished_edits(book: Notebook, saved: StateFile) -> dict[Path, list[notes
         for path_text, raws in written.items():
             note = by_path.get(path_text)
             for edit in map(notes.Edit.from_json, raws):
-                if note is not None and not notes.is_written(note, edit):
+                if note is None or notes.is_written(note, edit):
+                    continue
+                if edit not in edits[Path(path_text)]:
                     edits[Path(path_text)].append(edit)
     saved.pending = {}
     return edits
@@ -539,9 +553,11 @@ def _act(
     event = "needs-approval" if decision.action is Action.APPROVE else decision.event
     if event in config.settings.notify_events:
         hint = f" (heartbeat reset {entry.name})" if decision.state in HELD else ""
-        _notify(config, f"{entry.name} in {entry.dir}: {status}{hint}", stamp, problems)
+        text = f"{entry.name} in {entry.dir}: {status}{hint}"
+        _notify(config, text, stamp, problems, deadline - time.monotonic())
     change = Change(entry.name, plan.old, decision.state.value, words, needs_person)
-    edit = notes.Edit(entry.key, stamp, status, close=decision.action is Action.CLOSE)
+    close = decision.action is Action.CLOSE
+    edit = notes.Edit(entry.key, stamp, status, close, notes.entry_id(entry))
     return change, edit
 
 
@@ -567,15 +583,16 @@ def _clear_previous_run(
     # kill-session's SIGHUP takes a moment: only what outlives it is a leftover.
     if procs.gone_within(record.pid, entry.socket, record.pane_id, LEFTOVER_GRACE_SECONDS):
         return ""
-    if not procs.stop(record.pid, entry.socket, record.pane_id):
+    if not procs.stop(record.pid, entry.socket, record.pane_id, grace=LEFTOVER_GRACE_SECONDS):
         raise RefusedError(
             f"processes of the previous run (process group {record.pid}) are still alive"
         )
     return f" (stopped leftovers of the previous run, process group {record.pid})"
 
 
-def _notify(config: Config, text: str, stamp: str, problems: list[str]) -> None:
-    error = notify.send(config.notify, text, config.settings.notify_timeout_seconds)
+def _notify(config: Config, text: str, stamp: str, problems: list[str], time_left: float) -> None:
+    timeout = max(0.5, min(config.settings.notify_timeout_seconds, time_left))
+    error = notify.send(config.notify, text, timeout)
     state.log(config.state_dir, stamp, f"notified: {text}" if error is None else error)
     if error is not None:
         problems.append(error)

@@ -391,19 +391,38 @@ class Edit:
     stamp: str
     text: str
     close: bool = False
+    # Which entry it was for (its digest and start), so that a line written again after
+    # a stale save never lands under a new entry of the same name.
+    entry_id: str = ""
 
     def as_json(self) -> dict[str, Any]:
-        return {"key": list(self.key), "stamp": self.stamp, "text": self.text, "close": self.close}
+        return {
+            "key": list(self.key),
+            "stamp": self.stamp,
+            "text": self.text,
+            "close": self.close,
+            "entry": self.entry_id,
+        }
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> Edit:
         socket, name = raw["key"]
-        return cls((socket, name), raw["stamp"], raw["text"], bool(raw["close"]))
+        return cls(
+            (socket, name), raw["stamp"], raw["text"], bool(raw["close"]), raw.get("entry", "")
+        )
+
+
+def entry_id(entry: Entry) -> str:
+    return f"{entry.digest}:{entry.options.get('started', '')}"
 
 
 def is_written(note: Note, edit: Edit) -> bool:
-    """Whether the edit's status line is in the note (or its entry is gone)."""
-    targets = [entry for entry in note.entries if entry.key == edit.key]
+    """Whether the edit's status line is in the note (or its entry is gone or new)."""
+    targets = [
+        entry
+        for entry in note.entries
+        if entry.key == edit.key and entry_id(entry) == edit.entry_id
+    ]
     wanted = {
         status_text(edit.stamp, edit.text),
         status_text(edit.stamp, f"{CLOSED_PREFIX}: {edit.text}"),
@@ -437,7 +456,7 @@ def apply_edits(
         if current is None or entry.is_open or not current.is_open:
             by_key[entry.key] = entry
     insertions: list[tuple[int, str]] = []
-    for edit in edits:
+    for edit in dict.fromkeys(edits):  # the same edit twice is made once
         target = by_key.get(edit.key)
         if target is None:
             continue

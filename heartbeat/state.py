@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,10 @@ def load(state_dir: Path) -> StateFile:
             )
             for key, value in raw["records"].items()
         }
+        for record in records.values():
+            _check_times(record)
+        for item in [*raw.get("pending", {}).values(), *raw.get("written", [])]:
+            _check_edits(item)
         return StateFile(
             records,
             list(raw.get("printed", [])),
@@ -101,6 +106,25 @@ def load(state_dir: Path) -> StateFile:
             warning=f"{path}: state file unreadable ({type(error).__name__}); "
             "rebuilding it from tmux and the notes"
         )
+
+
+def _check_times(record: Record) -> None:
+    """Raise ValueError when a time in the record cannot be read."""
+    for when in (*record.failures, record.not_before, record.last_start, record.baseline_at):
+        if when is not None:
+            datetime.fromisoformat(when)
+
+
+def _check_edits(item: Any) -> None:
+    """Raise ValueError unless `item` is a list of edits, or a map of paths to them."""
+    lists = item.values() if isinstance(item, dict) else [item]
+    for edits in lists:
+        for edit in edits:
+            key = edit["key"]
+            if not (isinstance(key, list) and len(key) == 2 and isinstance(edit["text"], str)):
+                raise ValueError("a status line to write is malformed")
+            if not isinstance(edit["stamp"], str):
+                raise ValueError("a status line to write is malformed")
 
 
 def save(state_dir: Path, state: StateFile) -> None:

@@ -21,7 +21,7 @@ def test_a_hung_tmux_server_costs_a_bounded_wait_and_other_sockets_still_work(
     sandbox: Sandbox,
 ) -> None:
     Path(sandbox.env["HEARTBEAT_CONFIG"]).write_text(
-        SETTINGS + "tmux_timeout_seconds = 1\ncheck_timeout_seconds = 5\n"
+        SETTINGS + "tmux_timeout_seconds = 1\ncheck_timeout_seconds = 10\n"
     )
     launch(sandbox, "api", "codex", "exec", "work")
     other = f"{sandbox.socket}2"
