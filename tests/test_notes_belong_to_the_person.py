@@ -254,3 +254,33 @@ def test_an_editor_saving_200_times_during_50_checks_loses_nothing(sandbox: Sand
     assert (len(reported), odd) == (50, [])
     missing = [line for line in reported if line not in text]
     assert missing == []
+
+
+def test_a_replayed_line_never_lands_under_a_new_entry_of_that_name(sandbox: Sandbox) -> None:
+    first = sandbox.run("launch", "job", "--dir", str(sandbox.root), "--", "codex", "exec", "x")
+    assert first.returncode == 0
+    sandbox.server.cmd("kill-session", "-t", "=job")
+    sandbox.check()  # writes "dead, restarted" under the first entry
+    # The person deletes that entry, then launches a new one of the same name.
+    sandbox.note().write_text(sandbox.note().read_text().split("- [ ] **job**")[0])
+    sandbox.server.cmd("kill-session", "-t", "=job")
+    again = sandbox.run("launch", "job", "--dir", str(sandbox.root), "--", "codex", "exec", "y")
+    assert again.returncode == 0, again.stderr
+
+    sandbox.check()
+
+    text = sandbox.note().read_text()
+    assert text.count("**job**") == 1 and "exec y" in text
+    assert "dead · not a git repo, restarted" not in text
+
+
+def test_a_status_line_removed_by_hand_comes_back_once_at_most(sandbox: Sandbox) -> None:
+    launched = sandbox.run("launch", "api", "--dir", str(sandbox.root), "--", "codex", "exec", "x")
+    assert launched.returncode == 0
+    sandbox.server.cmd("kill-session", "-t", "=api")
+    sandbox.check()
+    line = "  - 2026-11-24 10:00 — dead · not a git repo, restarted\n"
+    for _ in range(3):  # the person removes it three times
+        sandbox.note().write_text(sandbox.note().read_text().replace(line, ""))
+        sandbox.check()
+    assert sandbox.note().read_text().count(line) <= 1

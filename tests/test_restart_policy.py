@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import NOW, Sandbox
+from conftest import NOW, SETTINGS, Sandbox
 from test_launch_and_check import launch
 
 from heartbeat import config, core
@@ -132,6 +132,7 @@ def test_restarts_in_one_check_are_spaced_with_jitter(
     assert len(outcome.changes) == 3
     assert len(pauses) == 2  # between restarts, not before the first
     assert all(2 <= pause <= 3 for pause in pauses)
+    assert len(set(pauses)) == 2  # jitter: two agents never get the same pause
 
 
 def test_leftovers_of_the_previous_run_are_stopped_before_a_restart(sandbox: Sandbox) -> None:
@@ -149,11 +150,15 @@ def test_leftovers_of_the_previous_run_are_stopped_before_a_restart(sandbox: San
     sandbox.server.cmd("kill-session", "-t", "=api")
     os.kill(child, 0)  # the child survived kill-session
 
-    result = sandbox.check()
+    try:
+        result = sandbox.check()
 
-    assert result.stdout == "api: running -> dead (restarted)\n"
-    assert "stopped leftovers of the previous run, process group" in sandbox.note().read_text()
-    sandbox.wait(lambda: not _alive(child))
+        assert result.stdout == "api: running -> dead (restarted)\n"
+        assert "stopped leftovers of the previous run, process group" in sandbox.note().read_text()
+        sandbox.wait(lambda: not _alive(child))
+    finally:
+        sandbox.wait(lambda: int((sandbox.root / "child.pid").read_text()) != child)
+        os.kill(int((sandbox.root / "child.pid").read_text()), 9)  # the new run's child
 
 
 def _alive(pid: int) -> bool:
@@ -182,3 +187,21 @@ def test_a_reused_process_group_id_is_left_alone(sandbox: Sandbox) -> None:
     finally:
         stranger.kill()
         stranger.wait()
+
+
+def test_the_storm_guard_lets_the_longest_waiting_go_first(sandbox: Sandbox) -> None:
+    Path(sandbox.env["HEARTBEAT_CONFIG"]).write_text(SETTINGS + "max_restarts_per_check = 1\n")
+    rows = [f"- old{i}: `codex exec old{i}`\n  - dir: {sandbox.root}\n" for i in range(2)]
+    note = sandbox.write_note("## Active Long-Running Processes\n\n" + "".join(rows))
+    sandbox.allow("old0", "old1")
+    assert sandbox.check(env=at(sandbox, 0)).stdout == "old0: new -> dead (restarted)\n"
+    # A newer entry, listed first, is dead too: old1 has waited longer.
+    note.write_text(
+        "## Active Long-Running Processes\n\n"
+        f"- fresh: `codex exec fresh`\n  - dir: {sandbox.root}\n" + "".join(rows)
+    )
+    sandbox.allow("fresh")
+
+    result = sandbox.check(env=at(sandbox, 5))
+
+    assert result.stdout == "old1: dead -> dead (restarted)\n"

@@ -159,3 +159,15 @@ def test_a_symlinked_note_and_an_open_folder_are_refused(sandbox: Sandbox) -> No
     launched = sandbox.run("launch", "api", "--dir", str(sandbox.root), "--", "codex")
     assert launched.returncode == 1 and "chmod o-w" in launched.stderr
     assert sandbox.calls() == []
+
+
+@pytest.mark.parametrize("hidden", ["\x1b[1G\x1b[K", "\u202e", "\x08\x08"])
+def test_invisible_characters_in_a_command_are_refused(sandbox: Sandbox, hidden: str) -> None:
+    sandbox.write_note(
+        SECTION + f"- web: `touch pwned #{hidden}  codex exec fix`\n  - dir: {sandbox.root}\n"
+    )
+    result = sandbox.run("allow", "web")
+    check = sandbox.check()
+    assert result.returncode == 1
+    assert "invisible character (U+" in check.stderr
+    assert not (sandbox.root / "pwned").exists()
