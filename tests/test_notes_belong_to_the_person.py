@@ -140,8 +140,12 @@ def test_an_edit_saved_between_our_read_and_our_rename_survives(
     assert "  - 2026-11-24 10:00 — dead · not a git repo, restarted\n" in text
 
 
+@pytest.mark.parametrize(
+    ("code", "words"),
+    [(errno.ENOSPC, "No space left on device"), (errno.EROFS, "Read-only file system")],
+)
 def test_status_lines_a_failed_write_lost_are_written_by_the_next_check(
-    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, code: int, words: str
 ) -> None:
     path = sandbox.write_note(
         "## Active Long-Running Processes\n\n"
@@ -151,14 +155,13 @@ def test_status_lines_a_failed_write_lost_are_written_by_the_next_check(
     before = path.read_bytes()
 
     def disk_full(*args: object, **kwargs: object) -> None:
-        raise OSError(errno.ENOSPC, "No space left on device")
+        raise OSError(code, words)
 
     with monkeypatch.context() as patch:
         patch.setattr(files, "_temp_copy", disk_full)
         outcome = core.check(config.load(sandbox.env), datetime.fromisoformat(NOW))
-    assert outcome.problems == [
-        "memory/2026-11-24.md:1: cannot write: No space left on device"
-    ] or (outcome.problems[0].endswith("2026-11-24.md:1: cannot write: No space left on device"))
+    [problem] = outcome.problems
+    assert problem.endswith(f"memory/2026-11-24.md:1: cannot write: {words}")
     assert path.read_bytes() == before  # the note untouched
 
     again = core.check(config.load(sandbox.env), datetime.fromisoformat(NOW))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -148,3 +149,27 @@ def test_prd_new_writes_a_skeleton_and_never_over_a_file(sandbox: Sandbox) -> No
     text = (sandbox.root / "PRD.md").read_text()
     assert "## Tasks\n\n- [ ] " in text
     assert (again.returncode, "exists already" in again.stderr) == (1, True)
+
+
+def test_status_shows_prd_progress_and_the_verdict(sandbox: Sandbox, repo: Path) -> None:
+    launch_in(sandbox, repo, "api", "ralphy", "--codex", "--prd", "PRD.md", "tick")
+    sandbox.wait(lambda: "EXITED: 0" in sandbox.pane_text("api"))
+    sandbox.run("launch", "web", "--dir", str(repo), "--", "ralphy", "--codex", "--prd", "PRD.md")
+    sandbox.check(env=at(sandbox, 30))
+
+    rows = {
+        row["name"]: row for row in json.loads(sandbox.run("status", "--json").stdout)["entries"]
+    }
+
+    assert rows["web"]["prd"] == "3/3"  # the other loop ticked them all
+    assert rows["web"]["verdict"] is None  # still running
+    assert "api" not in rows  # finished, box ticked: no longer watched
+    assert "claimed, not done" in sandbox.note().read_text()
+
+
+def test_every_action_is_in_the_log_file(sandbox: Sandbox, repo: Path) -> None:
+    launch_in(sandbox, repo, "api", "codex", "exec", "exit:0")
+    finish(sandbox, "api")
+    log = (sandbox.state / "heartbeat.log").read_text()
+    assert f"api: launched in {repo}: codex exec exit:0" in log
+    assert "api: running -> finished (closed)" in log
