@@ -4,5 +4,6 @@ set -euo pipefail
 cd "$(dirname "$0")"
 . scripts/setup.sh
 ensure_tmux
+ensure_package crontab cron  # the scheduling tests use the real crontab command
 ensure_venv '.[test]'
 exec .venv/bin/python -m pytest "$@"

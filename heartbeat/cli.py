@@ -13,8 +13,8 @@ from typing import Any, TypeVar
 
 import click
 
+from heartbeat import admin, core, notebook, schedule
 from heartbeat import config as config_module
-from heartbeat import core, notebook
 from heartbeat.errors import HeartbeatError, UsageError
 from heartbeat.model import RestartMode
 
@@ -214,11 +214,14 @@ def status(notes: str | None, socket: str | None, as_json: bool) -> None:
     Example: heartbeat status --json
     """
     current = now()
-    rows, problems = core.status(load_config(notes, socket), current)
+    config = load_config(notes, socket)
+    rows, problems = core.status(config, current)
+    header = admin.watcher_header(config, current)
     if as_json:
-        click.echo(json.dumps({"entries": [row.as_json() for row in rows]}, indent=2))
+        report = {"heartbeat": header, "entries": [row.as_json() for row in rows]}
+        click.echo(json.dumps(report, indent=2))
     else:
-        click.echo(_table(rows, current))
+        click.echo("\n".join([*header, "", _table(rows, current)]))
     for problem in problems:
         click.echo(problem, err=True)
     sys.exit(EXIT_NEEDS_PERSON if problems else EXIT_OK)
@@ -357,6 +360,68 @@ def prd_new(path: str) -> None:
     """
     written = core.new_prd(path)
     click.echo(f"wrote {written}: fill in the tasks, then launch it with --ralph {written.name}")
+
+
+@cli.command()
+@click.option("--cron", "kind", flag_value="cron", help="A crontab line (default but on macOS).")
+@click.option("--launchd", "kind", flag_value="launchd", help="A launchd job (macOS default).")
+@click.option("--systemd", "kind", flag_value="systemd", help="A systemd user timer.")
+@click.option("--every", metavar="N", help="How often: 1m (the default), 5m, 1h.")
+@click.option("--schedule", "expression", metavar="CRON", help="A cron schedule (cron only).")
+@click.option("--print", "print_only", is_flag=True, help="Show it; install nothing.")
+@notes_option
+@socket_option
+@one_line_errors
+def install(
+    kind: str | None,
+    every: str | None,
+    expression: str | None,
+    print_only: bool,
+    notes: str | None,
+    socket: str | None,
+) -> None:
+    """Run `heartbeat check --quiet` on a schedule: cron, launchd or systemd.
+
+    Installing twice changes nothing; a new schedule replaces the old one.
+
+    Example: heartbeat install --every 1m
+    """
+    config = load_config(notes, socket)
+    result = admin.install(config, kind or schedule.default_kind(), every, expression, print_only)
+    if print_only:
+        click.echo(result.text.rstrip("\n"))
+    elif result.changed:
+        click.echo(f"installed ({result.kind}): {result.where}")
+    else:
+        click.echo(f"already installed ({result.kind}): nothing changed")
+
+
+@cli.command()
+@notes_option
+@socket_option
+@one_line_errors
+def uninstall(notes: str | None, socket: str | None) -> None:
+    """Remove exactly what `heartbeat install` put in place.
+
+    Example: heartbeat uninstall
+    """
+    click.echo(f"removed {admin.uninstall(load_config(notes, socket))}")
+
+
+@cli.command()
+@notes_option
+@socket_option
+@one_line_errors
+def doctor(notes: str | None, socket: str | None) -> None:
+    """Check everything heartbeat needs; each wrong thing comes with its fix.
+
+    Example: heartbeat doctor
+    """
+    findings = admin.doctor(load_config(notes, socket), now())
+    for finding in findings:
+        mark = "ok  " if finding.ok else "FIX "
+        click.echo(f"{mark}{finding.what}" + (f": {finding.fix}" if finding.fix else ""))
+    sys.exit(EXIT_OK if admin.doctor_ok(findings) else EXIT_NEEDS_PERSON)
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from heartbeat import (
+    admin,
     files,
     gitinfo,
     notes,
@@ -262,6 +263,8 @@ def _check(
     saved.printed = sorted(set(keys.values()))
     outcome.needs_person |= bool(problems)
     state.save(config.state_dir, saved)
+    if only is None:
+        admin.record_check(config, now)  # for `status` and `doctor`: is heartbeat running?
     return outcome
 
 

@@ -39,3 +39,7 @@ class StateError(HeartbeatError):
 
 class ConfigError(HeartbeatError):
     """The config file cannot be used."""
+
+
+class ScheduleError(HeartbeatError):
+    """A schedule that cannot be used, or a scheduler that failed."""

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Sequence
 from functools import cache
 from importlib import resources
 from string import Template
-from xml.sax.saxutils import escape
 
 
 @cache
@@ -52,34 +50,3 @@ def entry(
         name=name, command=code_span(command), dir=folder, socket=socket, started=started
     )
     return "\n".join([text.rstrip("\n"), *(f"  - {line}" for line in extra)])
-
-
-def crontab_line(schedule: str, heartbeat: str, path: str, notes: str, socket: str) -> str:
-    values = {
-        k: shlex.quote(v)
-        for k, v in {"heartbeat": heartbeat, "path": path, "notes": notes, "socket": socket}.items()
-    }
-    return Template(template("cron", "crontab.txt")).substitute(schedule=schedule, **values)
-
-
-def launchd_plist(
-    label: str,
-    heartbeat: str,
-    path: str,
-    notes: str,
-    socket: str,
-    workdir: str,
-    interval: int,
-    log: str,
-) -> str:
-    values = {
-        "label": label,
-        "heartbeat": heartbeat,
-        "path": path,
-        "notes": notes,
-        "socket": socket,
-        "workdir": workdir,
-        "log": log,
-    }
-    escaped = {k: escape(v) for k, v in values.items()}
-    return Template(template("cron", "launchd.plist")).substitute(interval=interval, **escaped)

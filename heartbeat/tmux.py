@@ -254,3 +254,13 @@ def _is_tmux_server(pid: int) -> bool:
         )
         name = os.path.basename(listing.stdout.strip())
     return name.startswith("tmux")
+
+
+def version(binary: str) -> str:
+    """tmux's version, through libtmux."""
+    from libtmux.common import get_version_str
+
+    try:
+        return get_version_str(tmux_bin=binary)
+    except Exception as error:  # libtmux raises several kinds here
+        raise TmuxError(f"tmux at {binary} does not answer: {error}") from None

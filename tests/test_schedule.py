@@ -1,0 +1,178 @@
+"""Installing the schedule (cron for real; launchd and systemd rendered), the watcher, doctor."""
+
+from __future__ import annotations
+
+import plistlib
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+from conftest import Sandbox
+from test_restart_policy import at
+
+from heartbeat import schedule
+from heartbeat.errors import ScheduleError
+
+OTHER_LINES = "# the person's own jobs\nMAILTO=ada\n0 3 * * * /usr/bin/backup --quiet   \n"
+
+
+@pytest.mark.parametrize(
+    ("every", "expression", "expected"),
+    [
+        (None, None, "* * * * *"),
+        ("5m", None, "*/5 * * * *"),
+        ("1h", None, "0 * * * *"),
+        (None, "15 9 * * 1-5", "15 9 * * 1-5"),
+    ],
+)
+def test_schedules(every: str | None, expression: str | None, expected: str) -> None:
+    assert schedule.schedule_from(every, expression) == expected
+
+
+@pytest.mark.parametrize(
+    ("every", "expression"),
+    [("5s", None), (None, "61 * * * *"), (None, "* * *"), ("1m", "* * * * *")],
+)
+def test_bad_schedules_are_one_clear_error(every: str | None, expression: str | None) -> None:
+    with pytest.raises(ScheduleError):
+        schedule.schedule_from(every, expression)
+
+
+def test_launchd_and_systemd_take_intervals_only() -> None:
+    assert schedule.interval_minutes("*/5 * * * *") == 5
+    assert schedule.interval_minutes("0 */2 * * *") == 120
+    with pytest.raises(ScheduleError, match="intervals"):
+        schedule.interval_minutes("15 9 * * 1-5")
+
+
+@pytest.fixture
+def crontab() -> Iterator[str]:
+    """The real crontab command, with the user's crontab put back afterwards."""
+    binary = shutil.which("crontab")
+    if binary is None:
+        pytest.skip("no crontab command (Debian's cron package)")
+    saved = subprocess.run([binary, "-l"], capture_output=True, text=True)
+    subprocess.run([binary, "-"], input=OTHER_LINES, text=True, check=True)
+    try:
+        yield binary
+    finally:
+        if saved.returncode == 0:
+            subprocess.run([binary, "-"], input=saved.stdout, text=True, check=True)
+        else:
+            subprocess.run([binary, "-r"], capture_output=True)
+
+
+def crontab_text(binary: str) -> str:
+    return subprocess.run([binary, "-l"], capture_output=True, text=True, check=True).stdout
+
+
+def test_cron_install_is_idempotent_replaces_and_uninstalls_exactly(
+    sandbox: Sandbox, crontab: str
+) -> None:
+    printed = sandbox.run("install", "--cron", "--print")
+    assert printed.returncode == 0
+    assert crontab_text(crontab) == OTHER_LINES  # --print installs nothing
+
+    first = sandbox.run("install", "--cron")
+    twice = sandbox.run("install", "--cron")
+    installed = crontab_text(crontab)
+
+    assert first.stdout == "installed (cron): crontab\n"
+    assert twice.stdout == "already installed (cron): nothing changed\n"
+    assert installed.startswith(OTHER_LINES)
+    job = installed[len(OTHER_LINES) :].splitlines()
+    assert job[0] == schedule.MARKER
+    assert job[1].startswith("* * * * * PATH=")
+    assert f"{sys.executable} -m heartbeat check --quiet" in job[1]
+    assert f"HEARTBEAT_NOTES={sandbox.notes}" in job[1]
+    path = job[1].split("PATH=", 1)[1].split()[0]
+    assert shutil.which("tmux", path=path)  # a PATH that finds tmux under cron
+    assert printed.stdout.rstrip("\n") == "\n".join(job)
+
+    sandbox.run("install", "--cron", "--every", "5m")
+    replaced = crontab_text(crontab)
+    assert replaced.count(schedule.MARKER) == 1
+    assert "\n*/5 * * * * PATH=" in replaced
+
+    removed = sandbox.run("uninstall")
+    assert removed.returncode == 0
+    assert crontab_text(crontab) == OTHER_LINES
+
+
+def test_the_installed_cron_line_runs_a_check(sandbox: Sandbox, crontab: str) -> None:
+    sandbox.run("install", "--cron")
+    line = crontab_text(crontab).splitlines()[-1]
+    command = line.split(None, 5)[5]
+    # Run it as cron would: /bin/sh, a bare environment.
+    result = subprocess.run(
+        ["/bin/sh", "-c", command],
+        env={"HOME": str(sandbox.home), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    assert (sandbox.state / "last-check").exists()
+
+
+def test_the_launchd_job_is_a_plist_with_absolute_paths(sandbox: Sandbox) -> None:
+    result = sandbox.run("install", "--launchd", "--every", "2m", "--print")
+    assert result.returncode == 0, result.stderr
+    body = result.stdout.split("\n", 1)[1]  # after the "# PATH" line
+    job = plistlib.loads(body.encode())
+    assert job["ProgramArguments"] == [sys.executable, "-m", "heartbeat", "check", "--quiet"]
+    assert job["StartInterval"] == 120
+    assert job["WorkingDirectory"] == str(sandbox.home)  # launchd starts jobs in /
+    assert job["EnvironmentVariables"]["HEARTBEAT_NOTES"] == str(sandbox.notes)
+    assert "/opt/homebrew/bin" in job["EnvironmentVariables"]["PATH"]
+    refused = sandbox.run("install", "--launchd", "--schedule", "15 9 * * 1-5")
+    assert refused.returncode == 1 and "intervals" in refused.stderr
+
+
+def test_the_systemd_units_keep_the_agents_alive(sandbox: Sandbox) -> None:
+    result = sandbox.run("install", "--systemd", "--every", "5m")
+    assert result.returncode == 0, result.stderr
+    folder = sandbox.home / ".config" / "systemd" / "user"
+    service = (folder / "heartbeat-check.service").read_text()
+    timer = (folder / "heartbeat-check.timer").read_text()
+    assert "KillMode=process" in service
+    assert f"ExecStart={sys.executable} -m heartbeat check --quiet" in service
+    assert "OnUnitActiveSec=5 min" in timer
+    analyze = shutil.which("systemd-analyze")
+    if analyze:
+        verified = subprocess.run(
+            [analyze, "verify", "--user", str(folder / "heartbeat-check.timer")],
+            capture_output=True,
+            text=True,
+            env={"PATH": "/usr/bin:/bin", "HOME": str(sandbox.home)},
+        )
+        assert "heartbeat-check" not in verified.stderr or verified.returncode == 0, verified.stderr
+    assert sandbox.run("uninstall").returncode == 0
+    assert not list(folder.iterdir())
+
+
+def test_status_says_when_heartbeat_is_not_running(sandbox: Sandbox, crontab: str) -> None:
+    sandbox.run("install", "--cron")
+    sandbox.check()  # at 10:00
+
+    fresh = sandbox.run("status", env=at(sandbox, 1)).stdout.splitlines()
+    late = sandbox.run("status", env=at(sandbox, 47)).stdout.splitlines()
+
+    assert fresh[0] == "last check: 1 min ago; next due 10:02 (cron: * * * * *)"
+    assert late[1] == "heartbeat is not running: last check 47 min ago, schedule * * * * *"
+
+
+def test_doctor_names_what_is_wrong_and_the_fix(sandbox: Sandbox, crontab: str) -> None:
+    before = sandbox.run("doctor")
+    assert before.returncode == 1
+    assert "FIX no schedule installed: heartbeat install" in before.stdout
+    assert any(line.startswith("ok  tmux ") for line in before.stdout.splitlines())
+
+    sandbox.run("install", "--cron")
+    sandbox.check()
+    after = sandbox.run("doctor")
+
+    assert "FIX" not in after.stdout, after.stdout
+    assert after.returncode == 0
+    assert "ok  the scheduled PATH finds tmux" in after.stdout
