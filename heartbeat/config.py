@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import socket as socketlib
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -65,6 +66,7 @@ class Config:
     settings: Settings = Settings()
     config_file: Path | None = None
     patterns: tuple[Pattern, ...] = ()  # the config file's own stop reasons
+    host: str = ""  # this machine's name in the notes' `host:` sub-items
 
     @property
     def path(self) -> str:
@@ -100,6 +102,7 @@ def load(env: Mapping[str, str], notes: str | None = None, socket: str | None = 
         settings=settings,
         config_file=file if file.exists() else None,
         patterns=patterns,
+        host=env.get("HEARTBEAT_HOST") or socketlib.gethostname().split(".")[0],
     )
 
 

@@ -209,6 +209,10 @@ def _check(
     # A whole check ends within a bound, even when a tmux server hangs.
     deadline = time.monotonic() + config.settings.check_timeout_seconds
     managed = [pair for pair in selection.managed if only is None or pair[1].name == only]
+    # Notes synced between machines: each check manages its own host's entries only,
+    # and adopts a hand-written entry that names no host.
+    adopt = [pair for pair in managed if "host" not in pair[1].options]
+    managed = [pair for pair in managed if pair[1].options.get("host", config.host) == config.host]
     plans = _plan(config, saved, managed, now, problems, deadline)
     _require_approval(config, plans, problems)
     limit = config.settings.max_restarts_per_check
@@ -217,6 +221,9 @@ def _check(
     _storm_guard(plans, limit)
     owed = _unfinished_edits(book, saved)
     edits: dict[Path, list[notes.Edit]] = defaultdict(list)
+    for loaded, entry in adopt:
+        host = notes.Edit(entry.key, stamp, f"host: {config.host}", option=True)
+        edits[loaded.path].append(replace(host, entry_id=notes.entry_id(entry)))
     restarted = 0
     for plan in sorted(plans, key=_restart_order):
         if plan.decision.action is Action.RESTART:
@@ -659,7 +666,7 @@ def _log_entry(
     book = Notebook(config, now.date())
     path = book.ensure_today()
     extra = [] if restart is RestartMode.ON_FAILURE else [f"restart: {restart.value}"]
-    block = render.entry(name, command, directory, config.socket, stamp, extra)
+    block = render.entry(name, command, directory, config.socket, stamp, config.host, extra)
     book.edit(path, [], added=[block])
     book.reload(path)
     logged = [
@@ -898,6 +905,22 @@ def status(config: Config, now: datetime) -> tuple[list[Row], list[str]]:
     snapshots: dict[str, dict[str, Pane]] = {}
     rows: list[Row] = []
     for _, entry in managed:
+        if entry.options.get("host", config.host) != config.host:
+            command = entry.command if isinstance(entry.command, str) else shlex.join(entry.command)
+            host = entry.options["host"]
+            rows.append(
+                Row(
+                    entry.name,
+                    "remote",
+                    entry.socket,
+                    entry.dir,
+                    command,
+                    entry.location,
+                    None,
+                    f"on {host}",
+                )
+            )
+            continue  # another machine's: never judged, never restarted here
         if entry.socket not in snapshots:
             try:
                 snapshots[entry.socket] = tmux_at(config, entry.socket).snapshot().panes

@@ -394,6 +394,7 @@ class Edit:
     # Which entry it was for (its digest and start), so that a line written again after
     # a stale save never lands under a new entry of the same name.
     entry_id: str = ""
+    option: bool = False  # a `key: value` sub-item (text), not a status line
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -402,13 +403,19 @@ class Edit:
             "text": self.text,
             "close": self.close,
             "entry": self.entry_id,
+            "option": self.option,
         }
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> Edit:
         socket, name = raw["key"]
         return cls(
-            (socket, name), raw["stamp"], raw["text"], bool(raw["close"]), raw.get("entry", "")
+            (socket, name),
+            raw["stamp"],
+            raw["text"],
+            bool(raw["close"]),
+            raw.get("entry", ""),
+            bool(raw.get("option", False)),
         )
 
 
@@ -423,6 +430,9 @@ def is_written(note: Note, edit: Edit) -> bool:
         for entry in note.entries
         if entry.key == edit.key and entry_id(entry) == edit.entry_id
     ]
+    if edit.option:
+        key = edit.text.partition(":")[0].strip().casefold()
+        return not targets or any(key in entry.options for entry in targets)
     wanted = {
         status_text(edit.stamp, edit.text),
         status_text(edit.stamp, f"{CLOSED_PREFIX}: {edit.text}"),
@@ -461,6 +471,13 @@ def apply_edits(
         if target is None:
             continue
         span = target.span
+        if edit.option:
+            key = edit.text.partition(":")[0].strip().casefold()
+            if key not in target.options:
+                insertions.append(
+                    (span.last, f"{span.child_indent}{span.child_marker} {edit.text}")
+                )
+            continue
         words = edit.text
         if edit.close and span.box_column is not None:
             line = lines[span.head]

@@ -43,10 +43,21 @@ def _longest_backtick_run(text: str) -> int:
 
 
 def entry(
-    name: str, command: str, folder: str, socket: str, started: str, extra: Sequence[str] = ()
+    name: str,
+    command: str,
+    folder: str,
+    socket: str,
+    started: str,
+    host: str,
+    extra: Sequence[str] = (),
 ) -> str:
     """The lines `heartbeat launch` adds to the daily note (without a final newline)."""
     text = Template(template("templates", "entry.md")).substitute(
-        name=name, command=code_span(command), dir=folder, socket=socket, started=started
+        name=name,
+        command=code_span(command),
+        dir=folder,
+        socket=socket,
+        started=started,
+        host=host,
     )
     return "\n".join([text.rstrip("\n"), *(f"  - {line}" for line in extra)])

@@ -81,7 +81,7 @@ def test_a_check_only_inserts_lines_and_ticks_boxes(sandbox: Sandbox) -> None:
     after = path.read_bytes().decode()
     assert only_insertions_and_ticks(before, after)
     assert "- [x] **done**" in after
-    assert after.count("\r\n") == before.count("\r\n") + 3  # three status lines, CRLF
+    assert after.count("\r\n") == before.count("\r\n") + 5  # three status lines, two hosts
     assert "\n" not in after.replace("\r\n", "")  # no bare LF slipped in
     assert not after.endswith("\n")  # still no final newline
     assert not (sandbox.root / "fake-was-run").exists()
