@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
+import signal
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -102,6 +104,12 @@ def check(notes: str | None, socket: str | None, quiet: bool, only: str | None) 
 
     Example: heartbeat check --quiet
     """
+    if only:
+        # Run as the completion hook, inside the agent's pane: leave the pane's session,
+        # so that restarting that very session does not hang this check up.
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        with contextlib.suppress(OSError):
+            os.setsid()
     outcome = core.check(load_config(notes, socket), now(), only)
     if outcome.skipped:
         return

@@ -160,7 +160,8 @@ def read_config_file(file: Path, required: bool = False) -> dict[str, Any]:
                 raise ConfigError(f"{file}: {key}: unknown events {sorted(unknown)}")
             values[key] = tuple(value)
         elif expected is not None and not isinstance(value, expected):
-            raise ConfigError(f"{file}: {key} must be {expected.__name__}, not {value!r}")
+            kind = "a list" if expected is tuple else expected.__name__
+            raise ConfigError(f"{file}: {key} must be {kind}, not {value!r}")
     return values
 
 

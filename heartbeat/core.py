@@ -113,8 +113,7 @@ def start_session(
 ) -> None:
     """Start an entry's session and note the run in its record."""
     stamp = stamp_of(now)
-    if record.baseline_at is None:  # the first start: what the work is measured against
-        _take_baseline(record, command, folder, now)
+    _take_baseline(record, command, folder, now)  # what this run's work is measured against
     if not os.path.isdir(folder):
         raise RefusedError(f"{name}: dir {folder} does not exist")
     env = {"PATH": record.path or config.path}
@@ -127,7 +126,7 @@ def start_session(
         env |= {
             "HEARTBEAT_NAME": name,
             "HEARTBEAT_DIR": folder,
-            "HEARTBEAT_SOCKET": socket,
+            "HEARTBEAT_PANE_SOCKET": socket,
             "HEARTBEAT_TMUX": config.tmux or "tmux",
             "HEARTBEAT_EXIT_FILE": str(exit_path),
         }
@@ -331,7 +330,10 @@ def _plan(
             if pane is not None and pane.pid is not None:
                 # The process group to clear before a restart.
                 record.pid, record.pane_id = pane.pid, pane.pane_id
-            if (observed.exit_code is not None or not observed.present) and not record.forgiven:
+            stopped_badly = observed.exit_code != 0 and not (
+                observed.exit_code is None and observed.present
+            )
+            if stopped_badly and not record.forgiven:
                 reason = _stop_reason(config, entry, pane, pane_text, now, problems, deadline)
                 observed = replace(observed, reason=reason)
             elif pane is not None:
@@ -386,21 +388,14 @@ def _stalled(config: Config, entry: Entry, pane: Pane, record: Record, now: date
     """No output and no new commit for `stall_after`: judged from the list call's
     activity time, so a quiet pane costs no tmux call; git is asked only then."""
     if pane.activity != record.seen_activity or record.quiet_since is None:
-        record.seen_activity, record.quiet_since, record.quiet_head = (
-            pane.activity,
-            now.isoformat(),
-            None,
-        )
+        record.seen_activity, record.quiet_since = pane.activity, now.isoformat()
         return False
-    quiet_for = now - datetime.fromisoformat(record.quiet_since)
-    if quiet_for < timedelta(minutes=config.settings.stall_after_minutes):
+    quiet_since = datetime.fromisoformat(record.quiet_since)
+    if now - quiet_since < timedelta(minutes=config.settings.stall_after_minutes):
         return False
-    head = gitinfo.head(entry.dir)
-    sha = head.sha if head is not None else ""
-    if record.quiet_head is None:
-        record.quiet_head = sha
-    if sha != record.quiet_head:  # a commit without output: not stalled; start again
-        record.quiet_since, record.quiet_head = now.isoformat(), sha
+    committed = gitinfo.last_commit_time(entry.dir)
+    if committed is not None and committed >= quiet_since.timestamp():
+        record.quiet_since = now.isoformat()  # a commit without output: quiet from now
         return False
     return True
 
@@ -421,10 +416,10 @@ def _stop_reason(
             lines = tmux_at(config, entry.socket, deadline).capture(entry.name, REASON_LINES)
         except TmuxError as error:
             problems.append(str(error))
-    lines = list(lines or [])
-    if "codex" in str(entry.command):
-        lines += reasons.codex_log_tail(config.env, now)
-    return reasons.classify(lines[-REASON_LINES:], now, config.patterns)
+    found = reasons.classify(list(lines or [])[-REASON_LINES:], now, config.patterns)
+    if found is None and "codex" in str(entry.command):
+        found = reasons.classify(reasons.codex_log_tail(config.env, now), now, config.patterns)
+    return found
 
 
 def _snapshot(
@@ -561,6 +556,8 @@ def _act(
     if not decision.changed:
         return None, None
     event = "needs-approval" if decision.action is Action.APPROVE else decision.event
+    if words == "restart failed":
+        event = "failed"
     if event in config.settings.notify_events:
         hint = f" (heartbeat reset {entry.name})" if decision.state in HELD else ""
         text = f"{entry.name} in {entry.dir}: {status}{hint}"
@@ -854,6 +851,10 @@ def verify_entry(config: Config, now: datetime, name: str) -> VerifyReport:
         pass
     start = _baseline_of(record)
     report = verify.measure(entry.command, entry.dir, start, record.exit_code, now)
+    stopped = [s for s in entry.statuses if " · " in s]
+    if not entry.is_open and stopped:
+        # Closed: its baseline is gone, but the line written when it stopped says it all.
+        report = replace(report, verdict=stopped[-1].split(" — ", 1)[1], hint="")
     return VerifyReport(
         entry,
         observed_state,

@@ -75,32 +75,32 @@ def head(folder: str) -> Head | None:
 
 
 def changes(folder: str, since: str, ignore: str | None = None) -> Changes:
-    """Commits since `since`, and uncommitted work (untracked files included).
+    """Commits since `since`, and uncommitted work (untracked files included), in this
+    folder only (another project in the same repository is not this agent's work).
 
-    `ignore` (a path) is left out of the uncommitted work: ticking the PRD's boxes is
-    not the work itself.
+    `ignore` (a path) is left out: ticking the PRD's boxes is not the work itself.
     """
-    ignored = os.path.realpath(ignore) if ignore else None
-    # A repository that had no commits at the start: every commit is new.
-    counted = _git(folder, "rev-list", "--count", f"{since}..HEAD" if since else "HEAD")
+    scope = ["--", "."]
+    if ignore and os.path.isabs(ignore) and ignore.startswith(os.path.realpath(folder) + os.sep):
+        scope.append(f":(exclude,literal){os.path.relpath(ignore, os.path.realpath(folder))}")
+    elif ignore:
+        scope.append(f":(exclude,literal){os.path.relpath(ignore, folder)}")
+    # A repository that had no commits at the start (or none at all): every commit is new.
+    counted = _git(folder, "rev-list", "--count", f"{since}..HEAD" if since else "HEAD", *scope)
     ok = counted is not None and counted.returncode == 0 and counted.stdout.strip().isdigit()
     commits = int(counted.stdout.strip()) if ok and counted else 0
     files = added = removed = 0
-    toplevel = _git(folder, "rev-parse", "--show-toplevel")
-    top = toplevel.stdout.strip() if toplevel and toplevel.returncode == 0 else folder
     has_head = _git(folder, "rev-parse", "-q", "--verify", "HEAD")
-    base = "HEAD" if has_head and has_head.returncode == 0 else None
-    numstat = _git(folder, "diff", "--numstat", *([base] if base else ["--cached"]))
+    base = ["HEAD"] if has_head and has_head.returncode == 0 else ["--cached"]
+    numstat = _git(folder, "-c", "core.quotePath=false", "diff", "--numstat", *base, *scope)
     for line in (numstat.stdout if numstat else "").splitlines():
-        plus, minus, name = line.split("\t", 2)
-        if ignored and os.path.realpath(os.path.join(top, name)) == ignored:
-            continue
+        plus, minus, _ = line.split("\t", 2)
         files += 1
         added += int(plus) if plus.isdigit() else 0
         removed += int(minus) if minus.isdigit() else 0
-    untracked = _git(folder, "ls-files", "--others", "--exclude-standard", "-z")
+    untracked = _git(folder, "ls-files", "--others", "--exclude-standard", "-z", *scope)
     for name in (untracked.stdout if untracked else "").split("\0"):
-        if name and not (ignored and os.path.realpath(os.path.join(folder, name)) == ignored):
+        if name:
             files += 1
             added += _count_lines(os.path.join(folder, name))
     return Changes(commits, files, added, removed)
@@ -113,6 +113,13 @@ def _count_lines(path: str) -> int:
     except OSError:
         return 0
     return 0 if b"\0" in data else data.count(b"\n")
+
+
+def last_commit_time(folder: str) -> int | None:
+    """When HEAD was committed (seconds since the epoch), or None."""
+    result = _git(folder, "log", "-1", "--format=%ct")
+    text = result.stdout.strip() if result and result.returncode == 0 else ""
+    return int(text) if text.isdigit() else None
 
 
 def log_oneline(folder: str, count: int = 3) -> list[str]:

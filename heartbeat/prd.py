@@ -56,9 +56,13 @@ def path_for(command: Command, folder: str) -> str | None:
             words = [t for t in shell.tokens(command, strict=False) if isinstance(t, str)]
     except ShellSyntaxError:
         pass
-    for index, word in enumerate(words[:-1]):
-        if word == "--prd":
+    for index, word in enumerate(words):
+        found = None
+        if word == "--prd" and index + 1 < len(words):
             found = words[index + 1]
+        elif word.startswith("--prd="):
+            found = word.removeprefix("--prd=")
+        if found:
             return found if os.path.isabs(found) else os.path.join(folder, found)
     default = os.path.join(folder, DEFAULT_NAME)
     return default if os.path.isfile(default) else None

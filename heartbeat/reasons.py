@@ -20,13 +20,21 @@ RATE_LIMITED = "rate-limited"
 KNOWN = (AUTH_EXPIRED, RATE_LIMITED)
 RATE_LIMIT_WAIT = timedelta(minutes=15)
 
-# "try again in 20m0s", "retry after 37 seconds", "resets in 2h 10m"
+# "try again in 20m0s", "retry after 37 seconds", "resets in 2h 10m", "in 4 days 3 hours"
+_UNIT = r"(?:ms|d(?:ays?)?|h(?:ours?|rs?)?|m(?:in(?:utes?|s)?)?|s(?:ec(?:onds?|s)?)?)"
 _IN = re.compile(
     r"(?:try again|retry|resets?|available again)\s+(?:in|after)\s+"
-    r"((?:\d+\s*(?:h(?:ours?|rs?)?|m(?:in(?:utes?|s)?)?|s(?:ec(?:onds?|s)?)?)\s*)+)",
+    rf"((?:\d+(?:\.\d+)?\s*{_UNIT}(?![a-z])[\s,]*(?:and\s+)?)+)",
     re.IGNORECASE,
 )
-_PART = re.compile(r"(\d+)\s*([hms])", re.IGNORECASE)
+_PART = re.compile(rf"(\d+(?:\.\d+)?)\s*({_UNIT})(?![a-z])", re.IGNORECASE)
+_SECONDS = {"ms": 0.001, "d": 86400, "h": 3600, "m": 60, "s": 1}
+# "resets at 2026-11-25T09:00:00Z"
+_AT_ISO = re.compile(
+    r"(?:try again|retry|resets?)\s+at\s+"
+    r"(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2})?(?:Z|[+-]\d{2}:?\d{2})?)",
+    re.IGNORECASE,
+)
 # "try again at 3:05 PM", "resets at 17:00", "limit will reset at 5pm", "resets 3pm"
 _AT = re.compile(
     r"(?:try again|retry|resets?)\s+(?:at\s+(\d{1,2})(?::(\d{2}))?\s*([ap]\.?m\.?)?"
@@ -90,10 +98,17 @@ def retry_time(text: str, now: datetime) -> datetime | None:
     """When a rate limit lifts, if the text says."""
     found = _IN.search(text)
     if found:
-        seconds = 0
+        seconds = 0.0
         for amount, unit in _PART.findall(found[1]):
-            seconds += int(amount) * {"h": 3600, "m": 60, "s": 1}[unit.lower()]
+            key = "ms" if unit.lower() == "ms" else unit[0].lower()
+            seconds += float(amount) * _SECONDS[key]
         return now + timedelta(seconds=seconds)
+    iso = _AT_ISO.search(text)
+    if iso:
+        moment = datetime.fromisoformat(iso[1].replace(" ", "T"))
+        if moment.tzinfo is not None:  # to this machine's local time
+            moment = moment.astimezone().replace(tzinfo=None)
+        return moment
     found = _AT.search(text)
     if found:
         at, bare = found.group(1, 2, 3), found.group(4, 5, 6)

@@ -44,7 +44,6 @@ class Record:
     # For stall detection: when the pane's output or the HEAD last moved.
     seen_activity: int | None = None
     quiet_since: str | None = None
-    quiet_head: str | None = None
 
 
 @dataclass

@@ -42,7 +42,8 @@ class Report:
         parts = [self.changes.describe()] if self.changes is not None else []
         if self.prd is not None:
             parts.append(self.prd.describe())
-        parts.append(self.verdict)
+        if self.verdict not in parts:
+            parts.append(self.verdict)
         if self.hint:
             parts.append(self.hint)
         return " · ".join(parts)
@@ -87,7 +88,10 @@ def measure(
     progress = prd.read(prd_path)
     if head is None:
         return Report(None, progress, NOT_GIT)
-    since = start.head if start is not None and start.head is not None else head.sha
+    # No repository at the start (the agent ran `git init`): every commit is its work.
+    since = start.head if start is not None and start.head is not None else ""
+    if start is None:
+        since = head.sha
     changes = gitinfo.changes(folder, since, ignore=prd_path)
     ticked_before = start.prd_ticked if start is not None else None
     ran_for = now - start.started if start is not None else None

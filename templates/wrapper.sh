@@ -12,7 +12,7 @@ export PATH
 /bin/sh -c "$command"
 code=$?
 echo "EXITED: $code"
-"$HEARTBEAT_TMUX" -S "$HEARTBEAT_SOCKET" set-option -p -t "$TMUX_PANE" @heartbeat_exit "$code" 2>/dev/null
+"$HEARTBEAT_TMUX" -S "$HEARTBEAT_PANE_SOCKET" set-option -p -t "$TMUX_PANE" @heartbeat_exit "$code" 2>/dev/null
 if [ -n "$HEARTBEAT_EXIT_FILE" ]; then
   printf '%s\n' "$code" > "$HEARTBEAT_EXIT_FILE.tmp" && mv -f "$HEARTBEAT_EXIT_FILE.tmp" "$HEARTBEAT_EXIT_FILE"
 fi

@@ -161,3 +161,52 @@ def test_a_bad_pattern_in_the_config_file_is_one_line(sandbox: Sandbox) -> None:
     assert result.returncode == 1
     assert result.stderr.startswith("heartbeat: ") and "pattern 1" in result.stderr
     assert len(result.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "✓ returns 401 Unauthorized without a session",
+        "test_rejects_an_invalid_api_key PASSED",
+        "docs: explain what happens when the token expired",
+        "Not logged in users are redirected to /login",
+    ],
+)
+def test_ordinary_output_about_logins_is_no_stop_reason(line: str) -> None:
+    assert reasons.classify([line, "EXITED: 1"], MOMENT) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("try again in 500ms", MOMENT + timedelta(milliseconds=500)),
+        ("Try again in 4 days 3 hours.", MOMENT + timedelta(days=4, hours=3)),
+        ("limit resets at 2026-11-25T09:00:00", datetime(2026, 11, 25, 9, 0)),
+    ],
+)
+def test_more_reset_times(text: str, expected: datetime) -> None:
+    assert reasons.retry_time(text, MOMENT) == expected
+
+
+def test_a_clean_exit_is_never_held_for_its_words(sandbox: Sandbox) -> None:
+    launch(sandbox, "api", "codex", "exec", say(sandbox, "codex-refresh-token.txt", 0))
+    sandbox.wait(lambda: "EXITED: 0" in sandbox.pane_text("api"))
+    assert sandbox.check().stdout == "api: running -> finished (closed)\n"
+
+
+def test_the_pane_speaks_before_codexs_shared_log(sandbox: Sandbox) -> None:
+    log = sandbox.home / ".codex" / "log" / "codex-tui.log"
+    log.parent.mkdir(parents=True)
+    log.write_text("ERROR another session: Failed to refresh token\n")
+    launch(sandbox, "api", "codex", "exec", say(sandbox, "codex-usage-limit.txt", 1))
+    sandbox.wait(lambda: "EXITED: 1" in sandbox.pane_text("api"))
+    assert sandbox.check().stdout == "api: running -> failed (restart after 12:05)\n"
+
+
+def test_codexs_log_says_why_when_the_pane_does_not(sandbox: Sandbox) -> None:
+    log = sandbox.home / ".codex" / "log" / "codex-tui.log"
+    log.parent.mkdir(parents=True)
+    log.write_text("2026-11-24T10:00:01 ERROR codex_core::auth: Failed to refresh token\n")
+    launch(sandbox, "api", "codex", "exec", "exit:1")
+    sandbox.wait(lambda: "EXITED: 1" in sandbox.pane_text("api"))
+    assert sandbox.check().stdout == "api: running -> auth-expired (needs a login)\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -22,7 +23,11 @@ def repo(sandbox: Sandbox) -> Path:
     git = ["git", "-C", str(folder), "-c", "user.name=Ada", "-c", "user.email=ada@example.org"]
     subprocess.run(["git", "init", "-q", str(folder)], check=True)
     subprocess.run([*git, "add", "-A"], check=True)
-    subprocess.run([*git, "commit", "-qm", "start"], check=True)
+    # Committed before the sandbox's clock starts (10:00), as a repository would be.
+    dated = dict(
+        os.environ, GIT_COMMITTER_DATE="2026-11-24T09:00:00", GIT_AUTHOR_DATE="2026-11-24T09:00:00"
+    )
+    subprocess.run([*git, "commit", "-qm", "start"], check=True, env=dated)
     sandbox.env |= {
         "GIT_AUTHOR_NAME": "Ada",
         "GIT_AUTHOR_EMAIL": "ada@example.org",
@@ -95,7 +100,8 @@ def test_verify_reports_on_a_closed_entry(sandbox: Sandbox, repo: Path) -> None:
     assert "EXITED: 0" in out  # the pane's end
     assert "PRD 1/3 tasks ticked" in out
     assert "since start: 1 commit" in out
-    assert out.endswith("verdict: verified\n")
+    # Closed: the verdict is the one written when it stopped.
+    assert out.endswith("verdict: finished (exit 0) · 1 commit · PRD 1/3 · verified\n")
 
 
 def test_git_is_asked_without_taking_the_index_lock(sandbox: Sandbox, repo: Path) -> None:
@@ -173,3 +179,64 @@ def test_every_action_is_in_the_log_file(sandbox: Sandbox, repo: Path) -> None:
     log = (sandbox.state / "heartbeat.log").read_text()
     assert f"api: launched in {repo}: codex exec exit:0" in log
     assert "api: running -> finished (closed)" in log
+
+
+def test_a_commit_that_only_ticks_the_prd_is_not_the_work(sandbox: Sandbox, repo: Path) -> None:
+    script = "sed -i 's/- \\[ \\]/- [x]/' PRD.md && git commit -qam tick && exit 0"
+    launch_in(sandbox, repo, "api", "sh", "-c", script, "--prd=PRD.md")
+    sandbox.wait(lambda: "EXITED" in sandbox.pane_text("api"))
+    sandbox.check(env=at(sandbox, 30))
+    assert "· no changes · PRD 3/3 · claimed, not done" in sandbox.note().read_text()
+
+
+def test_each_run_is_judged_on_its_own_work(sandbox: Sandbox, repo: Path) -> None:
+    # Commits on its first run only, then fails without doing anything.
+    script = "if [ ! -e done ]; then touch done; git add done; git commit -qm once; fi; exit 1"
+    launch_in(sandbox, repo, "api", "sh", "-c", script)
+    sandbox.wait(lambda: "EXITED: 1" in sandbox.pane_text("api"))
+    sandbox.check(env=at(sandbox, 30))
+    sandbox.wait(lambda: "EXITED: 1" in sandbox.pane_text("api"))
+    sandbox.check(env=at(sandbox, 60))
+    lines = [line for line in sandbox.note().read_text().splitlines() if "failed (exit 1)" in line]
+    assert "· 1 commit · PRD 1/3 · verified" in lines[0]
+    assert "· no changes · PRD 1/3" in lines[1]
+
+
+def test_the_completion_hook_restarts_a_failed_agent_itself(sandbox: Sandbox) -> None:
+    Path(sandbox.env["HEARTBEAT_CONFIG"]).write_text("completion_check = true\n")
+    result = sandbox.run(
+        "launch", "api", "--dir", str(sandbox.root), "--", "codex", "exec", "exit:1"
+    )
+    assert result.returncode == 0, result.stderr
+
+    # No check is run here: the hook restarts it once, and the second failure waits.
+    sandbox.wait(lambda: "restart after" in sandbox.note().read_text(), seconds=20)
+    text = sandbox.note().read_text()
+    assert "— failed (exit 1) · not a git repo, restarted" in text
+    assert len(sandbox.calls()) == 2
+
+
+def test_an_entry_on_another_socket_is_seen_finishing(sandbox: Sandbox) -> None:
+    other = f"{sandbox.socket}2"
+    result = sandbox.run(
+        "launch",
+        "api",
+        "--dir",
+        str(sandbox.root),
+        "--socket",
+        other,
+        "--",
+        "codex",
+        "exec",
+        "exit:0",
+    )
+    assert result.returncode == 0, result.stderr
+    try:
+        pane = ["tmux", "-S", other, "capture-pane", "-p", "-t", "=api:"]
+        sandbox.wait(
+            lambda: "EXITED: 0" in subprocess.run(pane, capture_output=True, text=True).stdout
+        )
+        # The wrapper marked its exit on its own server, where the check looks.
+        assert sandbox.check().stdout == "api: running -> finished (closed)\n"
+    finally:
+        subprocess.run(["tmux", "-S", other, "kill-server"], capture_output=True)
