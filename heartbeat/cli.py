@@ -96,8 +96,9 @@ def cli() -> None:
 @socket_option
 @click.option("--quiet", is_flag=True, help="Print only what needs a person (for cron).")
 @click.option("--only", metavar="NAME", help="Check this entry alone (the completion hook).")
+@click.option("--hook", is_flag=True, hidden=True, help="Run by tmux when a session closed.")
 @one_line_errors
-def check(notes: str | None, socket: str | None, quiet: bool, only: str | None) -> None:
+def check(notes: str | None, socket: str | None, quiet: bool, only: str | None, hook: bool) -> None:
     """Restart dead sessions and write status changes to the notes.
 
     Silent when nothing changed. Exit 1 when something needs a person.
@@ -110,7 +111,7 @@ def check(notes: str | None, socket: str | None, quiet: bool, only: str | None) 
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         with contextlib.suppress(OSError):
             os.setsid()
-    outcome = core.check(load_config(notes, socket), now(), only)
+    outcome = core.check(load_config(notes, socket), now(), only, hook)
     if outcome.skipped:
         return
     for change in outcome.changes:

@@ -53,6 +53,7 @@ class Settings:
     stall_after_minutes: float = 30.0  # no output and no new commit this long: stalled
     notify_events: tuple[str, ...] = EVENTS  # which events a person is told about
     completion_check: bool = True  # the wrapper checks its entry the moment the agent ends
+    instant_restarts: bool = True  # a tmux hook checks the moment a session closes
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ prints or reads the clock: `now` comes in, results go out as values.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import re
@@ -58,6 +59,8 @@ from heartbeat.state import Record, StateFile
 
 CAPTURE_LINES = 50
 REASON_LINES = 30
+HOOK_SCRIPT = "hook.sh"
+HOOK_PENDING = "hook-pending"
 LEFTOVER_GRACE_SECONDS = 1.0
 RESTART_TIME_NEEDED = 5.0  # seconds of the check's budget a restart may take
 PASSED_TO_HOOK = (
@@ -143,10 +146,12 @@ def start_session(
                 env["HEARTBEAT_CONFIG"] = str(config.config_file)
             env |= {key: config.env[key] for key in PASSED_TO_HOOK if key in config.env}
         argv = ("/bin/sh", "-c", render.wrapper_script(), "heartbeat", command, *hook)
-        pid, pane_id = tmux_at(config, socket, deadline).start(name, folder, argv, env)
+        at = tmux_at(config, socket, deadline)
+        pid, pane_id = at.start(name, folder, argv, env, hook_script(config))
     else:
         env |= dict(environment)
-        pid, pane_id = tmux_at(config, socket, deadline).start(name, folder, command, env)
+        at = tmux_at(config, socket, deadline)
+        pid, pane_id = at.start(name, folder, command, env, hook_script(config))
     record.run = run
     record.pid, record.pane_id = pid, pane_id
     record.state = State.RUNNING
@@ -158,17 +163,54 @@ def start_session(
 # --- check ---------------------------------------------------------------------------
 
 
+def hook_script(config: Config) -> str | None:
+    """The script tmux runs when a session closes (instant restarts), written once."""
+    if not config.settings.instant_restarts:
+        return None
+    path = config.state_dir / HOOK_SCRIPT
+    text = render.hook_script(
+        sys.executable,
+        str(config.notes_dir),
+        str(config.state_dir),
+        config.socket,
+        str(config.config_file or ""),
+        config.path,
+    )
+    if not path.exists() or path.read_text() != text:
+        files.write_private(path, text)
+        os.chmod(path, 0o700)
+    return str(path)
+
+
 def tmux_at(config: Config, socket: str, deadline: float | None = None) -> tmux.Tmux:
     return tmux.Tmux(socket, config.tmux, config.settings.tmux_timeout_seconds, deadline)
 
 
-def check(config: Config, now: datetime, only: str | None = None) -> Outcome:
+def check(config: Config, now: datetime, only: str | None = None, hook: bool = False) -> Outcome:
     """One heartbeat (of the entry named `only`, when given). A check that finds another
-    one running does nothing: that one, or the next, does the work."""
+    one running does nothing: that one, or the next, does the work.
+
+    A tmux hook (`hook`) that finds a check running leaves a note for it instead, and
+    that check looks once more before it ends: many sessions closing at once start one
+    check, and none is missed.
+    """
+    pending = config.state_dir / HOOK_PENDING
     with files.locked(config.state_dir, wait=False) as acquired:
         if not acquired:
+            if hook:
+                with contextlib.suppress(OSError):
+                    pending.touch()
             return Outcome(skipped=True)
-        return _check(config, now, only=only)
+        outcome = Outcome()
+        for _ in range(3):
+            pending.unlink(missing_ok=True)
+            latest = _check(config, now, only=only)
+            outcome.changes += latest.changes
+            outcome.problems += latest.problems
+            outcome.needs_person |= latest.needs_person
+            if not pending.exists():
+                break
+        return outcome
 
 
 @dataclass

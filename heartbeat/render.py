@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 from functools import cache
 from importlib import resources
@@ -21,6 +22,14 @@ def wrapper_script() -> str:
 def prd(title: str) -> str:
     """A PRD skeleton with a `## Tasks` checklist, as Ralph loops read it."""
     return Template(template("templates", "PRD.md")).substitute(title=title)
+
+
+def hook_script(python: str, notes: str, state: str, socket: str, config: str, path: str) -> str:
+    """The script a tmux hook runs (templates/hook.sh), every value shell-quoted."""
+    values = {"python": python, "notes": notes, "state": state, "socket": socket}
+    values |= {"config": config, "path": path}
+    quoted = {key: shlex.quote(value) for key, value in values.items()}
+    return Template(template("templates", "hook.sh")).substitute(quoted)
 
 
 def note(day: str) -> str:

@@ -140,7 +140,12 @@ class Tmux:
         return Snapshot(self.socket, True, panes, server_pid)
 
     def start(
-        self, name: str, folder: str, command: Command, environment: Mapping[str, str]
+        self,
+        name: str,
+        folder: str,
+        command: Command,
+        environment: Mapping[str, str],
+        hook: str | None = None,
     ) -> tuple[int | None, str | None]:
         """Start a detached session; returns the pane's process id and pane id.
 
@@ -156,6 +161,16 @@ class Tmux:
             args += ["-e", f"{key}={value}"]
         args.append("--")
         args += [command] if isinstance(command, str) else list(command)
+        if hook is not None:
+            # In the same tmux call: when any session on this server closes, a check
+            # runs at once (cron stays the backstop for a dead server and reboots).
+            script = (
+                hook.replace("#", "##")
+                .replace("\\", "\\\\")
+                .replace('"', '\\"')
+                .replace("$", "\\$")
+            )
+            args += [";", "set-hook", "-g", "session-closed", f'run-shell -b "{script}"']
         code, out, err = self._run(*args, path=environment.get("PATH"))
         if code != 0:
             message = " ".join(err) or f"exit {code}"

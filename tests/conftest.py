@@ -19,7 +19,7 @@ STAND_INS = Path(__file__).parent / "bin"
 TODAY = "2026-11-24"
 NOW = f"{TODAY}T10:00:00"
 CRON_PATH = "/usr/bin:/bin"
-SETTINGS = "restart_spacing_seconds = 0\ncompletion_check = false\n"
+SETTINGS = "restart_spacing_seconds = 0\ncompletion_check = false\ninstant_restarts = false\n"
 
 
 @dataclass
@@ -117,8 +117,8 @@ def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
     shutil.copytree(STAND_INS, bin_dir)
     socket = str(socket_dir / "sock")
     settings = tmp_path / "config.toml"
-    # No pause between restarts in one check, and no completion hook: tests drive the
-    # checks themselves (both features have tests of their own).
+    # No pause between restarts in one check, no completion hook and no tmux hook: tests
+    # drive the checks themselves (each feature has tests of its own).
     settings.write_text(SETTINGS)
     env = {
         "HEARTBEAT_CONFIG": str(settings),

@@ -1,0 +1,52 @@
+"""Instant restarts: a tmux hook checks the moment a session closes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import Sandbox
+from test_launch_and_check import launch
+
+
+def test_a_killed_session_is_back_within_seconds_without_cron(sandbox: Sandbox) -> None:
+    Path(sandbox.env["HEARTBEAT_CONFIG"]).write_text("restart_spacing_seconds = 0\n")
+    launch(sandbox, "api", "codex", "exec", "work")
+    launch(sandbox, "web", "codex", "exec", "web")
+
+    sandbox.server.cmd("kill-session", "-t", "=api")
+
+    # No check is run here: tmux's session-closed hook runs one.
+    sandbox.wait(lambda: len(sandbox.calls()) == 3, seconds=15)
+    sandbox.wait(lambda: sandbox.alive("api"))
+    assert "— dead · not a git repo, restarted" in sandbox.note().read_text()
+    assert sandbox.alive("web")
+
+
+def test_several_sessions_closing_at_once_are_all_restarted_once(sandbox: Sandbox) -> None:
+    Path(sandbox.env["HEARTBEAT_CONFIG"]).write_text("restart_spacing_seconds = 0\n")
+    names = [f"a{i}" for i in range(3)]
+    for name in names:
+        launch(sandbox, name, "codex", "exec", name)
+    launch(sandbox, "keeper", "codex", "exec", "keeper")  # keeps the server alive
+
+    for name in names:
+        sandbox.server.cmd("kill-session", "-t", f"={name}")
+
+    sandbox.wait(lambda: len(sandbox.calls()) == 7, seconds=20)
+    sandbox.wait(lambda: all(sandbox.alive(name) for name in names))
+    assert sandbox.note().read_text().count("restarted") == 3
+    assert sandbox.check().stdout == ""
+
+
+def test_kill_closes_the_entry_first_so_the_hook_never_revives_it(sandbox: Sandbox) -> None:
+    Path(sandbox.env["HEARTBEAT_CONFIG"]).write_text("restart_spacing_seconds = 0\n")
+    launch(sandbox, "api", "codex", "exec", "work")
+    launch(sandbox, "keeper", "codex", "exec", "keeper")
+
+    assert sandbox.run("kill", "api").returncode == 0
+
+    # The hook's check runs (it records when it ran) and finds nothing to do.
+    sandbox.wait(lambda: (sandbox.state / "last-check").exists(), seconds=15)
+    assert sandbox.check().stdout == ""
+    assert not sandbox.alive("api")
+    assert len(sandbox.calls()) == 2
