@@ -54,6 +54,7 @@ class Settings:
     notify_events: tuple[str, ...] = EVENTS  # which events a person is told about
     completion_check: bool = True  # the wrapper checks its entry the moment the agent ends
     instant_restarts: bool = True  # a tmux hook checks the moment a session closes
+    ping_url: str = ""  # pinged after each check (healthchecks.io style); empty: none
 
 
 @dataclass(frozen=True)

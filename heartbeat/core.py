@@ -313,6 +313,11 @@ def _check(
     state.save(config.state_dir, saved)
     if only is None:
         admin.record_check(config, now)  # for `status` and `doctor`: is heartbeat running?
+        if config.settings.ping_url:
+            body = "\n".join([*(c.line() for c in outcome.changes), *problems])
+            failed = notify.ping(config.settings.ping_url, outcome.needs_person, body, 3.0)
+            if failed:
+                state.log(config.state_dir, stamp, failed)
     return outcome
 
 

@@ -15,6 +15,21 @@ def argv_for(command: Sequence[str], text: str) -> list[str]:
     return [*command, text]
 
 
+def ping(url: str, failed: bool, body: str, timeout: float) -> str | None:
+    """Tell a dead-man's switch that a check ran: `URL`, or `URL/fail` with a short
+    body when something needs a person. An error message when it did not work."""
+    import urllib.request
+
+    target = url.rstrip("/") + ("/fail" if failed else "")
+    data = body.encode()[:10_000] if failed else None
+    try:
+        with urllib.request.urlopen(target, data=data, timeout=timeout) as answer:
+            answer.read(1024)
+    except (OSError, ValueError) as error:
+        return f"ping {target} failed: {error}"
+    return None
+
+
 def send(command: Sequence[str], text: str, timeout: float) -> str | None:
     """Run the notify command; an error message when it failed or hung, else None.
 

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from conftest import Sandbox
@@ -176,3 +177,49 @@ def test_doctor_names_what_is_wrong_and_the_fix(sandbox: Sandbox, crontab: str) 
     assert "FIX" not in after.stdout, after.stdout
     assert after.returncode == 0
     assert "ok  the scheduled PATH finds tmux" in after.stdout
+
+
+def test_each_check_pings_the_dead_mans_switch(sandbox: Sandbox) -> None:
+    import http.server
+    import threading
+
+    seen: list[tuple[str, str, bytes]] = []
+
+    class Recorder(http.server.BaseHTTPRequestHandler):
+        def handle_one(self, method: str) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            seen.append((method, self.path, self.rfile.read(length)))
+            self.send_response(200)
+            self.end_headers()
+
+        def do_GET(self) -> None:
+            self.handle_one("GET")
+
+        def do_POST(self) -> None:
+            self.handle_one("POST")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Recorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/ping/abc"
+        Path(sandbox.env["HEARTBEAT_CONFIG"]).write_text(f'ping_url = "{url}"\n')
+        assert sandbox.check().returncode == 0
+        sandbox.write_note("## Active Long-Running Processes\n\n- x: `codex`\n")  # needs approval
+        assert sandbox.check().returncode == 1
+        Path(sandbox.env["HEARTBEAT_CONFIG"]).write_text(
+            'ping_url = "http://127.0.0.1:9/nothing"\n'
+        )
+        assert sandbox.check().returncode == 1  # an unreachable switch never breaks a check
+    finally:
+        server.shutdown()
+    assert seen[0] == ("GET", "/ping/abc", b"")
+    method, path, body = seen[1]
+    assert (method, path) == ("POST", "/ping/abc/fail")
+    assert b"x: new command, not run: heartbeat allow x" in body
+    assert (
+        "ping http://127.0.0.1:9/nothing/fail failed"
+        in (sandbox.state / "heartbeat.log").read_text()
+    )
