@@ -57,17 +57,14 @@ from heartbeat.model import (
 from heartbeat.notebook import LoadedNote, Notebook, carry_over, label_of, select, stamp_of
 from heartbeat.state import Record, StateFile
 
-CAPTURE_LINES = 50
-REASON_LINES = 30
-HOOK_SCRIPT = "hook.sh"
-HOOK_PENDING = "hook-pending"
+CAPTURE_LINES = 50  # the end of a skill-form pane, read for its `EXITED: N`
+REASON_LINES = 30  # the agent's last words, read for why it stopped
+HOOK_SCRIPT = "hook.sh"  # in the state folder: what tmux's session-closed hook runs
+HOOK_PENDING = "hook-pending"  # a hook found a check running: that check looks again
 LEFTOVER_GRACE_SECONDS = 1.0
 RESTART_TIME_NEEDED = 5.0  # seconds of the check's budget a restart may take
-PASSED_TO_HOOK = (
-    "HEARTBEAT_NOTIFY",
-    "HEARTBEAT_TMUX",
-    "HEARTBEAT_NOW",
-)  # the agent's last words, read for why it stopped
+# Settings the completion hook's check must share with the check that started the run.
+PASSED_TO_HOOK = ("HEARTBEAT_NOTIFY", "HEARTBEAT_TMUX", "HEARTBEAT_NOW")
 # How many checks' status lines are checked again: an editor holding a stale copy of
 # the note for up to this many checks cannot make heartbeat's lines go missing.
 WRITTEN_MEMORY = 10
