@@ -267,3 +267,23 @@ def test_a_notify_command_without_a_text_placeholder_gets_it_last(sandbox: Sandb
     assert sandbox.notifications() == [
         ["say", f"api in {sandbox.root}: finished (exit 0) · not a git repo"]
     ]
+
+
+def test_checks_with_nothing_changed_add_no_byte_to_the_notes(sandbox: Sandbox) -> None:
+    from datetime import datetime, timedelta
+
+    from heartbeat import config, core
+
+    for name in ("api", "web", "docs"):
+        launch(sandbox, name, "codex", "exec", name)
+    settings = config.load(sandbox.env)
+    start = datetime.fromisoformat(sandbox.env["HEARTBEAT_NOW"])
+    core.check(settings, start)  # the first sighting
+    before = sandbox.note().read_bytes()
+
+    changes = [
+        core.check(settings, start + timedelta(minutes=tick)).changes for tick in range(1, 101)
+    ]
+
+    assert changes == [[]] * 100
+    assert sandbox.note().read_bytes() == before
