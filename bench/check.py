@@ -1,0 +1,201 @@
+"""What one `heartbeat check` costs, beside the floor (starting Python, one tmux list).
+
+Builds a private tmux socket with N live sessions and D days of realistic notes (front
+matter, prose, other sections, about 17 entries a day, most closed with status history;
+the N running ones listed in today's note), then times `heartbeat check` as a whole
+process: cold (the first run after the notes changed) and warm (nothing changed), the
+median of --runs runs each. It also counts tmux processes per check (tmux is pointed to
+a counting wrapper), the peak memory of a check, and the bytes added to the notes over
+100 checks with no state change.
+
+Usage: python bench/check.py --sessions 50 500 2000 --days 30 [--runs 10] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import date, timedelta
+from pathlib import Path
+
+ENTRIES_A_DAY = 17
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, nargs="+", default=[50, 500])
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    results = [measure(n, args.days, args.runs) for n in args.sessions]
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return
+    header = (
+        "sessions",
+        "floor ms",
+        "warm ms",
+        "x floor",
+        "cold ms",
+        "x floor",
+        "tmux/check",
+        "peak MiB",
+        "bytes/100",
+    )
+    print("  ".join(f"{h:>10}" for h in header))
+    for r in results:
+        row = (
+            r["sessions"],
+            r["floor_ms"],
+            r["warm_ms"],
+            r["warm_ratio"],
+            r["cold_ms"],
+            r["cold_ratio"],
+            r["tmux_per_check"],
+            r["peak_mib"],
+            r["bytes_added"],
+        )
+        print("  ".join(f"{v:>10}" for v in row))
+
+
+def measure(sessions: int, days: int, runs: int) -> dict[str, float | int]:
+    root = Path(tempfile.mkdtemp(prefix="hbc", dir="/tmp"))
+    socket = root / "s"
+    try:
+        env = environment(root, socket)
+        start_sessions(socket, sessions)
+        write_notes(root / "memory", sessions, days, str(root), str(socket))
+        check = [sys.executable, "-m", "heartbeat", "check", "--quiet"]
+        subprocess.run(check, env=env, capture_output=True)  # first sighting
+        floor = median_ms(lambda: floor_run(socket), runs)
+        warm = median_ms(lambda: subprocess.run(check, env=env, capture_output=True), runs)
+        today = root / "memory" / f"{date.today().isoformat()}.md"
+
+        def cold() -> None:
+            os.utime(today)  # the notes changed
+            subprocess.run(check, env=env, capture_output=True)
+
+        cold_ms = median_ms(cold, runs)
+        counter = root / "tmux-calls"
+        counter.write_text("")
+        subprocess.run(
+            check, env=env | {"HEARTBEAT_TMUX": str(root / "counting-tmux")}, capture_output=True
+        )
+        tmux_calls = len(counter.read_text().splitlines())
+        peak = peak_mib(check, env)
+        before = sum(p.stat().st_size for p in (root / "memory").iterdir())
+        for _ in range(100):
+            subprocess.run(check, env=env, capture_output=True)
+        added = sum(p.stat().st_size for p in (root / "memory").iterdir()) - before
+        return {
+            "sessions": sessions,
+            "days": days,
+            "floor_ms": round(floor, 1),
+            "warm_ms": round(warm, 1),
+            "warm_ratio": round(warm / floor, 1),
+            "cold_ms": round(cold_ms, 1),
+            "cold_ratio": round(cold_ms / floor, 1),
+            "tmux_per_check": tmux_calls,
+            "peak_mib": round(peak, 1),
+            "bytes_added": added,
+        }
+    finally:
+        subprocess.run(["tmux", "-S", str(socket), "kill-server"], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def environment(root: Path, socket: Path) -> dict[str, str]:
+    (root / "memory").mkdir(mode=0o700)
+    (root / "config.toml").write_text(
+        "trust_owned_notes = true\ninstant_restarts = false\ncompletion_check = false\n"
+    )
+    tmux = shutil.which("tmux") or "tmux"
+    (root / "counting-tmux").write_text(
+        f'#!/bin/sh\necho x >> {root / "tmux-calls"}\nexec {tmux} "$@"\n'
+    )
+    (root / "counting-tmux").chmod(0o755)
+    env = dict(
+        os.environ,
+        HOME=str(root),
+        HEARTBEAT_NOTES=str(root / "memory"),
+        HEARTBEAT_STATE_DIR=str(root / "state"),
+        HEARTBEAT_SOCKET=str(socket),
+        HEARTBEAT_CONFIG=str(root / "config.toml"),
+    )
+    env.pop("TMUX", None)
+    return env
+
+
+def start_sessions(socket: Path, count: int) -> None:
+    """N sessions in a few tmux calls (a command list per call)."""
+    for first in range(0, count, 100):
+        command = ["tmux", "-S", str(socket)]
+        for index in range(first, min(first + 100, count)):
+            command += ["new-session", "-d", "-s", f"agent{index}", "sleep 86400", ";"]
+        subprocess.run(command[:-1], check=True)
+
+
+def write_notes(folder: Path, sessions: int, days: int, workdir: str, socket: str) -> None:
+    today = date.today()
+    for back in range(days, -1, -1):
+        day = today - timedelta(days=back)
+        rows = [
+            f"---\ndate: {day}\ntags: [daily]\n---\n\n# {day:%A %d %B}\n",
+            "Worked on the API and reviewed two PRs. Notes on the design below.\n",
+            "## Active Long-Running Processes\n",
+        ]
+        for index in range(ENTRIES_A_DAY):
+            rows.append(
+                f"- [x] **old{back}-{index}** — `codex exec --full-auto 'task {index}'`\n"
+                f"  - dir: `{workdir}`\n  - socket: `{socket}`\n  - started: {day} 09:{index:02d}\n"
+                f"  - {day} 10:{index:02d} — dead · no changes, restarted\n"
+                f"  - {day} 11:{index:02d} — finished (exit 0) · 2 commits · verified\n"
+            )
+        if back == 0:
+            for index in range(sessions):
+                rows.append(
+                    f"- [ ] **agent{index}** — `sleep 86400`\n  - dir: `{workdir}`\n"
+                    f"  - socket: `{socket}`\n  - started: {day} 08:00\n"
+                )
+        rows.append("\n## Meetings\n\n1. Standup.\n2. Planning: next sprint.\n")
+        (folder / f"{day}.md").write_text("\n".join(rows))
+
+
+def floor_run(socket: Path) -> None:
+    subprocess.run([sys.executable, "-c", "pass"])
+    subprocess.run(["tmux", "-S", str(socket), "list-panes", "-a"], capture_output=True)
+
+
+def median_ms(run: Callable[[], object], count: int) -> float:
+    times = []
+    for _ in range(count):
+        start = time.perf_counter()
+        run()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def peak_mib(check: list[str], env: dict[str, str]) -> float:
+    """The peak resident memory of one check, from its own rusage."""
+    probe = (
+        "import resource, subprocess, sys; subprocess.run(sys.argv[1:], capture_output=True); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe, *check], env=env, capture_output=True, text=True
+    )
+    kib = int(out.stdout.strip() or 0)
+    return kib / 1024 if sys.platform != "darwin" else kib / 2**20
+
+
+if __name__ == "__main__":
+    main()
