@@ -17,7 +17,6 @@ from heartbeat.notebook import label_of
 from heartbeat.schedule import Installed
 
 INSTALLED_FILE = "installed.json"
-LAST_CHECK_FILE = "last-check"
 
 
 def load_installed(config: Config) -> Installed | None:
@@ -108,22 +107,10 @@ def uninstall(config: Config) -> str:
 # --- who watches the watcher --------------------------------------------------------------
 
 
-def record_check(config: Config, now: datetime) -> None:
-    """Remember when a check ran, for `status` and `doctor`."""
-    files.write_private(config.state_dir / LAST_CHECK_FILE, now.isoformat() + "\n")
-
-
-def last_check(config: Config) -> datetime | None:
-    try:
-        return datetime.fromisoformat((config.state_dir / LAST_CHECK_FILE).read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
 def watcher_header(config: Config, now: datetime) -> list[str]:
     """`status`'s first lines: the last check, the next one, and a warning when late."""
     installed = load_installed(config)
-    last = last_check(config)
+    last = state.last_check(config.state_dir)
     lines = []
     ago = _ago(now - last) if last else "never"
     if installed is None:
@@ -164,7 +151,7 @@ def doctor(config: Config, now: datetime) -> list[Finding]:
     found.append(_socket_folder(config))
     found.append(_notes(config))
     installed = load_installed(config)
-    last = last_check(config)
+    last = state.last_check(config.state_dir)
     if installed is None:
         found.append(Finding(False, "no schedule installed", "heartbeat install"))
     else:

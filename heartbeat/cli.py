@@ -11,14 +11,19 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 from functools import wraps
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from heartbeat import admin, core, notebook, schedule
 from heartbeat import config as config_module
+from heartbeat import core, lazy, notebook
 from heartbeat.errors import HeartbeatError, UsageError
 from heartbeat.model import RestartMode
+
+if TYPE_CHECKING:
+    from heartbeat import verbs
+else:  # a check, the verb cron runs every minute, does without
+    verbs = lazy.module("heartbeat.verbs")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -162,7 +167,7 @@ def launch(
     elif ralph:
         argv = ["ralphy", "--codex", *(["--parallel"] if parallel else []), "--prd", ralph]
     config = load_config(notes, socket)
-    path = core.launch(config, now(), name, folder, argv, RestartMode(restart))
+    path = verbs.launch(config, now(), name, folder, argv, RestartMode(restart))
     click.echo(f"{name}: running on {config.socket}, logged in {notebook.label_of(path)}")
 
 
@@ -189,7 +194,7 @@ def log_command(
     Example: heartbeat log api-tests --dir ~/src/api -- codex exec --full-auto 'Add tests'
     """
     config = load_config(notes, socket)
-    path = core.log(config, now(), name, folder, list(command), RestartMode(restart))
+    path = verbs.log(config, now(), name, folder, list(command), RestartMode(restart))
     click.echo(f"{name}: logged in {notebook.label_of(path)}; its command is allowed")
 
 
@@ -206,7 +211,7 @@ def allow(name: str, notes: str | None, socket: str | None) -> None:
 
     Example: heartbeat allow api-tests
     """
-    entry = core.allow(load_config(notes, socket), now(), name)
+    entry = verbs.allow(load_config(notes, socket), now(), name)
     command = entry.command if isinstance(entry.command, str) else shlex.join(entry.command)
     click.echo(f"{entry.name}: allowed\n  command: {command}\n  dir: {entry.dir}")
     click.echo(f"  socket: {entry.socket}\n  note: {entry.location}")
@@ -222,9 +227,11 @@ def status(notes: str | None, socket: str | None, as_json: bool) -> None:
 
     Example: heartbeat status --json
     """
+    from heartbeat import admin  # each verb imports what only it needs: checks start fast
+
     current = now()
     config = load_config(notes, socket)
-    rows, problems = core.status(config, current)
+    rows, problems = verbs.status(config, current)
     header = admin.watcher_header(config, current)
     if as_json:
         report = {"heartbeat": header, "entries": [row.as_json() for row in rows]}
@@ -236,7 +243,7 @@ def status(notes: str | None, socket: str | None, as_json: bool) -> None:
     sys.exit(EXIT_NEEDS_PERSON if problems else EXIT_OK)
 
 
-def _table(rows: list[core.Row], current: datetime) -> str:
+def _table(rows: list[verbs.Row], current: datetime) -> str:
     if not rows:
         return "no watched entries"
     header = ("NAME", "STATE", "AGE", "PRD", "VERDICT", "LAST STATUS")
@@ -286,7 +293,7 @@ def tail(name: str, lines: int, notes: str | None, socket: str | None) -> None:
 
     Example: heartbeat tail api-tests -n 50
     """
-    for line in core.tail(load_config(notes, socket), now(), name, lines):
+    for line in verbs.tail(load_config(notes, socket), now(), name, lines):
         click.echo(line)
 
 
@@ -300,7 +307,7 @@ def kill(name: str, notes: str | None, socket: str | None) -> None:
 
     Example: heartbeat kill api-tests
     """
-    entry = core.kill(load_config(notes, socket), now(), name)
+    entry = verbs.kill(load_config(notes, socket), now(), name)
     click.echo(f"{entry.name}: killed, entry closed in {entry.where}")
 
 
@@ -314,7 +321,7 @@ def reset(name: str, notes: str | None, socket: str | None) -> None:
 
     Example: heartbeat reset api-tests
     """
-    entry = core.reset(load_config(notes, socket), now(), name)
+    entry = verbs.reset(load_config(notes, socket), now(), name)
     click.echo(f"{entry.name}: reset; the next check restarts it if it is down")
 
 
@@ -331,7 +338,7 @@ def verify_command(name: str, notes: str | None, socket: str | None) -> None:
 
     Example: heartbeat verify api-tests
     """
-    found = core.verify_entry(load_config(notes, socket), now(), name)
+    found = verbs.verify_entry(load_config(notes, socket), now(), name)
     entry, report = found.entry, found.report
     click.echo(f"{entry.name} ({found.state}) in {entry.dir}")
     if found.baseline is not None and found.baseline.head:
@@ -367,7 +374,7 @@ def prd_new(path: str) -> None:
 
     Example: heartbeat prd new ~/src/api/PRD.md
     """
-    written = core.new_prd(path)
+    written = verbs.new_prd(path)
     click.echo(f"wrote {written}: fill in the tasks, then launch it with --ralph {written.name}")
 
 
@@ -395,6 +402,8 @@ def install(
 
     Example: heartbeat install --every 1m
     """
+    from heartbeat import admin, schedule
+
     config = load_config(notes, socket)
     result = admin.install(config, kind or schedule.default_kind(), every, expression, print_only)
     if print_only:
@@ -414,6 +423,8 @@ def uninstall(notes: str | None, socket: str | None) -> None:
 
     Example: heartbeat uninstall
     """
+    from heartbeat import admin
+
     click.echo(f"removed {admin.uninstall(load_config(notes, socket))}")
 
 
@@ -426,6 +437,8 @@ def doctor(notes: str | None, socket: str | None) -> None:
 
     Example: heartbeat doctor
     """
+    from heartbeat import admin
+
     findings = admin.doctor(load_config(notes, socket), now())
     for finding in findings:
         mark = "ok  " if finding.ok else "FIX "

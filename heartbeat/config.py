@@ -10,15 +10,16 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
-import socket as socketlib
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from heartbeat.errors import ConfigError, UsageError
-from heartbeat.reasons import Pattern, compile_patterns
+
+if TYPE_CHECKING:
+    from heartbeat.reasons import Pattern
 
 DEFAULT_SOCKET = "~/.tmux/sock"
 DEFAULT_NOTES = "memory"
@@ -86,7 +87,11 @@ def load(env: Mapping[str, str], notes: str | None = None, socket: str | None = 
     notes_value = notes or env.get("HEARTBEAT_NOTES") or values.pop("notes", None) or DEFAULT_NOTES
     socket_value = socket or env.get("HEARTBEAT_SOCKET") or values.pop("socket", None)
     notify_value = values.pop("notify", None)
-    patterns = compile_patterns(values.pop("pattern", []), str(file))
+    patterns: tuple[Pattern, ...] = ()
+    if "pattern" in values:
+        from heartbeat.reasons import compile_patterns  # here: few config files have any
+
+        patterns = compile_patterns(values.pop("pattern"), str(file))
     values.pop("notes", None)
     values.pop("socket", None)
     try:
@@ -104,7 +109,7 @@ def load(env: Mapping[str, str], notes: str | None = None, socket: str | None = 
         settings=settings,
         config_file=file if file.exists() else None,
         patterns=patterns,
-        host=env.get("HEARTBEAT_HOST") or socketlib.gethostname().split(".")[0],
+        host=env.get("HEARTBEAT_HOST") or os.uname().nodename.split(".")[0],
     )
 
 

@@ -24,6 +24,9 @@ class NoteError(HeartbeatError):
         self.message = message
         super().__init__(f"{where}:{line}: {message}")
 
+    def __reduce__(self) -> tuple[type[NoteError], tuple[str, int, str]]:
+        return (NoteError, (self.where, self.line, self.message))  # kept in the parse cache
+
 
 class ShellSyntaxError(HeartbeatError):
     """Shell text that heartbeat cannot read the way a POSIX shell would."""

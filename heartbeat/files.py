@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import fcntl
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from heartbeat.errors import NoteError, StateError
+
+if TYPE_CHECKING:
+    import ctypes
 
 
 @dataclass(frozen=True)
@@ -38,16 +40,19 @@ class Stamp:
         return (self.inode, self.size, self.mtime_ns) == (other.inode, other.size, other.mtime_ns)
 
 
-def read_text(path: Path, label: str, limit: int) -> tuple[str, Stamp | None]:
-    """A note's text and stamp; invalid UTF-8 or more than `limit` bytes is a NoteError."""
-    stamp = Stamp.of(path)
-    if stamp is not None and stamp.size > limit:
-        raise NoteError(
-            label,
-            1,
-            f"{stamp.size:,} bytes, more than heartbeat reads ({limit:,}): left alone",
-        )
-    data = path.read_bytes()
+def read_text(path: Path, label: str, limit: int) -> tuple[str, Stamp]:
+    """A note's text and the stamp of what was read; invalid UTF-8 or more than `limit`
+    bytes is a NoteError."""
+    with open(path, "rb") as handle:
+        st = os.fstat(handle.fileno())  # of the file read, even if a save replaces it
+        stamp = Stamp(st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        if stamp.size > limit:
+            raise NoteError(
+                label,
+                1,
+                f"{stamp.size:,} bytes, more than heartbeat reads ({limit:,}): left alone",
+            )
+        data = handle.read()
     try:
         return data.decode("utf-8"), stamp
     except UnicodeDecodeError as error:
@@ -81,7 +86,7 @@ def rewrite(
                 _fsync_dir(path.parent)
                 return
             displaced = Stamp.of(tmp)
-            if displaced is not None and expected is not None and displaced.same_file(expected):
+            if displaced is not None and displaced.same_file(expected):
                 _fsync_dir(path.parent)
                 return
             # A save landed between our look and the exchange: put it back at once, so
@@ -96,7 +101,7 @@ def rewrite(
 
 def _temp_copy(path: Path, text: str) -> Path:
     mode = os.stat(path).st_mode & 0o7777
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     with os.fdopen(fd, "wb") as handle:
         handle.write(text.encode("utf-8"))
         handle.flush()
@@ -119,6 +124,8 @@ def _exchange(first: Path, second: Path) -> bool:
     )
     if result == 0:
         return True
+    import ctypes
+
     error = ctypes.get_errno()
     if error in (errno.EINVAL, errno.ENOSYS, errno.EXDEV, errno.ENOTSUP):
         return False  # a file system or kernel without it
@@ -127,7 +134,15 @@ def _exchange(first: Path, second: Path) -> bool:
 
 @cache
 def _libc() -> ctypes.CDLL:
+    import ctypes  # here: a quiet check writes nothing, so needs neither ctypes nor tempfile
+
     return ctypes.CDLL(None, use_errno=True)
+
+
+def _mkstemp(dir: Path, prefix: str, suffix: str) -> tuple[int, str]:
+    import tempfile
+
+    return tempfile.mkstemp(dir=dir, prefix=prefix, suffix=suffix)
 
 
 def create_exclusively(path: Path, text: str, mode: int = 0o600) -> bool:
@@ -136,7 +151,7 @@ def create_exclusively(path: Path, text: str, mode: int = 0o600) -> bool:
     A link to a finished temp file is both atomic and exclusive (like O_EXCL), so a
     launch and a check at midnight cannot both create the note.
     """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(text.encode("utf-8"))
@@ -155,11 +170,15 @@ def create_exclusively(path: Path, text: str, mode: int = 0o600) -> bool:
 
 def write_private(path: Path, text: str) -> None:
     """Atomically write a machine-owned file (state), readable by the user alone."""
+    write_private_bytes(path, text.encode("utf-8"))
+
+
+def write_private_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)

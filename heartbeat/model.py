@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -33,6 +32,8 @@ def digest_of(
     environment: tuple[tuple[str, str], ...] = (),
 ) -> str:
     """Identifies what would run: the session, its command, folder, socket, environment."""
+    import hashlib  # here: digests are computed when notes are parsed, and kept with them
+
     text = json.dumps([name, command, folder, socket, environment])
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -102,6 +103,16 @@ class Entry:
     environment: tuple[tuple[str, str], ...] = ()
     options: dict[str, str] = field(default_factory=dict, compare=False)
     statuses: tuple[str, ...] = ()
+    # What approval covers (a changed restart mode can make a one-shot run forever).
+    # Computed once, here, so that the parse cache keeps it.
+    digest: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        modes = (("restart", self.restart_mode.value), ("on-stall", self.stall_mode.value))
+        digest = digest_of(
+            self.name, self.command, self.dir, self.socket, (*self.environment, *modes)
+        )
+        object.__setattr__(self, "digest", digest)  # frozen: set once, at creation
 
     @property
     def key(self) -> tuple[str, str]:
@@ -114,14 +125,6 @@ class Entry:
     @property
     def stall_mode(self) -> StallMode:
         return StallMode(self.options.get("on-stall", StallMode.NOTIFY))
-
-    @property
-    def digest(self) -> str:
-        """What approval covers: a changed restart mode can make a one-shot run forever."""
-        modes = (("restart", self.restart_mode.value), ("on-stall", self.stall_mode.value))
-        return digest_of(
-            self.name, self.command, self.dir, self.socket, (*self.environment, *modes)
-        )
 
     @property
     def line(self) -> int:

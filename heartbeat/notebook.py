@@ -9,11 +9,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from heartbeat import files, notes, render, trust
+from heartbeat import files, lazy, notecache, notes, trust
 from heartbeat.config import Config
 from heartbeat.errors import NoteError, RefusedError
 from heartbeat.model import Entry
+from heartbeat.notecache import NoteCache
+
+if TYPE_CHECKING:
+    from heartbeat import render
+else:  # only a new note needs its template
+    render = lazy.module("heartbeat.render")
 
 # Daily notes are small; a huge one is a mistake (a pasted log), not a note to parse.
 MAX_NOTE_BYTES = 5 * 1024 * 1024
@@ -30,7 +37,7 @@ ICLOUD_PLACEHOLDER = re.compile(r"\.(\d{4}-\d{2}-\d{2})\.md\.icloud")
 class LoadedNote:
     path: Path
     day: date
-    text: str
+    text: str | None  # None when the note came from the parse cache, unread
     note: notes.Note
 
 
@@ -53,6 +60,7 @@ class Notebook:
     loaded: list[LoadedNote] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     placeholders: set[date] = field(default_factory=set)  # notes iCloud has not downloaded
+    cache: NoteCache | None = None  # parsed notes from earlier runs; read_all loads it
 
     @property
     def context(self) -> notes.ReadContext:
@@ -84,11 +92,13 @@ class Notebook:
                 self.problems.append(refused)
             elif child.is_file():
                 found.append((day, child))
+        self.cache = NoteCache.load(self.config.state_dir)
         self.loaded = []
         for day, path in sorted(found):
             loaded = self.read(path, day)
             if loaded is not None:
                 self.loaded.append(loaded)
+        self.cache.save()
 
     def _notice_sync_files(self, child: Path) -> None:
         label = label_of(child)
@@ -108,10 +118,18 @@ class Notebook:
                     "entries are not watched: open it once (or: brctl download)"
                 )
 
-    def read(self, path: Path, day: date) -> LoadedNote | None:
+    def read(self, path: Path, day: date, with_text: bool = False) -> LoadedNote | None:
+        """The note parsed; from the cache, unread, when it has not changed since."""
         label = label_of(path)
+        inputs = (label, day, *self.context.inputs())
         try:
-            text, _ = files.read_text(path, label, MAX_NOTE_BYTES)
+            if self.cache is not None and not with_text:
+                stamp = files.Stamp.of(path)
+                cached = self.cache.get(path, notecache.key_of(stamp, *inputs)) if stamp else None
+                if cached is not None:
+                    self.problems.extend(str(problem) for problem in cached.problems)
+                    return LoadedNote(path, day, None, cached)
+            text, stamp = files.read_text(path, label, MAX_NOTE_BYTES)
         except NoteError as error:
             self.problems.append(str(error))
             return None
@@ -119,13 +137,15 @@ class Notebook:
             self.problems.append(f"{label}: cannot read: {error.strerror}")
             return None
         note = notes.parse(text, label, day, self.context)
+        if self.cache is not None:
+            self.cache.put(path, notecache.key_of(stamp, *inputs), note, stamp)
         self.problems.extend(str(problem) for problem in note.problems)
         return LoadedNote(path, day, text, note)
 
-    def reload(self, path: Path) -> None:
+    def reload(self, path: Path, with_text: bool = False) -> None:
         for index, loaded in enumerate(self.loaded):
             if loaded.path == path:
-                fresh = self.read(path, loaded.day)
+                fresh = self.read(path, loaded.day, with_text)
                 if fresh is not None:
                     self.loaded[index] = fresh
                 return
@@ -241,6 +261,37 @@ def carry_over(book: Notebook, stamp: str) -> None:
     or a compaction has to see it. The old entry says where it continued, which
     closes it.
     """
+    newest = _to_carry(book)
+    if any(loaded.text is None for loaded, _ in newest.values()):
+        # Parsed from the cache, unread: the entries are copied from the text itself.
+        for old_path in {loaded.path for loaded, _ in newest.values()}:
+            book.reload(old_path, with_text=True)
+        newest = _to_carry(book)
+    blocks = [
+        notes.carried_block(loaded.text, entry, stamp, loaded.path.name)
+        for loaded, entry in newest.values()
+        if loaded.text is not None
+    ]
+    if not blocks:
+        return
+    path = book.ensure_today()
+    book.edit(path, [], added=blocks)
+    book.reload(path)
+    by_note: dict[Path, list[notes.Edit]] = defaultdict(list)
+    for key, (loaded, _) in newest.items():
+        if loaded.text is None:
+            continue
+        by_note[loaded.path].append(
+            notes.Edit(key, stamp, f"{notes.CLOSED_PREFIX}: continued in {path.name}")
+        )
+    for old_path, edits in by_note.items():
+        book.edit(old_path, edits)
+        book.reload(old_path)
+
+
+def _to_carry(book: Notebook) -> dict[tuple[str, str], tuple[LoadedNote, Entry]]:
+    """The newest open entry of each name that earlier notes in the window hold and
+    today's note does not."""
     today_note = book.note_of_today()
     today_keys = {entry.key for entry in today_note.note.entries} if today_note else set()
     newest: dict[tuple[str, str], tuple[LoadedNote, Entry]] = {}
@@ -250,21 +301,4 @@ def carry_over(book: Notebook, stamp: str) -> None:
         for entry in loaded.note.entries:
             if entry.is_open and entry.key not in today_keys:
                 newest[entry.key] = (loaded, entry)
-    if not newest:
-        return
-    path = book.ensure_today()
-    origin = {key: loaded.path.name for key, (loaded, _) in newest.items()}
-    blocks = [
-        notes.carried_block(loaded.text, entry, stamp, origin[key])
-        for key, (loaded, entry) in newest.items()
-    ]
-    book.edit(path, [], added=blocks)
-    book.reload(path)
-    by_note: dict[Path, list[notes.Edit]] = defaultdict(list)
-    for key, (loaded, _) in newest.items():
-        by_note[loaded.path].append(
-            notes.Edit(key, stamp, f"{notes.CLOSED_PREFIX}: continued in {path.name}")
-        )
-    for old_path, edits in by_note.items():
-        book.edit(old_path, edits)
-        book.reload(old_path)
+    return newest

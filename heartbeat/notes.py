@@ -6,9 +6,9 @@ Every edit is an inserted line or a ticked box, so each byte the person wrote st
 
 from __future__ import annotations
 
+import functools
 import os
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -45,6 +45,14 @@ class Note:
     append_gap: bool = True  # a new entry needs a blank line before it
     fatal: bool = False  # heartbeat must not edit this note
 
+    @functools.cached_property
+    def by_key(self) -> dict[tuple[str, str], list[Entry]]:
+        """The entries of each socket and name (a note may log one name twice)."""
+        found: dict[tuple[str, str], list[Entry]] = {}
+        for entry in self.entries:
+            found.setdefault(entry.key, []).append(entry)
+        return found
+
 
 @dataclass(frozen=True)
 class ReadContext:
@@ -56,6 +64,11 @@ class ReadContext:
     @property
     def home(self) -> str:
         return self.env.get("HOME") or os.path.expanduser("~")
+
+    def inputs(self) -> tuple[str | int | None, ...]:
+        """Everything from outside that a parse depends on (for the parse cache)."""
+        variables = (self.env.get(name) for name in (*shell.KNOWN_VARIABLES, "TMUX_TMPDIR"))
+        return (self.default_socket, self.home, os.getuid(), *variables)
 
 
 def split_lines(text: str) -> list[str]:
@@ -91,9 +104,7 @@ def parse(text: str, where: str, day: date, context: ReadContext) -> Note:
     if _SECTION_KEY not in text.casefold():
         return Note(where, (), tuple(problems), None, front_matter)
 
-    from markdown_it import MarkdownIt  # imported here: most checks never need it
-
-    tokens = MarkdownIt("commonmark").parse(body)
+    tokens = _markdown().parse(body)
     entries: list[Entry] = []
     append_after: int | None = None
     append_gap = True
@@ -115,6 +126,15 @@ def parse(text: str, where: str, day: date, context: ReadContext) -> Note:
             elif entry_or_error is not None:
                 problems.append(entry_or_error)
     return Note(where, tuple(entries), tuple(problems), append_after, front_matter, append_gap)
+
+
+@functools.cache
+def _markdown() -> Any:
+    """The block parser. Inline parsing is left out: entries are read from the raw text
+    of their paragraphs, and inline parsing would make a note half again as slow to read."""
+    from markdown_it import MarkdownIt  # imported here: most checks never parse a note
+
+    return MarkdownIt("commonmark").disable("inline")
 
 
 def _front_matter(
@@ -317,6 +337,8 @@ def _read_item(
 
 def _hidden_character(text: str) -> str | None:
     """The first control, format (bidi) or separator character, other than newline and tab."""
+    import unicodedata  # here: only parsing needs it, and most checks parse nothing
+
     for char in text:
         if char not in "\n\t" and unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp"):
             return f"U+{ord(char):04X}"
@@ -425,11 +447,7 @@ def entry_id(entry: Entry) -> str:
 
 def is_written(note: Note, edit: Edit) -> bool:
     """Whether the edit's status line is in the note (or its entry is gone or new)."""
-    targets = [
-        entry
-        for entry in note.entries
-        if entry.key == edit.key and entry_id(entry) == edit.entry_id
-    ]
+    targets = [entry for entry in note.by_key.get(edit.key, ()) if entry_id(entry) == edit.entry_id]
     if edit.option:
         key = edit.text.partition(":")[0].strip().casefold()
         return not targets or any(key in entry.options for entry in targets)

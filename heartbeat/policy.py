@@ -11,7 +11,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
+from heartbeat import lazy
 from heartbeat.model import (
     HELD,
     Action,
@@ -23,7 +25,11 @@ from heartbeat.model import (
     StallMode,
     State,
 )
-from heartbeat.reasons import AUTH_EXPIRED, RATE_LIMIT_WAIT, RATE_LIMITED, exit_reason
+
+if TYPE_CHECKING:
+    from heartbeat import reasons
+else:  # only an entry that stopped needs it
+    reasons = lazy.module("heartbeat.reasons")
 
 EXITED_LINE = re.compile(r"^\s*EXITED:\s*(-?\d+)\s*$")
 # The skill's tail (`...; sleep 999999`) runs as `sleep` once the agent has ended,
@@ -111,7 +117,7 @@ def describe(observed: Observation) -> str:
         return "dead"
     if code == 0:
         return "finished (exit 0)"
-    why = exit_reason(code)
+    why = reasons.exit_reason(code)
     return f"failed (exit {code})" if why == "crashed" else f"failed (exit {code}, {why})"
 
 
@@ -138,7 +144,7 @@ def decide(
     reason = observed.reason
     # A run is new news when the last check saw it running (or never saw it).
     new_end = history.state in (None, State.RUNNING, State.STALLED)
-    if reason is not None and reason.kind == AUTH_EXPIRED:
+    if reason is not None and reason.kind == reasons.AUTH_EXPIRED:
         # A restart cannot fix a credential: held until `heartbeat reset`.
         text = f"{what} · {reason.describe()}"
         return Decision(State.AUTH_EXPIRED, Action.NONE, True, text, True, event="auth-expired")
@@ -154,9 +160,9 @@ def decide(
         )
 
     failures = tuple(f for f in history.failures if now - f < limits.give_up_window)
-    if reason is not None and reason.kind == RATE_LIMITED:
+    if reason is not None and reason.kind == reasons.RATE_LIMITED:
         # Not the agent's failure: no count, but no restart before the limit lifts.
-        due = max(reason.retry_at or now + RATE_LIMIT_WAIT, now)
+        due = max(reason.retry_at or now + reasons.RATE_LIMIT_WAIT, now)
         if new_end and due > now:
             text = f"{what} · rate-limited, restart after {due:%H:%M}"
             return Decision(state, Action.WAIT, True, text, False, failures, due, "rate-limited")

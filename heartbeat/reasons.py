@@ -5,12 +5,10 @@ from __future__ import annotations
 import os
 import re
 import time
-import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
-from importlib import resources
 from typing import Any
 
 from heartbeat.errors import ConfigError
@@ -80,6 +78,9 @@ def compile_patterns(raw: Iterable[Mapping[str, Any]], where: str) -> tuple[Patt
 
 @cache
 def builtin_patterns() -> tuple[Pattern, ...]:
+    import tomllib  # here, like the file: only a run that reads an agent's last words needs it
+    from importlib import resources
+
     text = resources.files("heartbeat").joinpath("patterns.toml").read_text(encoding="utf-8")
     return compile_patterns(tomllib.loads(text)["pattern"], "patterns.toml")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,7 @@ class StateFile:
     # save dropped is written again.
     written: list[dict[str, list[dict[str, Any]]]] = field(default_factory=list)
     warning: str | None = None
+    saved: dict[str, Any] | None = field(default=None, repr=False)  # as read or last written
 
     @staticmethod
     def key(socket: str, name: str) -> str:
@@ -64,6 +65,9 @@ class StateFile:
 
     def record(self, socket: str, name: str) -> Record:
         return self.records.setdefault(self.key(socket, name), Record())
+
+
+LAST_CHECK_FILE = "last-check"
 
 
 def state_path(state_dir: Path) -> Path:
@@ -97,6 +101,7 @@ def load(state_dir: Path) -> StateFile:
             {str(k): int(v) for k, v in raw.get("servers", {}).items()},
             dict(raw.get("pending", {})),
             list(raw.get("written", [])),
+            saved=raw,
         )
     except FileNotFoundError:
         return StateFile()
@@ -127,15 +132,27 @@ def _check_edits(item: Any) -> None:
 
 
 def save(state_dir: Path, state: StateFile) -> None:
+    """Write the state, unless it is what was read: a quiet check writes nothing."""
     raw = {
         "version": VERSION,
-        "records": {key: asdict(record) for key, record in sorted(state.records.items())},
+        "records": {key: _record_json(record) for key, record in sorted(state.records.items())},
         "printed": state.printed,
         "servers": state.servers,
         "pending": state.pending,
         "written": state.written,
     }
-    files.write_private(state_path(state_dir), json.dumps(raw, indent=1) + "\n")
+    if raw == state.saved:
+        return
+    # Compact: json's C encoder serves only that form, and is fast at thousands of records.
+    text = json.dumps(raw, separators=(",", ":"))
+    files.write_private(state_path(state_dir), text + "\n")
+    state.saved = json.loads(text)  # a copy: `raw` shares its lists with the records
+
+
+def _record_json(record: Record) -> dict[str, Any]:
+    raw = dict(vars(record))  # a flat record: no deep copy needed, unlike asdict()
+    raw["state"] = record.state.value if record.state is not None else None
+    return raw
 
 
 def read_exit(state_dir: Path, run: str | None) -> int | None:
@@ -161,3 +178,19 @@ def log(state_dir: Path, stamp: str, line: str) -> None:
 
 def new_run_id(stamp: str) -> str:
     return f"{stamp.replace(':', '').replace(' ', 'T').replace('-', '')}-{os.urandom(4).hex()}"
+
+
+def record_check(state_dir: Path, now: datetime) -> None:
+    """Remember when a check ran, for `status` and `doctor`: as a file's time, so that a
+    quiet check writes no data."""
+    path = state_dir / LAST_CHECK_FILE
+    if not path.exists():
+        files.write_private(path, "")
+    os.utime(path, (now.timestamp(), now.timestamp()))
+
+
+def last_check(state_dir: Path) -> datetime | None:
+    try:
+        return datetime.fromtimestamp((state_dir / LAST_CHECK_FILE).stat().st_mtime)
+    except OSError:
+        return None

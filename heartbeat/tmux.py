@@ -9,18 +9,22 @@ timeout: a stopped tmux server must not hang a check.
 from __future__ import annotations
 
 import contextlib
+import importlib
+import importlib.util
+import logging
 import os
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-
-import libtmux
-from libtmux import exc as libtmux_exc
+from types import ModuleType
+from typing import Any
 
 from heartbeat import procs
 from heartbeat.errors import RefusedError, TmuxError
@@ -78,13 +82,15 @@ class Tmux:
         # A $TMUX inherited from a surrounding session must not leak into what we start.
         os.environ.pop("TMUX", None)
         os.environ.pop("TMUX_PANE", None)
-        server = libtmux.Server(socket_path=self.socket, tmux_bin=self.binary)
-        outcome: dict[str, object] = {}
+        runner = _libtmux_runner()
+        outcome: dict[str, Any] = {}
 
         def call() -> None:
             try:
                 with _client_path(path):
-                    outcome["proc"] = server.cmd(*args)
+                    outcome["proc"] = runner.tmux_cmd(
+                        f"-S{self.socket}", *args, tmux_bin=self.binary
+                    )
             except Exception as error:  # handed to the caller's thread
                 outcome["error"] = error
 
@@ -98,13 +104,12 @@ class Tmux:
                 f"tmux on {self.socket} did not answer within {timeout:.3g}s ({args[0]})"
             )
         error = outcome.get("error")
-        if isinstance(error, libtmux_exc.TmuxCommandNotFound):
+        if isinstance(error, runner.exc.TmuxCommandNotFound):
             raise TmuxError("tmux not found: install it (apt install tmux)")
         if isinstance(error, Exception):
             raise TmuxError(f"tmux on {self.socket}: {error}")
         proc = outcome["proc"]
-        assert isinstance(proc, libtmux.common.tmux_cmd)
-        return proc.returncode, proc.stdout, proc.stderr
+        return int(proc.returncode), list(proc.stdout), list(proc.stderr)
 
     def snapshot(self) -> Snapshot:
         """Every session on the socket with its first pane, from one `list-panes -a` call."""
@@ -271,11 +276,41 @@ def _is_tmux_server(pid: int) -> bool:
     return name.startswith("tmux")
 
 
+@cache
+def _libtmux_runner() -> ModuleType:
+    """`libtmux.common`, where libtmux runs tmux commands (`tmux_cmd`, which its
+    `Server.cmd` calls), with `libtmux.exc` loaded as its attribute `exc`.
+
+    `import libtmux` first builds libtmux's whole object model (Server, Session, Window,
+    Pane, Client): about 50 ms, twice the time Python takes to start, on every check,
+    for classes heartbeat does not use. So when libtmux is not imported yet, its package
+    is registered lazily (PEP 562): its `__init__` runs the first time anything else
+    asks the package for a name, such as `from libtmux import Server`.
+    """
+    if "libtmux" not in sys.modules:
+        spec = importlib.util.find_spec("libtmux")
+        if spec is None or spec.loader is None:
+            raise TmuxError("libtmux is not installed: reinstall heartbeat")
+        package = importlib.util.module_from_spec(spec)
+        loader = spec.loader
+
+        def load_in_full(name: str) -> Any:
+            if importlib.util.find_spec(f"libtmux.{name}") is not None:
+                raise AttributeError(name)  # a submodule: `import` loads it by itself
+            del package.__dict__["__getattr__"]
+            loader.exec_module(package)
+            return getattr(package, name)
+
+        package.__dict__["__getattr__"] = load_in_full
+        sys.modules["libtmux"] = package
+        # What libtmux's `__init__` does first: its log stays out of stderr.
+        logging.getLogger("libtmux").addHandler(logging.NullHandler())
+    return importlib.import_module("libtmux.common")
+
+
 def version(binary: str) -> str:
     """tmux's version, through libtmux."""
-    from libtmux.common import get_version_str
-
     try:
-        return get_version_str(tmux_bin=binary)
+        return str(_libtmux_runner().get_version_str(tmux_bin=binary))
     except Exception as error:  # libtmux raises several kinds here
         raise TmuxError(f"tmux at {binary} does not answer: {error}") from None

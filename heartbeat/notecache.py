@@ -1,0 +1,93 @@
+"""Parsed notes kept between checks, so that a check parses only the notes that changed.
+
+A note is known by what the file system says of it (inode, size, mtime and ctime: sync
+tools keep mtimes and ticking a box keeps the size, but every write moves the ctime) and
+by everything its parse depends on (its label, its date, the default socket, the
+variables it may expand). The cache is a pickle in the private state folder, read only
+when this user owns it and nobody else can write it, like the hook script beside it,
+which tmux runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import sys
+import time
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import heartbeat
+from heartbeat import files
+from heartbeat.notes import Note
+
+FILE_NAME = "notes.cache"
+FORMAT = 1
+# A note written within this time of being read may be written again within the same
+# tick of the file system's clock, leaving its stamp as it was (git's "racy clean"
+# problem): it is parsed again next time instead of being kept.
+SETTLE_NS = 2_000_000_000
+# The modules whose code decides what a parse returns: a changed parser drops the cache.
+_PARSER_MODULES = ("notes", "shell", "model", "config", "errors")
+
+Key = tuple[Hashable, ...]
+
+
+def key_of(stamp: files.Stamp, *parse_inputs: Hashable) -> Key:
+    return (stamp.inode, stamp.size, stamp.mtime_ns, stamp.ctime_ns, *parse_inputs)
+
+
+@dataclass
+class NoteCache:
+    """Parsed notes by path; those used in this run are what the next run finds."""
+
+    path: Path
+    found: dict[str, tuple[Key, Note]] = field(default_factory=dict)
+    used: dict[str, tuple[Key, Note]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, state_dir: Path) -> NoteCache:
+        """The cache the last run left, or an empty one (missing, unsafe, stale, broken)."""
+        path = state_dir / FILE_NAME
+        cache = cls(path)
+        # Unpickling fails in many ways (a truncated file, a renamed class): all mean
+        # "parse again".
+        with contextlib.suppress(Exception), open(path, "rb") as handle:
+            st = os.fstat(handle.fileno())
+            if st.st_uid != os.geteuid() or st.st_mode & 0o022:
+                return cache  # not ours alone: never unpickled
+            version, notes = pickle.load(handle)
+            if version == _version() and isinstance(notes, dict):
+                cache.found = notes
+        return cache
+
+    def get(self, note_path: Path, key: Key) -> Note | None:
+        hit = self.found.get(str(note_path))
+        if hit is None or hit[0] != key:
+            return None
+        self.used[str(note_path)] = hit
+        return hit[1]
+
+    def put(self, note_path: Path, key: Key, note: Note, stamp: files.Stamp) -> None:
+        if time.time_ns() - stamp.ctime_ns > SETTLE_NS:
+            self.used[str(note_path)] = (key, note)
+
+    def save(self) -> None:
+        """Write what this run used, when it differs from what was found."""
+        if self.used == self.found:
+            return
+        with contextlib.suppress(OSError):
+            files.write_private_bytes(
+                self.path, pickle.dumps((_version(), self.used), pickle.HIGHEST_PROTOCOL)
+            )
+
+
+def _version() -> tuple[Hashable, ...]:
+    package = Path(heartbeat.__file__).parent
+    stamps = []
+    for module in _PARSER_MODULES:
+        with contextlib.suppress(OSError):
+            stamps.append(os.stat(package / f"{module}.py").st_mtime_ns)
+    return (FORMAT, heartbeat.__version__, sys.version_info[:2], *stamps)
