@@ -133,5 +133,8 @@ def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
     box = Sandbox(tmp_path, home, notes, state, bin_dir, socket, env)
     yield box
     for sock in socket_dir.iterdir():
-        subprocess.run(["tmux", "-S", str(sock), "kill-server"], capture_output=True)
+        # Unhooked first: a session-closed hook would start a check that restarts the
+        # sessions on a new server, outliving the test.
+        unhook_and_kill = ["set-hook", "-gu", "session-closed", ";", "kill-server"]
+        subprocess.run(["tmux", "-S", str(sock), *unhook_and_kill], capture_output=True)
     shutil.rmtree(socket_dir, ignore_errors=True)
