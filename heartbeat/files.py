@@ -173,14 +173,16 @@ def write_private(path: Path, text: str) -> None:
     write_private_bytes(path, text.encode("utf-8"))
 
 
-def write_private_bytes(path: Path, data: bytes) -> None:
+def write_private_bytes(path: Path, data: bytes, durable: bool = True) -> None:
+    """`write_private` for bytes; a cache that can be rebuilt need not be `durable`."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd, tmp = _mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -136,7 +136,8 @@ class Notebook:
         except OSError as error:
             self.problems.append(f"{label}: cannot read: {error.strerror}")
             return None
-        note = notes.parse(text, label, day, self.context)
+        earlier = self.cache.earlier(path) if self.cache is not None else None
+        note = notes.parse(text, label, day, self.context, earlier)
         if self.cache is not None:
             self.cache.put(path, notecache.key_of(stamp, *inputs), note, stamp)
         self.problems.extend(str(problem) for problem in note.problems)

@@ -70,6 +70,11 @@ class NoteCache:
         self.used[str(note_path)] = hit
         return hit[1]
 
+    def earlier(self, note_path: Path) -> Note | None:
+        """The note as last parsed, whatever changed since."""
+        hit = self.found.get(str(note_path))
+        return hit[1] if hit is not None else None
+
     def put(self, note_path: Path, key: Key, note: Note, stamp: files.Stamp) -> None:
         if time.time_ns() - stamp.ctime_ns > SETTLE_NS:
             self.used[str(note_path)] = (key, note)
@@ -80,7 +85,9 @@ class NoteCache:
             return
         with contextlib.suppress(OSError):
             files.write_private_bytes(
-                self.path, pickle.dumps((_version(), self.used), pickle.HIGHEST_PROTOCOL)
+                self.path,
+                pickle.dumps((_version(), self.used), pickle.HIGHEST_PROTOCOL),
+                durable=False,  # after a crash, a torn cache is only a cache to rebuild
             )
 
 

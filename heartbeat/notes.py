@@ -30,6 +30,7 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _ITEM_START = re.compile(r"([ \t]*)([-*+]|\d{1,9}[.)])([ \t]+|$)")
 _BOX = re.compile(r"\[([ xX])\][ \t]")
 _TMUX_LINE = re.compile(r"\s*(?:\S*/)?tmux\s")
+_ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class Note:
     front_matter: dict[str, Any] = field(default_factory=dict)
     append_gap: bool = True  # a new entry needs a blank line before it
     fatal: bool = False  # heartbeat must not edit this note
+    front_matter_source: str = ""  # the YAML text, so that an unchanged one is not reread
 
     @functools.cached_property
     def by_key(self) -> dict[tuple[str, str], list[Entry]]:
@@ -93,16 +95,22 @@ def note_date(filename: str) -> date | None:
         return None
 
 
-def parse(text: str, where: str, day: date, context: ReadContext) -> Note:
-    """Read the entries of a note's "Active Long-Running Processes" sections."""
+def parse(
+    text: str, where: str, day: date, context: ReadContext, earlier: Note | None = None
+) -> Note:
+    """Read the entries of a note's "Active Long-Running Processes" sections.
+
+    `earlier` is this note as last parsed, if known: its front matter, if unchanged, is
+    taken as it was, without loading YAML.
+    """
     lines = split_lines(text)
     problems: list[NoteError] = []
-    front_matter, body = _front_matter(lines, where, problems)
+    front_matter, source, body = _front_matter(lines, where, problems, earlier)
     if problems:
         # A note whose front matter is broken is left alone until a person mends it.
         return Note(where, (), tuple(problems), None, front_matter, fatal=True)
     if _SECTION_KEY not in text.casefold():
-        return Note(where, (), tuple(problems), None, front_matter)
+        return Note(where, (), tuple(problems), None, front_matter, front_matter_source=source)
 
     tokens = _markdown().parse(body)
     entries: list[Entry] = []
@@ -125,7 +133,15 @@ def parse(text: str, where: str, day: date, context: ReadContext) -> Note:
                 entries.append(entry_or_error)
             elif entry_or_error is not None:
                 problems.append(entry_or_error)
-    return Note(where, tuple(entries), tuple(problems), append_after, front_matter, append_gap)
+    return Note(
+        where,
+        tuple(entries),
+        tuple(problems),
+        append_after,
+        front_matter,
+        append_gap,
+        front_matter_source=source,
+    )
 
 
 @functools.cache
@@ -138,24 +154,27 @@ def _markdown() -> Any:
 
 
 def _front_matter(
-    lines: list[str], where: str, problems: list[NoteError]
-) -> tuple[dict[str, Any], str]:
-    """The YAML front matter, and the body with the front matter blanked out.
+    lines: list[str], where: str, problems: list[NoteError], earlier: Note | None
+) -> tuple[dict[str, Any], str, str]:
+    """The YAML front matter, its text, and the body with the front matter blanked out.
 
     The front matter's lines become empty lines, so markdown-it's line numbers are the
     file's line numbers.
     """
     if not lines or lines[0].rstrip("\r\n") != "---":
-        return {}, "".join(lines)
+        return {}, "", "".join(lines)
     for index in range(1, len(lines)):
         if lines[index].rstrip("\r\n").rstrip() in ("---", "..."):
             break
     else:
-        return {}, "".join(lines)
-    # Imported here: only notes with front matter need YAML.
+        return {}, "", "".join(lines)
+    raw = "".join(lines[1:index])
+    body = "\n" * (index + 1) + "".join(lines[index + 1 :])
+    if earlier is not None and not earlier.fatal and earlier.front_matter_source == raw:
+        return earlier.front_matter, raw, body
+    # Imported here: only notes whose front matter is new need YAML.
     from frontmatter.default_handlers import YAMLHandler
 
-    raw = "".join(lines[1:index])
     metadata: dict[str, Any] = {}
     try:
         loaded = YAMLHandler().load(raw)
@@ -168,8 +187,7 @@ def _front_matter(
         line = 2 + (mark.line if mark is not None else 0)
         reason = getattr(error, "problem", None) or str(error).splitlines()[0]
         problems.append(NoteError(where, line, f"invalid YAML front matter: {reason}"))
-    body = "\n" * (index + 1) + "".join(lines[index + 1 :])
-    return metadata, body
+    return metadata, raw, body
 
 
 def _sections(tokens: Sequence[Any]) -> Iterable[tuple[int, int, int]]:
@@ -337,6 +355,9 @@ def _read_item(
 
 def _hidden_character(text: str) -> str | None:
     """The first control, format (bidi) or separator character, other than newline and tab."""
+    if text.isascii():  # the usual case, and a fast one: ASCII's only such are controls
+        control = _ASCII_CONTROL.search(text)
+        return f"U+{ord(control[0]):04X}" if control else None
     import unicodedata  # here: only parsing needs it, and most checks parse nothing
 
     for char in text:
