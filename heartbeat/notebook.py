@@ -6,7 +6,7 @@ import os
 import re
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -121,7 +121,8 @@ class Notebook:
     def read(self, path: Path, day: date, with_text: bool = False) -> LoadedNote | None:
         """The note parsed; from the cache, unread, when it has not changed since."""
         label = label_of(path)
-        inputs = (label, day, *self.context.inputs())
+        old = day < self.window_start()
+        inputs = (label, day, old, *self.context.inputs())
         try:
             if self.cache is not None and not with_text:
                 stamp = files.Stamp.of(path)
@@ -138,6 +139,8 @@ class Notebook:
             return None
         earlier = self.cache.earlier(path) if self.cache is not None else None
         note = notes.parse(text, label, day, self.context, earlier)
+        if old:  # of a note older than the window only open entries matter (`select`)
+            note = replace(note, entries=tuple(entry for entry in note.entries if entry.is_open))
         if self.cache is not None:
             self.cache.put(path, notecache.key_of(stamp, *inputs), note, stamp)
         self.problems.extend(str(problem) for problem in note.problems)
