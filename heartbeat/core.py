@@ -347,7 +347,9 @@ def _plan(
     plans: list[Plan] = []
     for socket, group in by_socket.items():
         try:
-            snapshot = _snapshot(config, saved, socket, deadline, stamp_of(now))
+            # Panes' current commands tell when the skill's own lines have ended.
+            commands = any(not entry.wrapped for _, entry in group)
+            snapshot = _snapshot(config, saved, socket, deadline, stamp_of(now), commands)
         except TmuxError as error:
             problems.append(str(error))
             continue
@@ -459,16 +461,16 @@ def _stop_reason(
 
 
 def _snapshot(
-    config: Config, saved: StateFile, socket: str, deadline: float, stamp: str
+    config: Config, saved: StateFile, socket: str, deadline: float, stamp: str, commands: bool
 ) -> Snapshot:
     """One list call; a socket file deleted under a live server is recreated first."""
     at = tmux_at(config, socket, deadline)
-    snapshot = at.snapshot()
+    snapshot = at.snapshot(commands)
     known_pid = saved.servers.get(socket)
     if not snapshot.server_running and known_pid and not os.path.exists(socket):
         if at.recreate_socket(known_pid):
             state.log(config.state_dir, stamp, f"{socket}: socket was deleted; tmux recreated it")
-            snapshot = at.snapshot()
+            snapshot = at.snapshot(commands)
         else:
             saved.servers.pop(socket, None)
     if snapshot.server_pid is not None:
