@@ -1,0 +1,227 @@
+"""What a check costs, counted rather than timed: notes parsed, modules loaded, what tmux
+is asked, files written. The times live in bench/check.py."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import pytest
+from conftest import TODAY, Sandbox
+from libtmux.test.retry import retry_until
+from test_launch_and_check import launch
+
+from heartbeat import config, notecache, notes
+from heartbeat.notebook import Notebook
+
+NOTE = """---
+date: {day}
+tags: [daily]
+---
+
+# {day}
+
+Prose the person wrote.
+
+## Active Long-Running Processes
+
+- [x] **done** — `codex exec 'finished work'`
+  - dir: `/tmp`
+- [ ] **api** — `codex exec 'add tests'`
+  - dir: `/tmp`
+- [ ] this line is not an entry
+
+## Meetings
+
+1. Standup.
+"""
+
+
+@pytest.fixture
+def parsed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The notes parsed from now on, by label."""
+    seen: list[str] = []
+    real = notes.parse
+
+    def counting(text: str, where: str, *args: object, **kwargs: object) -> notes.Note:
+        seen.append(where)
+        return real(text, where, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(notes, "parse", counting)
+    return seen
+
+
+def read(box: Sandbox) -> Notebook:
+    book = Notebook(config.load(box.env), date.fromisoformat(TODAY))
+    book.read_all()
+    return book
+
+
+def test_notes_that_did_not_change_are_not_parsed_again(
+    sandbox: Sandbox, parsed: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(notecache, "SETTLE_NS", 0)
+    sandbox.write_note(NOTE.format(day=TODAY))
+    sandbox.write_note(NOTE.format(day="2026-11-20"), day="2026-11-20")
+    sandbox.write_note(NOTE.format(day="2026-10-01"), day="2026-10-01")  # outside the window
+
+    first = read(sandbox)
+    assert len(parsed) == 3
+    second = read(sandbox)
+    assert len(parsed) == 3  # all three from the cache, none read
+    assert [loaded.text for loaded in second.loaded] == [None, None, None]
+    assert [loaded.note.entries for loaded in second.loaded] == [
+        loaded.note.entries for loaded in first.loaded
+    ]
+    assert second.problems == first.problems  # the unreadable line is still reported
+    assert any("cannot read this entry" in problem for problem in second.problems)
+    # Older than the window, a note keeps only its open entries: all that is used of it.
+    assert [entry.name for entry in second.loaded[0].note.entries] == ["api"]
+
+
+def test_a_box_ticked_with_the_size_and_mtime_kept_is_seen(
+    sandbox: Sandbox, parsed: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(notecache, "SETTLE_NS", 0)
+    path = sandbox.write_note(NOTE.format(day=TODAY))
+    assert [entry.is_open for entry in read(sandbox).loaded[0].note.entries] == [False, True]
+    before = os.stat(path)
+
+    def tick_as_a_sync_tool_does() -> bool:
+        """Same size, same mtime: only the ctime tells, once the clock has moved on."""
+        path.write_text(NOTE.format(day=TODAY).replace("- [ ] **api**", "- [x] **api**"))
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+        return os.stat(path).st_ctime_ns != before.st_ctime_ns
+
+    retry_until(tick_as_a_sync_tool_does, 5, interval=0.01)
+    after = os.stat(path)
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    assert [entry.is_open for entry in read(sandbox).loaded[0].note.entries] == [False, False]
+    assert len(parsed) == 2
+
+
+def test_a_note_written_a_moment_ago_is_parsed_again(sandbox: Sandbox, parsed: list[str]) -> None:
+    """Its stamp could still move within the file system's clock tick."""
+    sandbox.write_note(NOTE.format(day=TODAY))
+    read(sandbox)
+    read(sandbox)
+    assert len(parsed) == 2
+
+
+@pytest.mark.parametrize("spoil", ["others can write it", "garbage"])
+def test_a_cache_that_cannot_be_trusted_is_not_used(
+    sandbox: Sandbox, parsed: list[str], monkeypatch: pytest.MonkeyPatch, spoil: str
+) -> None:
+    monkeypatch.setattr(notecache, "SETTLE_NS", 0)
+    sandbox.write_note(NOTE.format(day=TODAY))
+    read(sandbox)
+    cache = sandbox.state / notecache.FILE_NAME
+    if spoil == "garbage":
+        cache.write_bytes(b"\x80\x05 not a pickle")
+    else:
+        cache.chmod(0o666)  # another user could have written code into it
+
+    book = read(sandbox)
+
+    assert len(parsed) == 2  # parsed again, not unpickled
+    assert [entry.name for entry in book.loaded[0].note.entries] == ["done", "api"]
+    assert cache.stat().st_mode & 0o777 == 0o600  # and replaced by one of our own
+    read(sandbox)
+    assert len(parsed) == 2
+
+
+def settled(path: Path) -> None:
+    """Wait (polling) until a note is old enough to be kept in the parse cache."""
+    written = os.stat(path).st_ctime_ns
+    retry_until(lambda: time.time_ns() - written > notecache.SETTLE_NS, 10, interval=0.05)
+
+
+LOADED_AT_EXIT = """
+import atexit, sys
+from heartbeat import cli
+def report():
+    executed = [name for name, module in sys.modules.items()
+                if type(module).__name__ != "_LazyModule"]
+    print(" ".join(sorted(executed)), file=sys.stderr)
+atexit.register(report)
+sys.argv = ["heartbeat", "check", "--quiet"]
+cli.main()
+"""
+
+
+def test_a_quiet_check_loads_only_what_it_runs(sandbox: Sandbox) -> None:
+    launch(sandbox, "api", "codex", "exec", "work")
+    settled(sandbox.note())
+    sandbox.check()  # the first sighting, which parses and caches the note
+
+    quiet = subprocess.run(
+        [sys.executable, "-c", LOADED_AT_EXIT],
+        env=sandbox.env,
+        cwd=sandbox.root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert (quiet.returncode, quiet.stdout) == (0, "")
+    loaded = set(quiet.stderr.split())
+    assert {"heartbeat.core", "libtmux.common"} <= loaded
+    for needless in (
+        "markdown_it",  # no note changed: nothing to parse
+        "yaml",
+        "frontmatter",
+        "libtmux.server",  # only libtmux's command runner is used
+        "heartbeat.verbs",  # the other verbs
+        "heartbeat.reasons",  # nothing stopped
+        "heartbeat.verify",
+        "heartbeat.admin",
+        "heartbeat.schedule",
+        "tempfile",  # nothing written
+        "ctypes",
+    ):
+        assert needless not in loaded, needless
+
+
+def test_a_quiet_check_writes_no_file(sandbox: Sandbox) -> None:
+    launch(sandbox, "api", "codex", "exec", "work")
+    settled(sandbox.note())
+    sandbox.check()
+    sandbox.check()
+    written = {path.name: os.stat(path) for path in sandbox.state.iterdir() if path.is_file()}
+    note = os.stat(sandbox.note())
+
+    assert sandbox.check().returncode == 0
+
+    after = {path.name: os.stat(path) for path in sandbox.state.iterdir() if path.is_file()}
+    assert after.keys() == written.keys()
+    for name, stat in after.items():
+        # Replacing a file changes its inode; writing it, its size or mtime. The time of
+        # the last check is kept as a file time alone.
+        unchanged = (stat.st_ino, stat.st_size) == (written[name].st_ino, written[name].st_size)
+        assert unchanged and (name == "last-check" or stat.st_mtime_ns == written[name].st_mtime_ns)
+    assert os.stat(sandbox.note()).st_ctime_ns == note.st_ctime_ns
+
+
+def test_the_list_call_asks_for_pane_commands_only_for_the_skills_lines(
+    sandbox: Sandbox,
+) -> None:
+    launch(sandbox, "api", "codex", "exec", "work")
+    log = sandbox.root / "tmux-args"
+    counting = sandbox.bin / "logging-tmux"
+    counting.write_text(f'#!/bin/sh\necho "$*" >> {log}\nexec tmux "$@"\n')
+    counting.chmod(0o755)
+    env = dict(sandbox.env, HEARTBEAT_TMUX=str(counting))
+
+    assert sandbox.check(env=env).returncode == 0
+    assert "list-panes" in log.read_text() and "pane_current_command" not in log.read_text()
+
+    sandbox.server.new_session("docs", window_command="sleep 600")
+    with sandbox.note().open("a") as note:
+        note.write(f"- docs: `tmux -S {sandbox.socket} new -d -s docs 'sleep 600'`\n")
+    log.unlink()
+    assert sandbox.check(env=env).returncode == 0
+    assert "pane_current_command" in log.read_text()
