@@ -1,22 +1,27 @@
-"""The command line: the only module that prints, reads the clock or exits."""
+"""The command line: the only module that prints, reads the clock or exits.
+
+Built on argparse, as honcho's is: cron starts `heartbeat check` every minute, and a
+richer command-line library would cost each of those checks more than a tenth of its
+time just to import (bench/check.py measures it). Only the verb asked for is built.
+"""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import inspect
 import json
 import os
 import shlex
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from functools import wraps
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import click
-
+from heartbeat import __version__, core, lazy, notebook
 from heartbeat import config as config_module
-from heartbeat import core, lazy, notebook
 from heartbeat.errors import HeartbeatError, UsageError
 from heartbeat.model import RestartMode
 
@@ -25,9 +30,12 @@ if TYPE_CHECKING:
 else:  # a check, the verb cron runs every minute, does without
     verbs = lazy.module("heartbeat.verbs")
 
-F = TypeVar("F", bound=Callable[..., Any])
-
 EXIT_OK, EXIT_NEEDS_PERSON, EXIT_USAGE = 0, 1, 2
+
+ABOUT = """Keep long-running coding agents alive in tmux, from your daily notes.
+
+Each launch is logged in memory/YYYY-MM-DD.md under "Active Long-Running Processes";
+`heartbeat check`, run every minute by cron, restarts the dead."""
 
 
 def now() -> datetime:
@@ -41,114 +49,120 @@ def now() -> datetime:
         raise UsageError(f"HEARTBEAT_NOW is not an ISO time: {fixed!r}") from None
 
 
-def load_config(notes: str | None, socket: str | None) -> config_module.Config:
-    return config_module.load(os.environ, notes=notes, socket=socket)
+def load_config(args: argparse.Namespace) -> config_module.Config:
+    return config_module.load(os.environ, notes=args.notes, socket=args.socket)
 
 
-def one_line_errors(func: F) -> F:
-    """Turn heartbeat's errors into one line on stderr and an exit code."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except UsageError as error:
-            click.echo(f"heartbeat: {error}", err=True)
-            sys.exit(EXIT_USAGE)
-        except HeartbeatError as error:
-            click.echo(f"heartbeat: {error}", err=True)
-            sys.exit(EXIT_NEEDS_PERSON)
-        except BrokenPipeError:  # the reader (`| head`) has all it wanted
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            sys.exit(EXIT_OK)
-        except OSError as error:  # a file heartbeat had to use, and could not
-            where = f"{error.filename}: " if error.filename else ""
-            click.echo(f"heartbeat: {where}{error.strerror or error}", err=True)
-            sys.exit(EXIT_NEEDS_PERSON)
-
-    return wrapper  # type: ignore[return-value]
+def echo(text: str = "", err: bool = False) -> None:
+    """One line out, flushed at once: a reader that leaves early (`| head`) is seen here."""
+    stream = sys.stderr if err else sys.stdout
+    stream.write(text + "\n")
+    stream.flush()
 
 
-notes_option = click.option(
-    "--notes", metavar="DIR", help="Notes folder [$HEARTBEAT_NOTES, else ./memory]."
-)
-socket_option = click.option(
-    "--socket", metavar="PATH", help="tmux socket [$HEARTBEAT_SOCKET, else ~/.tmux/sock]."
-)
+# --- the verbs, as argparse will know them --------------------------------------------
+
+Argument = tuple[tuple[str, ...], dict[str, Any]]
+Handler = Callable[[argparse.Namespace], None]
 
 
-restart_option = click.option(
+def arg(*flags: str, **options: Any) -> Argument:
+    return flags, options
+
+
+@dataclass(frozen=True)
+class Verb:
+    words: tuple[str, ...]  # `("prd", "new")` for `heartbeat prd new`
+    run: Handler
+    arguments: tuple[Argument, ...]
+
+    @property
+    def help(self) -> str:
+        return inspect.cleandoc(self.run.__doc__ or "")
+
+
+VERBS: list[Verb] = []  # in the order `heartbeat --help` lists them
+GROUPS = {"prd": "PRD files: the task checklists Ralph loops work through."}
+
+
+def verb(*arguments: Argument, name: str | None = None) -> Callable[[Handler], Handler]:
+    def register(run: Handler) -> Handler:
+        VERBS.append(Verb(tuple((name or run.__name__).split()), run, arguments))
+        return run
+
+    return register
+
+
+def at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+NOTES = arg("--notes", metavar="DIR", help="notes folder [$HEARTBEAT_NOTES, else ./memory]")
+SOCKET = arg("--socket", metavar="PATH", help="tmux socket [$HEARTBEAT_SOCKET, else ~/.tmux/sock]")
+NAME = arg("name", metavar="NAME", help="the entry's session name")
+DIR = arg("--dir", dest="folder", required=True, metavar="DIR", help="folder the agent runs in")
+RESTART = arg(
     "--restart",
-    type=click.Choice([mode.value for mode in RestartMode]),
+    choices=[mode.value for mode in RestartMode],
     default=RestartMode.ON_FAILURE.value,
-    show_default=True,
-    help="When a check restarts it.",
+    help="when a check restarts it (default: %(default)s)",
+)
+# Filled from what follows `--` on the command line, not by argparse, which cannot take
+# an agent's own options (`--full-auto`) as values.
+COMMAND_AFTER_DASHES = arg(
+    "command", nargs="*", metavar="-- COMMAND", help="the agent's command, after --"
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="heartbeat")
-def cli() -> None:
-    """Keep long-running coding agents alive in tmux, from your daily notes.
-
-    Each launch is logged in memory/YYYY-MM-DD.md under "Active Long-Running
-    Processes"; `heartbeat check`, run every minute by cron, restarts the dead.
-    """
-
-
-@cli.command()
-@notes_option
-@socket_option
-@click.option("--quiet", is_flag=True, help="Print only what needs a person (for cron).")
-@click.option("--only", metavar="NAME", help="Check this entry alone (the completion hook).")
-@click.option("--hook", is_flag=True, hidden=True, help="Run by tmux when a session closed.")
-@one_line_errors
-def check(notes: str | None, socket: str | None, quiet: bool, only: str | None, hook: bool) -> None:
+@verb(
+    NOTES,
+    SOCKET,
+    arg("--quiet", action="store_true", help="print only what needs a person (for cron)"),
+    arg("--only", metavar="NAME", help="check this entry alone (the completion hook)"),
+    arg("--hook", action="store_true", help=argparse.SUPPRESS),  # run by tmux's hook
+)
+def check(args: argparse.Namespace) -> None:
     """Restart dead sessions and write status changes to the notes.
 
     Silent when nothing changed. Exit 1 when something needs a person.
 
     Example: heartbeat check --quiet
     """
-    if only:
+    if args.only:
         # Run as the completion hook, inside the agent's pane: leave the pane's session,
         # so that restarting that very session does not hang this check up.
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         with contextlib.suppress(OSError):
             os.setsid()
-    outcome = core.check(load_config(notes, socket), now(), only, hook)
+    outcome = core.check(load_config(args), now(), args.only, args.hook)
     if outcome.skipped:
         return
     for change in outcome.changes:
-        if change.needs_person or not quiet:
-            click.echo(change.line())
+        if change.needs_person or not args.quiet:
+            echo(change.line())
     for problem in outcome.problems:
-        click.echo(problem, err=True)
+        echo(problem, err=True)
     sys.exit(EXIT_NEEDS_PERSON if outcome.needs_person else EXIT_OK)
 
 
-@cli.command(context_settings={"ignore_unknown_options": True})
-@click.argument("name")
-@click.option("--dir", "folder", required=True, metavar="DIR", help="Folder the agent runs in.")
-@notes_option
-@socket_option
-@click.option("--codex", metavar="TASK", help="Run `codex exec --full-auto TASK`.")
-@click.option("--ralph", metavar="PRD", help="Run `ralphy --codex --prd PRD`.")
-@click.option("--parallel", is_flag=True, help="With --ralph: `ralphy --codex --parallel`.")
-@restart_option
-@click.argument("command", nargs=-1, type=click.UNPROCESSED)
-@one_line_errors
-def launch(
-    name: str,
-    folder: str,
-    notes: str | None,
-    socket: str | None,
-    codex: str | None,
-    ralph: str | None,
-    parallel: bool,
-    restart: str,
-    command: tuple[str, ...],
-) -> None:
+@verb(
+    NAME,
+    DIR,
+    NOTES,
+    SOCKET,
+    arg("--codex", metavar="TASK", help="run `codex exec --full-auto TASK`"),
+    arg("--ralph", metavar="PRD", help="run `ralphy --codex --prd PRD`"),
+    arg("--parallel", action="store_true", help="with --ralph: `ralphy --codex --parallel`"),
+    RESTART,
+    COMMAND_AFTER_DASHES,
+)
+def launch(args: argparse.Namespace) -> None:
     """Start COMMAND in a tmux session NAME and log it in today's note.
 
     One COMMAND argument is a shell command (as tmux takes it); several are run
@@ -156,54 +170,45 @@ def launch(
 
     Example: heartbeat launch api-tests --dir ~/src/api -- codex exec --full-auto 'Add tests'
     """
-    argv = list(command)
-    shortcuts = [flag for flag, value in (("--codex", codex), ("--ralph", ralph)) if value]
+    argv = list(args.command)
+    shortcuts = [
+        flag for flag, value in (("--codex", args.codex), ("--ralph", args.ralph)) if value
+    ]
     if len(shortcuts) + bool(argv) > 1:
         raise UsageError("give one of --codex, --ralph or a COMMAND after --")
-    if parallel and not ralph:
+    if args.parallel and not args.ralph:
         raise UsageError("--parallel goes with --ralph")
-    if codex:
-        argv = ["codex", "exec", "--full-auto", codex]
-    elif ralph:
-        argv = ["ralphy", "--codex", *(["--parallel"] if parallel else []), "--prd", ralph]
-    config = load_config(notes, socket)
-    path = verbs.launch(config, now(), name, folder, argv, RestartMode(restart))
-    click.echo(f"{name}: running on {config.socket}, logged in {notebook.label_of(path)}")
+    if args.codex:
+        argv = ["codex", "exec", "--full-auto", args.codex]
+    elif args.ralph:
+        argv = [
+            "ralphy",
+            "--codex",
+            *(["--parallel"] if args.parallel else []),
+            "--prd",
+            args.ralph,
+        ]
+    config = load_config(args)
+    path = verbs.launch(config, now(), args.name, args.folder, argv, RestartMode(args.restart))
+    echo(f"{args.name}: running on {config.socket}, logged in {notebook.label_of(path)}")
 
 
-@cli.command(name="log", context_settings={"ignore_unknown_options": True})
-@click.argument("name")
-@click.option("--dir", "folder", required=True, metavar="DIR", help="Folder the agent runs in.")
-@notes_option
-@socket_option
-@restart_option
-@click.argument("command", nargs=-1, type=click.UNPROCESSED)
-@one_line_errors
-def log_command(
-    name: str,
-    folder: str,
-    notes: str | None,
-    socket: str | None,
-    restart: str,
-    command: tuple[str, ...],
-) -> None:
+@verb(NAME, DIR, NOTES, SOCKET, RESTART, COMMAND_AFTER_DASHES)
+def log(args: argparse.Namespace) -> None:
     """Log a session you started by hand, and approve its command, in one step.
 
     COMMAND is what a restart runs, in DIR, through heartbeat's wrapper.
 
     Example: heartbeat log api-tests --dir ~/src/api -- codex exec --full-auto 'Add tests'
     """
-    config = load_config(notes, socket)
-    path = verbs.log(config, now(), name, folder, list(command), RestartMode(restart))
-    click.echo(f"{name}: logged in {notebook.label_of(path)}; its command is allowed")
+    config = load_config(args)
+    restart = RestartMode(args.restart)
+    path = verbs.log(config, now(), args.name, args.folder, list(args.command), restart)
+    echo(f"{args.name}: logged in {notebook.label_of(path)}; its command is allowed")
 
 
-@cli.command()
-@click.argument("name")
-@notes_option
-@socket_option
-@one_line_errors
-def allow(name: str, notes: str | None, socket: str | None) -> None:
+@verb(NAME, NOTES, SOCKET)
+def allow(args: argparse.Namespace) -> None:
     """Approve the command of NAME's entry, so that checks may run it.
 
     A command heartbeat did not launch itself (written by hand, or edited) is not run
@@ -211,18 +216,14 @@ def allow(name: str, notes: str | None, socket: str | None) -> None:
 
     Example: heartbeat allow api-tests
     """
-    entry = verbs.allow(load_config(notes, socket), now(), name)
+    entry = verbs.allow(load_config(args), now(), args.name)
     command = entry.command if isinstance(entry.command, str) else shlex.join(entry.command)
-    click.echo(f"{entry.name}: allowed\n  command: {command}\n  dir: {entry.dir}")
-    click.echo(f"  socket: {entry.socket}\n  note: {entry.location}")
+    echo(f"{entry.name}: allowed\n  command: {command}\n  dir: {entry.dir}")
+    echo(f"  socket: {entry.socket}\n  note: {entry.location}")
 
 
-@cli.command()
-@notes_option
-@socket_option
-@click.option("--json", "as_json", is_flag=True, help='Print {"entries": [...]}.')
-@one_line_errors
-def status(notes: str | None, socket: str | None, as_json: bool) -> None:
+@verb(NOTES, SOCKET, arg("--json", action="store_true", help='print {"entries": [...]}'))
+def status(args: argparse.Namespace) -> None:
     """Show every watched entry and its live state; changes nothing.
 
     Example: heartbeat status --json
@@ -230,16 +231,16 @@ def status(notes: str | None, socket: str | None, as_json: bool) -> None:
     from heartbeat import admin  # each verb imports what only it needs: checks start fast
 
     current = now()
-    config = load_config(notes, socket)
+    config = load_config(args)
     rows, problems = verbs.status(config, current)
     header = admin.watcher_header(config, current)
-    if as_json:
+    if args.json:
         report = {"heartbeat": header, "entries": [row.as_json() for row in rows]}
-        click.echo(json.dumps(report, indent=2))
+        echo(json.dumps(report, indent=2))
     else:
-        click.echo("\n".join([*header, "", _table(rows, current)]))
+        echo("\n".join([*header, "", _table(rows, current)]))
     for problem in problems:
-        click.echo(problem, err=True)
+        echo(problem, err=True)
     sys.exit(EXIT_NEEDS_PERSON if problems else EXIT_OK)
 
 
@@ -280,57 +281,43 @@ def _age(since: str | None, current: datetime) -> str:
     return f"{seconds // 86400}d{seconds % 86400 // 3600}h"
 
 
-@cli.command()
-@click.argument("name")
-@click.option(
-    "-n", "lines", default=20, show_default=True, type=click.IntRange(min=1), help="How many lines."
+@verb(
+    NAME,
+    arg("-n", dest="lines", type=at_least_one, default=20, help="how many lines (default: 20)"),
+    NOTES,
+    SOCKET,
 )
-@notes_option
-@socket_option
-@one_line_errors
-def tail(name: str, lines: int, notes: str | None, socket: str | None) -> None:
+def tail(args: argparse.Namespace) -> None:
     """Print the last lines of NAME's pane.
 
     Example: heartbeat tail api-tests -n 50
     """
-    for line in verbs.tail(load_config(notes, socket), now(), name, lines):
-        click.echo(line)
+    for line in verbs.tail(load_config(args), now(), args.name, args.lines):
+        echo(line)
 
 
-@cli.command()
-@click.argument("name")
-@notes_option
-@socket_option
-@one_line_errors
-def kill(name: str, notes: str | None, socket: str | None) -> None:
+@verb(NAME, NOTES, SOCKET)
+def kill(args: argparse.Namespace) -> None:
     """Close NAME's entry in the notes, then kill its session.
 
     Example: heartbeat kill api-tests
     """
-    entry = verbs.kill(load_config(notes, socket), now(), name)
-    click.echo(f"{entry.name}: killed, entry closed in {entry.where}")
+    entry = verbs.kill(load_config(args), now(), args.name)
+    echo(f"{entry.name}: killed, entry closed in {entry.where}")
 
 
-@cli.command()
-@click.argument("name")
-@notes_option
-@socket_option
-@one_line_errors
-def reset(name: str, notes: str | None, socket: str | None) -> None:
+@verb(NAME, NOTES, SOCKET)
+def reset(args: argparse.Namespace) -> None:
     """Forget NAME's failed starts, so that checks restart it again after giving up.
 
     Example: heartbeat reset api-tests
     """
-    entry = verbs.reset(load_config(notes, socket), now(), name)
-    click.echo(f"{entry.name}: reset; the next check restarts it if it is down")
+    entry = verbs.reset(load_config(args), now(), args.name)
+    echo(f"{entry.name}: reset; the next check restarts it if it is down")
 
 
-@cli.command(name="verify")
-@click.argument("name")
-@notes_option
-@socket_option
-@one_line_errors
-def verify_command(name: str, notes: str | None, socket: str | None) -> None:
+@verb(NAME, NOTES, SOCKET, name="verify")
+def verify_command(args: argparse.Namespace) -> None:
     """Show whether NAME's work is done: git log, diff, the pane's end, PRD, verdict.
 
     Checks git, not checkboxes: agents tick PRD boxes without doing the work. Works on
@@ -338,64 +325,62 @@ def verify_command(name: str, notes: str | None, socket: str | None) -> None:
 
     Example: heartbeat verify api-tests
     """
-    found = verbs.verify_entry(load_config(notes, socket), now(), name)
+    found = verbs.verify_entry(load_config(args), now(), args.name)
     entry, report = found.entry, found.report
-    click.echo(f"{entry.name} ({found.state}) in {entry.dir}")
+    echo(f"{entry.name} ({found.state}) in {entry.dir}")
     if found.baseline is not None and found.baseline.head:
-        click.echo(
-            f"started at {found.baseline.head[:10]} on {found.baseline.started:%Y-%m-%d %H:%M}"
-        )
+        echo(f"started at {found.baseline.head[:10]} on {found.baseline.started:%Y-%m-%d %H:%M}")
     sections = [
         ("git log --oneline -3", found.log),
         ("git diff --stat", found.diff),
         ("pane (last 20 lines)", found.pane),
     ]
     for title, lines in sections:
-        click.echo(f"\n$ {title}" if title.startswith("git") else f"\n{title}:")
-        click.echo("\n".join(lines) if lines else "(nothing)")
-    click.echo()
+        echo(f"\n$ {title}" if title.startswith("git") else f"\n{title}:")
+        echo("\n".join(lines) if lines else "(nothing)")
+    echo()
     if report.prd is not None:
-        click.echo(f"{report.prd.describe()} tasks ticked")
+        echo(f"{report.prd.describe()} tasks ticked")
     if report.changes is not None:
-        click.echo(f"since start: {report.changes.describe()}")
-    click.echo(f"verdict: {report.verdict}" + (f" ({report.hint})" if report.hint else ""))
+        echo(f"since start: {report.changes.describe()}")
+    echo(f"verdict: {report.verdict}" + (f" ({report.hint})" if report.hint else ""))
 
 
-@cli.group()
-def prd() -> None:
-    """PRD files: the task checklists Ralph loops work through."""
-
-
-@prd.command(name="new")
-@click.argument("path", default=".", required=False)
-@one_line_errors
-def prd_new(path: str) -> None:
+@verb(arg("path", nargs="?", default=".", metavar="PATH"), name="prd new")
+def prd_new(args: argparse.Namespace) -> None:
     """Write a PRD skeleton with a `## Tasks` checklist (PATH: a file, or a folder).
 
     Example: heartbeat prd new ~/src/api/PRD.md
     """
-    written = verbs.new_prd(path)
-    click.echo(f"wrote {written}: fill in the tasks, then launch it with --ralph {written.name}")
+    written = verbs.new_prd(args.path)
+    echo(f"wrote {written}: fill in the tasks, then launch it with --ralph {written.name}")
 
 
-@cli.command()
-@click.option("--cron", "kind", flag_value="cron", help="A crontab line (default but on macOS).")
-@click.option("--launchd", "kind", flag_value="launchd", help="A launchd job (macOS default).")
-@click.option("--systemd", "kind", flag_value="systemd", help="A systemd user timer.")
-@click.option("--every", metavar="N", help="How often: 1m (the default), 5m, 1h.")
-@click.option("--schedule", "expression", metavar="CRON", help="A cron schedule (cron only).")
-@click.option("--print", "print_only", is_flag=True, help="Show it; install nothing.")
-@notes_option
-@socket_option
-@one_line_errors
-def install(
-    kind: str | None,
-    every: str | None,
-    expression: str | None,
-    print_only: bool,
-    notes: str | None,
-    socket: str | None,
-) -> None:
+@verb(
+    arg(
+        "--cron",
+        dest="kind",
+        action="store_const",
+        const="cron",
+        help="a crontab line (the default but on macOS)",
+    ),
+    arg(
+        "--launchd",
+        dest="kind",
+        action="store_const",
+        const="launchd",
+        help="a launchd job (the macOS default)",
+    ),
+    arg(
+        "--systemd", dest="kind", action="store_const", const="systemd", help="a systemd user timer"
+    ),
+    arg("--every", metavar="N", help="how often: 1m (the default), 5m, 1h"),
+    arg("--schedule", dest="expression", metavar="CRON", help="a cron schedule (cron only)"),
+    arg("--print", dest="print_only", action="store_true", help="show it; install nothing"),
+    NOTES,
+    SOCKET,
+)
+def install(args: argparse.Namespace) -> None:
     """Run `heartbeat check --quiet` on a schedule: cron, launchd or systemd.
 
     Installing twice changes nothing; a new schedule replaces the old one.
@@ -404,55 +389,115 @@ def install(
     """
     from heartbeat import admin, schedule
 
-    config = load_config(notes, socket)
-    result = admin.install(config, kind or schedule.default_kind(), every, expression, print_only)
-    if print_only:
-        click.echo(result.text.rstrip("\n"))
+    config = load_config(args)
+    kind = args.kind or schedule.default_kind()
+    result = admin.install(config, kind, args.every, args.expression, args.print_only)
+    if args.print_only:
+        echo(result.text.rstrip("\n"))
     elif result.changed:
-        click.echo(f"installed ({result.kind}): {result.where}")
+        echo(f"installed ({result.kind}): {result.where}")
     else:
-        click.echo(f"already installed ({result.kind}): nothing changed")
+        echo(f"already installed ({result.kind}): nothing changed")
 
 
-@cli.command()
-@notes_option
-@socket_option
-@one_line_errors
-def uninstall(notes: str | None, socket: str | None) -> None:
+@verb(NOTES, SOCKET)
+def uninstall(args: argparse.Namespace) -> None:
     """Remove exactly what `heartbeat install` put in place.
 
     Example: heartbeat uninstall
     """
     from heartbeat import admin
 
-    click.echo(f"removed {admin.uninstall(load_config(notes, socket))}")
+    echo(f"removed {admin.uninstall(load_config(args))}")
 
 
-@cli.command()
-@notes_option
-@socket_option
-@one_line_errors
-def doctor(notes: str | None, socket: str | None) -> None:
+@verb(NOTES, SOCKET)
+def doctor(args: argparse.Namespace) -> None:
     """Check everything heartbeat needs; each wrong thing comes with its fix.
 
     Example: heartbeat doctor
     """
     from heartbeat import admin
 
-    findings = admin.doctor(load_config(notes, socket), now())
+    findings = admin.doctor(load_config(args), now())
     for finding in findings:
         mark = "ok  " if finding.ok else "FIX "
-        click.echo(f"{mark}{finding.what}" + (f": {finding.fix}" if finding.fix else ""))
+        echo(f"{mark}{finding.what}" + (f": {finding.fix}" if finding.fix else ""))
     sys.exit(EXIT_OK if admin.doctor_ok(findings) else EXIT_NEEDS_PERSON)
 
 
-def main() -> None:
-    try:
-        cli.main(standalone_mode=False)
-    except click.exceptions.Exit as done:
-        sys.exit(done.exit_code)
-    except click.ClickException as error:
-        error.show()
+# --- parsing and running ---------------------------------------------------------------
+
+
+def parser_for(asked: str | None = None) -> argparse.ArgumentParser:
+    """The parser, with only the verb `asked` for when it names one (the rest cost time
+    every check pays), else with them all (for help, and for a mistyped verb)."""
+    known = {words[0] for words in (verb.words for verb in VERBS)}
+    chosen = [verb for verb in VERBS if asked not in known or verb.words[0] == asked]
+    parser = argparse.ArgumentParser(
+        prog="heartbeat", description=ABOUT, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"heartbeat {__version__}")
+    verbs_of: dict[tuple[str, ...], Any] = {
+        (): parser.add_subparsers(title="commands", metavar="COMMAND", dest="verb")
+    }
+    for verb in chosen:
+        *group, last = verb.words
+        if tuple(group) not in verbs_of:
+            parent = verbs_of[()].add_parser(group[0], help=GROUPS[group[0]])
+            verbs_of[tuple(group)] = parent.add_subparsers(
+                title="commands", metavar="COMMAND", dest="sub"
+            )
+        sub = verbs_of[tuple(group)].add_parser(
+            last,
+            help=verb.help.splitlines()[0],
+            description=verb.help,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        for flags, options in verb.arguments:
+            sub.add_argument(*flags, **options)
+        sub.set_defaults(run=verb.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    words = list(sys.argv[1:] if argv is None else argv)
+    # What follows `--` is the agent's command, taken as it is.
+    dashes = words.index("--") if "--" in words else len(words)
+    words, command = words[:dashes], words[dashes + 1 :]
+    asked = next((word for word in words if not word.startswith("-")), None)
+    parser = parser_for(asked)
+    args = parser.parse_args(words)
+    run: Handler | None = getattr(args, "run", None)
+    if run is None:  # `heartbeat` or `heartbeat prd` alone
+        parser.print_help()
         sys.exit(EXIT_USAGE)
-    except click.exceptions.Abort:
-        sys.exit(130)
+    if "command" in vars(args):
+        if args.command:
+            parser.error("put the agent's command after --: NAME --dir DIR -- COMMAND")
+        args.command = command
+    elif command:
+        parser.error(f"{' '.join(words[:2])} takes no command after --")
+    sys.exit(run_one_line_errors(run, args))
+
+
+def run_one_line_errors(run: Handler, args: argparse.Namespace) -> int:
+    """Run a verb, turning heartbeat's errors into one line on stderr and an exit code."""
+    try:
+        run(args)
+    except UsageError as error:
+        echo(f"heartbeat: {error}", err=True)
+        return EXIT_USAGE
+    except HeartbeatError as error:
+        echo(f"heartbeat: {error}", err=True)
+        return EXIT_NEEDS_PERSON
+    except BrokenPipeError:  # the reader (`| head`) has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except OSError as error:  # a file heartbeat had to use, and could not
+        where = f"{error.filename}: " if error.filename else ""
+        echo(f"heartbeat: {where}{error.strerror or error}", err=True)
+        return EXIT_NEEDS_PERSON
+    except KeyboardInterrupt:
+        return 130
+    return EXIT_OK

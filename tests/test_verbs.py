@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 
-import click
 from conftest import Sandbox
 from test_launch_and_check import launch
 
-from heartbeat.cli import cli
+from heartbeat.cli import VERBS
 
 
 def test_status_shows_live_state_and_changes_nothing(sandbox: Sandbox) -> None:
@@ -63,16 +65,16 @@ def test_kill_closes_the_entry_and_the_session_stays_dead(sandbox: Sandbox) -> N
 
 
 def test_every_command_has_help_with_an_example() -> None:
-    def leaves(group: click.Group, path: str) -> list[tuple[str, click.Command]]:
-        found = []
-        for name, command in group.commands.items():
-            if isinstance(command, click.Group):
-                found += leaves(command, f"{path} {name}")
-            else:
-                found.append((f"{path} {name}", command))
-        return found
-
-    commands = leaves(cli, "heartbeat")
-    assert len(commands) >= 10
-    for path, command in commands:
-        assert command.help and f"Example: {path}" in command.help, path
+    assert len(VERBS) >= 10
+    listing = subprocess.run(
+        [sys.executable, "-m", "heartbeat", "--help"], capture_output=True, text=True
+    )
+    for verb in VERBS:
+        path = " ".join(["heartbeat", *verb.words])
+        listed = re.search(rf"^    {verb.words[0]}\s", listing.stdout, re.MULTILINE)
+        assert listed, path  # by `heartbeat --help`
+        shown = subprocess.run(
+            [sys.executable, "-m", *path.split(), "--help"], capture_output=True, text=True
+        )
+        assert shown.returncode == 0, path
+        assert f"Example: {path}" in shown.stdout, path
