@@ -60,6 +60,8 @@ PASSED_TO_HOOK = ("HEARTBEAT_NOTIFY", "HEARTBEAT_TMUX", "HEARTBEAT_NOW")
 # How many checks' status lines are checked again: an editor holding a stale copy of
 # the note for up to this many checks cannot make heartbeat's lines go missing.
 WRITTEN_MEMORY = 10
+# How often git is asked again about an agent that stays stalled.
+GIT_EVERY = timedelta(minutes=5)
 _LINE_NUMBER = re.compile(r"(?<=\.md):\d+")
 
 
@@ -424,17 +426,23 @@ def baseline_of(record: Record) -> verify.Baseline | None:
 
 def _stalled(config: Config, entry: Entry, pane: Pane, record: Record, now: datetime) -> bool:
     """No output and no new commit for `stall_after`: judged from the list call's
-    activity time, so a quiet pane costs no tmux call; git is asked only then."""
+    activity time, so a quiet pane costs no tmux call; git is asked only then, and then
+    once every few minutes, however many agents sit stalled."""
     if pane.activity != record.seen_activity or record.quiet_since is None:
         record.seen_activity, record.quiet_since = pane.activity, now.isoformat()
+        record.commit_asked = None
         return False
     quiet_since = datetime.fromisoformat(record.quiet_since)
     if now - quiet_since < timedelta(minutes=config.settings.stall_after_minutes):
         return False
+    if record.commit_asked and now - datetime.fromisoformat(record.commit_asked) < GIT_EVERY:
+        return True  # quiet still, and git had no new commit when last asked
     committed = gitinfo.last_commit_time(entry.dir)
     if committed is not None and committed >= quiet_since.timestamp():
         record.quiet_since = now.isoformat()  # a commit without output: quiet from now
+        record.commit_asked = None
         return False
+    record.commit_asked = now.isoformat()
     return True
 
 

@@ -44,6 +44,7 @@ class Record:
     # For stall detection: when the pane's output or the HEAD last moved.
     seen_activity: int | None = None
     quiet_since: str | None = None
+    commit_asked: str | None = None  # when git last said a stalled agent made no commit
 
 
 @dataclass
@@ -114,7 +115,8 @@ def load(state_dir: Path) -> StateFile:
 
 def _check_times(record: Record) -> None:
     """Raise ValueError when a time in the record cannot be read."""
-    for when in (*record.failures, record.not_before, record.last_start, record.baseline_at):
+    times = (record.not_before, record.last_start, record.baseline_at, record.commit_asked)
+    for when in (*record.failures, *times):
         if when is not None:
             datetime.fromisoformat(when)
 

@@ -134,6 +134,27 @@ def test_a_quiet_agent_is_stalled_once_and_told(sandbox: Sandbox, repo: Path) ->
     assert len(sandbox.calls()) == 1  # notify only, by default
 
 
+def test_git_is_asked_about_a_stalled_agent_once_every_few_minutes(
+    sandbox: Sandbox, repo: Path
+) -> None:
+    log = sandbox.root / "git-calls"
+    real = subprocess.run(["sh", "-c", "command -v git"], capture_output=True, text=True).stdout
+    wrapper = sandbox.bin / "git"
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >> {log}\nexec {real.strip()} "$@"\n')
+    wrapper.chmod(0o755)
+    launch_in(sandbox, repo, "quiet", "codex", "exec", "think")
+    sandbox.check()
+
+    def asked(minutes: float) -> int:
+        log.write_text("")
+        sandbox.check(env=at(sandbox, minutes))
+        return sum("log -1" in line for line in log.read_text().splitlines())
+
+    # Stalled at 31 minutes; asked again 5 minutes on, not on every check between.
+    assert [asked(m) for m in (31, 32, 33, 35, 36, 37)] == [1, 0, 0, 0, 1, 0]
+    assert sandbox.note().read_text().count("— stalled:") == 1
+
+
 def test_on_stall_restart_restarts_it(sandbox: Sandbox, repo: Path) -> None:
     launch_in(sandbox, repo, "quiet", "codex", "exec", "think")
     note = sandbox.note()
