@@ -456,7 +456,7 @@ def parser_for(asked: str | None = None) -> argparse.ArgumentParser:
         )
         for flags, options in verb.arguments:
             sub.add_argument(*flags, **options)
-        sub.set_defaults(run=verb.run)
+        sub.set_defaults(run=verb.run, words=verb.words)
     return parser
 
 
@@ -467,17 +467,20 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     words, command = words[:dashes], words[dashes + 1 :]
     asked = next((word for word in words if not word.startswith("-")), None)
     parser = parser_for(asked)
-    args = parser.parse_args(words)
+    args, unknown = parser.parse_known_args(words)
     run: Handler | None = getattr(args, "run", None)
     if run is None:  # `heartbeat` or `heartbeat prd` alone
         parser.print_help()
         sys.exit(EXIT_USAGE)
-    if "command" in vars(args):
-        if args.command:
-            parser.error("put the agent's command after --: NAME --dir DIR -- COMMAND")
+    takes_command = "command" in vars(args)
+    stray = [*(args.command if takes_command else []), *unknown]
+    if stray:
+        hint = " (an agent's command goes after --)" if takes_command else ""
+        parser.error(f"unrecognized arguments: {' '.join(stray)}{hint}")
+    if takes_command:
         args.command = command
     elif command:
-        parser.error(f"{' '.join(words[:2])} takes no command after --")
+        parser.error(f"{' '.join(args.words)} takes no command after --")
     sys.exit(run_one_line_errors(run, args))
 
 

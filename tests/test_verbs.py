@@ -78,3 +78,16 @@ def test_every_command_has_help_with_an_example() -> None:
         )
         assert shown.returncode == 0, path
         assert f"Example: {path}" in shown.stdout, path
+
+
+def test_a_command_goes_after_dashes_and_only_where_one_is_taken(sandbox: Sandbox) -> None:
+    without = sandbox.run("launch", "api", "--dir", str(sandbox.root), "codex", "exec", "x")
+    stray = sandbox.run("status", "--", "codex")
+
+    assert without.returncode == 2
+    assert "unrecognized arguments: codex exec x (an agent's command goes after --)" in (
+        without.stderr
+    )
+    assert not sandbox.note().exists() and sandbox.calls() == []
+    assert stray.returncode == 2
+    assert stray.stderr.endswith("error: status takes no command after --\n")
