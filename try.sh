@@ -27,7 +27,8 @@ run() {
   env HOME="$demo/home" PATH="$demo/bin:$PATH" HEARTBEAT_NOTES="$demo/memory" \
     .venv/bin/heartbeat "$@"
 }
-trap 'env HOME="$demo/home" tmux -S "$demo/home/.tmux/sock" kill-server 2>/dev/null || true' EXIT
+# Unhooked first: heartbeat's session-closed hook would restart the sessions it closes.
+trap 'env HOME="$demo/home" tmux -S "$demo/home/.tmux/sock" set-hook -gu session-closed \; kill-server 2>/dev/null || true' EXIT
 
 echo "\$ heartbeat check      # commands written by hand are not run until you allow them"
 run check || true

@@ -222,7 +222,11 @@ def allow(args: argparse.Namespace) -> None:
     echo(f"  socket: {entry.socket}\n  note: {entry.location}")
 
 
-@verb(NOTES, SOCKET, arg("--json", action="store_true", help='print {"entries": [...]}'))
+@verb(
+    NOTES,
+    SOCKET,
+    arg("--json", action="store_true", help='print {"heartbeat": [...], "entries": [...]}'),
+)
 def status(args: argparse.Namespace) -> None:
     """Show every watched entry and its live state; changes nothing.
 
@@ -429,9 +433,12 @@ def doctor(args: argparse.Namespace) -> None:
 # --- parsing and running ---------------------------------------------------------------
 
 
-def parser_for(asked: str | None = None) -> argparse.ArgumentParser:
+def parser_for(
+    asked: str | None = None,
+) -> tuple[argparse.ArgumentParser, dict[tuple[str, ...], argparse.ArgumentParser]]:
     """The parser, with only the verb `asked` for when it names one (the rest cost time
-    every check pays), else with them all (for help, and for a mistyped verb)."""
+    every check pays), else with them all (for help, and for a mistyped verb); and each
+    verb's own parser, by its words."""
     known = {words[0] for words in (verb.words for verb in VERBS)}
     chosen = [verb for verb in VERBS if asked not in known or verb.words[0] == asked]
     parser = argparse.ArgumentParser(
@@ -441,6 +448,7 @@ def parser_for(asked: str | None = None) -> argparse.ArgumentParser:
     verbs_of: dict[tuple[str, ...], Any] = {
         (): parser.add_subparsers(title="commands", metavar="COMMAND", dest="verb")
     }
+    own: dict[tuple[str, ...], argparse.ArgumentParser] = {}
     for verb in chosen:
         *group, last = verb.words
         if tuple(group) not in verbs_of:
@@ -457,7 +465,8 @@ def parser_for(asked: str | None = None) -> argparse.ArgumentParser:
         for flags, options in verb.arguments:
             sub.add_argument(*flags, **options)
         sub.set_defaults(run=verb.run, words=verb.words)
-    return parser
+        own[verb.words] = sub
+    return parser, own
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
@@ -466,21 +475,22 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     dashes = words.index("--") if "--" in words else len(words)
     words, command = words[:dashes], words[dashes + 1 :]
     asked = next((word for word in words if not word.startswith("-")), None)
-    parser = parser_for(asked)
+    parser, own = parser_for(asked)
     args, unknown = parser.parse_known_args(words)
     run: Handler | None = getattr(args, "run", None)
     if run is None:  # `heartbeat` or `heartbeat prd` alone
         parser.print_help()
         sys.exit(EXIT_USAGE)
+    verb_parser = own[args.words]  # its usage line is the one to show
     takes_command = "command" in vars(args)
     stray = [*(args.command if takes_command else []), *unknown]
     if stray:
         hint = " (an agent's command goes after --)" if takes_command else ""
-        parser.error(f"unrecognized arguments: {' '.join(stray)}{hint}")
+        verb_parser.error(f"unrecognized arguments: {' '.join(stray)}{hint}")
     if takes_command:
         args.command = command
     elif command:
-        parser.error(f"{' '.join(args.words)} takes no command after --")
+        verb_parser.error("it takes no command after --")
     sys.exit(run_one_line_errors(run, args))
 
 
