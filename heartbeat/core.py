@@ -226,7 +226,7 @@ def _check(
     saved = state.load(config.state_dir)
     outcome = Outcome()
     problems: list[str] = [saved.warning] if saved.warning else []
-    book = Notebook(config, now.date())
+    book = Notebook(config, now.date(), keep_cache=True)
     book.read_all()
     try:
         carry_over(book, stamp)

@@ -29,4 +29,7 @@ def module(name: str) -> ModuleType:
     found = importlib.util.module_from_spec(spec)
     sys.modules[name] = found
     loader.exec_module(found)
+    parent, _, child = name.rpartition(".")
+    if parent:
+        setattr(sys.modules[parent], child, found)  # as `import` does
     return found

@@ -61,6 +61,7 @@ class Notebook:
     problems: list[str] = field(default_factory=list)
     placeholders: set[date] = field(default_factory=set)  # notes iCloud has not downloaded
     cache: NoteCache | None = None  # parsed notes from earlier runs; read_all loads it
+    keep_cache: bool = False  # write what this run parsed for the next (checks only)
 
     @property
     def context(self) -> notes.ReadContext:
@@ -98,7 +99,8 @@ class Notebook:
             loaded = self.read(path, day)
             if loaded is not None:
                 self.loaded.append(loaded)
-        self.cache.save()
+        if self.keep_cache:
+            self.cache.save()
 
     def _notice_sync_files(self, child: Path) -> None:
         label = label_of(child)

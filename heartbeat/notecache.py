@@ -11,8 +11,10 @@ which tmux runs.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import pickle
+import stat
 import sys
 import time
 from collections.abc import Hashable
@@ -29,8 +31,10 @@ FORMAT = 1
 # tick of the file system's clock, leaving its stamp as it was (git's "racy clean"
 # problem): it is parsed again next time instead of being kept.
 SETTLE_NS = 2_000_000_000
-# The modules whose code decides what a parse returns: a changed parser drops the cache.
-_PARSER_MODULES = ("notes", "shell", "model", "config", "errors")
+# The code that decides what a parse returns: a changed one (an upgrade, an edit) drops
+# the cache. Libraries are known by their files' times, found without importing them.
+_PARSER_MODULES = ("notes", "shell", "model", "config", "errors", "notebook")
+_PARSER_LIBRARIES = ("markdown_it", "frontmatter", "yaml")
 
 Key = tuple[Hashable, ...]
 
@@ -54,9 +58,9 @@ class NoteCache:
         cache = cls(path)
         # Unpickling fails in many ways (a truncated file, a renamed class): all mean
         # "parse again".
-        with contextlib.suppress(Exception), open(path, "rb") as handle:
+        with contextlib.suppress(Exception), open(path, "rb", opener=_no_links) as handle:
             st = os.fstat(handle.fileno())
-            if st.st_uid != os.geteuid() or st.st_mode & 0o022:
+            if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
                 return cache  # not ours alone: never unpickled
             version, notes = pickle.load(handle)
             if version == _version() and isinstance(notes, dict):
@@ -91,10 +95,18 @@ class NoteCache:
             )
 
 
+def _no_links(path: str, flags: int) -> int:
+    return os.open(path, flags | os.O_NOFOLLOW)
+
+
 def _version() -> tuple[Hashable, ...]:
     package = Path(heartbeat.__file__).parent
+    sources = [str(package / f"{module}.py") for module in _PARSER_MODULES]
+    for library in _PARSER_LIBRARIES:
+        spec = importlib.util.find_spec(library)
+        sources.append(spec.origin if spec is not None and spec.origin else library)
     stamps = []
-    for module in _PARSER_MODULES:
+    for source in sources:
         with contextlib.suppress(OSError):
-            stamps.append(os.stat(package / f"{module}.py").st_mtime_ns)
+            stamps.append(os.stat(source).st_mtime_ns)
     return (FORMAT, heartbeat.__version__, sys.version_info[:2], *stamps)

@@ -94,6 +94,10 @@ def load(state_dir: Path) -> StateFile:
         }
         for record in records.values():
             _check_times(record)
+            # Their own lists: `saved` must keep what was read, whatever a check changes.
+            record.failures = list(record.failures)
+            if record.baseline_prd is not None:
+                record.baseline_prd = list(record.baseline_prd)
         for item in [*raw.get("pending", {}).values(), *raw.get("written", [])]:
             _check_edits(item)
         return StateFile(

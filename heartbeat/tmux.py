@@ -301,8 +301,8 @@ def _libtmux_runner() -> ModuleType:
 
         def load_in_full(name: str) -> Any:
             if importlib.util.find_spec(f"libtmux.{name}") is not None:
-                raise AttributeError(name)  # a submodule: `import` loads it by itself
-            del package.__dict__["__getattr__"]
+                return importlib.import_module(f"libtmux.{name}")  # a submodule: just it
+            package.__dict__.pop("__getattr__", None)
             loader.exec_module(package)
             return getattr(package, name)
 

@@ -56,7 +56,7 @@ def parsed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def read(box: Sandbox) -> Notebook:
-    book = Notebook(config.load(box.env), date.fromisoformat(TODAY))
+    book = Notebook(config.load(box.env), date.fromisoformat(TODAY), keep_cache=True)
     book.read_all()
     return book
 
@@ -206,6 +206,15 @@ def test_a_quiet_check_writes_no_file(sandbox: Sandbox) -> None:
     assert os.stat(sandbox.note()).st_ctime_ns == note.st_ctime_ns
 
 
+def test_only_a_check_keeps_the_parse_cache(sandbox: Sandbox) -> None:
+    sandbox.write_note(NOTE.format(day="2026-11-20"), day="2026-11-20")
+    settled(sandbox.note("2026-11-20"))
+    assert sandbox.run("status").returncode == 1  # the unreadable line is reported
+    assert not (sandbox.state / notecache.FILE_NAME).exists()  # `status` changes nothing
+    sandbox.check()
+    assert (sandbox.state / notecache.FILE_NAME).exists()
+
+
 def test_the_list_call_asks_for_pane_commands_only_for_the_skills_lines(
     sandbox: Sandbox,
 ) -> None:
@@ -225,3 +234,24 @@ def test_the_list_call_asks_for_pane_commands_only_for_the_skills_lines(
     log.unlink()
     assert sandbox.check(env=env).returncode == 0
     assert "pane_current_command" in log.read_text()
+
+
+WHOLE_AFTERWARDS = """
+import sys
+from heartbeat import core, tmux
+tmux._libtmux_runner()
+assert "libtmux.server" not in sys.modules  # libtmux's object model is not built ...
+import libtmux
+import heartbeat
+print(libtmux.server.__name__, libtmux.Server.__name__, libtmux.common.tmux_cmd.__name__)
+print(heartbeat.verify.__name__)  # a lazily loaded module is its package's attribute
+"""
+
+
+def test_libtmux_and_lazy_modules_stay_whole_for_other_code() -> None:
+    """... yet code that imports libtmux in the same process gets all of it."""
+    result = subprocess.run(
+        [sys.executable, "-c", WHOLE_AFTERWARDS], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "libtmux.server Server tmux_cmd\nheartbeat.verify\n"
