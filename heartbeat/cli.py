@@ -448,11 +448,15 @@ def parser_for(
     verbs_of: dict[tuple[str, ...], Any] = {
         (): parser.add_subparsers(title="commands", metavar="COMMAND", dest="verb")
     }
-    own: dict[tuple[str, ...], argparse.ArgumentParser] = {}
+    own: dict[tuple[str, ...], argparse.ArgumentParser] = {(): parser}
     for verb in chosen:
         *group, last = verb.words
         if tuple(group) not in verbs_of:
-            parent = verbs_of[()].add_parser(group[0], help=GROUPS[group[0]])
+            parent = verbs_of[()].add_parser(
+                group[0], help=GROUPS[group[0]], description=GROUPS[group[0]]
+            )
+            parent.set_defaults(words=tuple(group))
+            own[tuple(group)] = parent
             verbs_of[tuple(group)] = parent.add_subparsers(
                 title="commands", metavar="COMMAND", dest="sub"
             )
@@ -471,27 +475,34 @@ def parser_for(
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     words = list(sys.argv[1:] if argv is None else argv)
-    # What follows `--` is the agent's command, taken as it is.
-    dashes = words.index("--") if "--" in words else len(words)
-    words, command = words[:dashes], words[dashes + 1 :]
     asked = next((word for word in words if not word.startswith("-")), None)
+    if any(word in ("-h", "--help") for word in words[: words.index(asked) if asked else None]):
+        asked = None  # `heartbeat -h check`: the help of them all
+    # For a verb that runs an agent, what follows `--` is the agent's command, taken as
+    # it is; for the others `--` means what it means to any command line.
+    takes_command = any(COMMAND_AFTER_DASHES in verb.arguments for verb in _verbs_named(asked))
+    command: list[str] = []
+    if takes_command and "--" in words:
+        dashes = words.index("--")
+        words, command = words[:dashes], words[dashes + 1 :]
     parser, own = parser_for(asked)
     args, unknown = parser.parse_known_args(words)
+    verb_parser = own[getattr(args, "words", ())]  # its usage line is the one to show
     run: Handler | None = getattr(args, "run", None)
     if run is None:  # `heartbeat` or `heartbeat prd` alone
-        parser.print_help()
+        verb_parser.print_help(sys.stderr)
         sys.exit(EXIT_USAGE)
-    verb_parser = own[args.words]  # its usage line is the one to show
-    takes_command = "command" in vars(args)
     stray = [*(args.command if takes_command else []), *unknown]
     if stray:
         hint = " (an agent's command goes after --)" if takes_command else ""
         verb_parser.error(f"unrecognized arguments: {' '.join(stray)}{hint}")
     if takes_command:
         args.command = command
-    elif command:
-        verb_parser.error("it takes no command after --")
     sys.exit(run_one_line_errors(run, args))
+
+
+def _verbs_named(first: str | None) -> list[Verb]:
+    return [verb for verb in VERBS if verb.words[0] == first]
 
 
 def run_one_line_errors(run: Handler, args: argparse.Namespace) -> int:

@@ -90,4 +90,4 @@ def test_a_command_goes_after_dashes_and_only_where_one_is_taken(sandbox: Sandbo
     )
     assert not sandbox.note().exists() and sandbox.calls() == []
     assert stray.returncode == 2
-    assert stray.stderr.endswith("heartbeat status: error: it takes no command after --\n")
+    assert stray.stderr.endswith("heartbeat status: error: unrecognized arguments: -- codex\n")
