@@ -47,7 +47,7 @@ _FIELDS = (
 )
 _FORMAT = "|".join(_FIELDS)
 # Without the pane's current command, which tmux finds by reading /proc for every pane
-# (a fifth of the list call's time): only the skill's own lines need it.
+# (a quarter of the list call's time): only the skill's own lines need it.
 _FORMAT_WITHOUT_COMMAND = "|".join(_FIELDS[:-1]) + "|"
 # The session name comes first and the command last: the fields between are numbers,
 # so a `|` in either free-text field cannot shift them.
