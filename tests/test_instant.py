@@ -18,7 +18,8 @@ def test_a_killed_session_is_back_within_seconds_without_cron(sandbox: Sandbox) 
     # No check is run here: tmux's session-closed hook runs one.
     sandbox.wait(lambda: len(sandbox.calls()) == 3, seconds=15)
     sandbox.wait(lambda: sandbox.alive("api"))
-    assert "— dead · not a git repo, restarted" in sandbox.note().read_text()
+    # The hook's check writes the note after the restart: wait for it too.
+    sandbox.wait(lambda: "— dead · not a git repo, restarted" in sandbox.note().read_text())
     assert sandbox.alive("web")
 
 
@@ -34,8 +35,9 @@ def test_several_sessions_closing_at_once_are_all_restarted_once(sandbox: Sandbo
 
     sandbox.wait(lambda: len(sandbox.calls()) == 7, seconds=20)
     sandbox.wait(lambda: all(sandbox.alive(name) for name in names))
-    assert sandbox.note().read_text().count("restarted") == 3
+    sandbox.wait(lambda: sandbox.note().read_text().count("restarted") == 3)
     assert sandbox.check().stdout == ""
+    assert sandbox.note().read_text().count("restarted") == 3
 
 
 def test_kill_closes_the_entry_first_so_the_hook_never_revives_it(sandbox: Sandbox) -> None:
