@@ -183,10 +183,12 @@ def check(config: Config, now: datetime, only: str | None = None, hook: bool = F
 
     A tmux hook (`hook`) that finds a check running leaves a note for it instead, and
     that check looks once more before it ends: many sessions closing at once start one
-    check, and none is missed.
+    check, and none is missed. The completion hook (`only`) waits its turn instead: what
+    holds the lock may be the launch of this very agent, or a check that looked before
+    the agent ended.
     """
     pending = config.state_dir / HOOK_PENDING
-    with files.locked(config.state_dir, wait=False) as acquired:
+    with files.locked(config.state_dir, wait=only is not None) as acquired:
         if not acquired:
             if hook:
                 with contextlib.suppress(OSError):

@@ -8,7 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import TODAY, Sandbox
+
+from heartbeat import files
 
 
 def launch(box: Sandbox, name: str, *command: str, env: dict[str, str] | None = None) -> None:
@@ -205,6 +208,40 @@ def test_the_completion_hook_notifies_once_within_seconds_with_the_verdict(
     ]
     assert sandbox.check().stdout == ""
     assert len(sandbox.notifications()) == 1  # once, not again by the next check
+
+
+def blocked_on_a_lock(pattern: str) -> bool:
+    """Whether a process whose command line holds `pattern` waits for a file lock."""
+    for proc in Path("/proc").iterdir():
+        try:
+            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            waiting = (proc / "wchan").read_text()
+        except (OSError, UnicodeDecodeError):
+            continue
+        if pattern in command and "lock" in waiting:
+            return True
+    return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/wchan").exists(), reason="needs Linux's /proc")
+def test_the_completion_hook_waits_for_the_lock_instead_of_skipping(sandbox: Sandbox) -> None:
+    """An agent can end while its own launch, or a check, still holds the lock."""
+    Path(sandbox.env["HEARTBEAT_CONFIG"]).write_text("completion_check = true\n")
+    go = sandbox.root / "go"
+    agent = sandbox.bin / "waiter"
+    agent.write_text(f"#!/bin/sh\nwhile [ ! -e {go} ]; do sleep 0.05; done\n")
+    agent.chmod(0o755)
+    launch_result = sandbox.run("launch", "api", "--dir", str(sandbox.root), "--", "waiter")
+    assert launch_result.returncode == 0, launch_result.stderr
+
+    with files.locked(sandbox.state, wait=True):
+        go.touch()
+        sandbox.wait(lambda: blocked_on_a_lock("check --only api"))
+        assert sandbox.notifications() == []
+    sandbox.wait(lambda: len(sandbox.notifications()) == 1)
+
+    assert f"api in {sandbox.root}: finished (exit 0)" in sandbox.notifications()[0][3]
+    assert "- [x] **api**" in sandbox.note().read_text()
 
 
 def test_five_checks_at_once_restart_a_dead_session_exactly_once(sandbox: Sandbox) -> None:
