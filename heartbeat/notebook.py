@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections import defaultdict
@@ -47,8 +48,21 @@ def stamp_of(now: datetime) -> str:
 
 def label_of(path: Path) -> str:
     """How a note is named in messages: relative to here when it is below here."""
-    relative = os.path.relpath(path)
-    return str(path) if relative.startswith("..") else relative
+    here = os.getcwd()
+    folder = _relative_folder(str(path.parent), here)
+    if folder is not None and path.name:
+        return os.path.join(folder, path.name)
+    return "." if str(path) == here else str(path)  # here itself, or not below here
+
+
+@functools.lru_cache(maxsize=16)
+def _relative_folder(folder: str, here: str) -> str | None:
+    """`folder` relative to `here` ("" for here itself), or None when not below here: a
+    year of notes is named without a `relpath` each."""
+    relative = os.path.relpath(folder, here)
+    if relative.startswith(".."):
+        return None
+    return "" if relative == "." else relative
 
 
 @dataclass
@@ -63,9 +77,13 @@ class Notebook:
     cache: NoteCache | None = None  # parsed notes from earlier runs; read_all loads it
     keep_cache: bool = False  # write what this run parsed for the next (checks only)
 
-    @property
+    @functools.cached_property
     def context(self) -> notes.ReadContext:
         return notes.ReadContext(self.config.socket, self.config.env)
+
+    @functools.cached_property
+    def parse_inputs(self) -> tuple[str | int | None, ...]:
+        return self.context.inputs()
 
     def path_for(self, day: date) -> Path:
         return self.config.notes_dir / f"{day.isoformat()}.md"
@@ -124,7 +142,7 @@ class Notebook:
         """The note parsed; from the cache, unread, when it has not changed since."""
         label = label_of(path)
         old = day < self.window_start()
-        inputs = (label, day, old, *self.context.inputs())
+        inputs = (label, day, old, *self.parse_inputs)
         try:
             if self.cache is not None and not with_text:
                 stamp = files.Stamp.of(path)

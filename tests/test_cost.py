@@ -3,20 +3,24 @@ is asked, files written. The times live in bench/check.py."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import pytest
 from conftest import TODAY, Sandbox
+from hypothesis import given
+from hypothesis import strategies as st
 from libtmux.test.retry import retry_until
 from test_launch_and_check import launch
 
 from heartbeat import config, notecache, notes
-from heartbeat.notebook import Notebook
+from heartbeat.notebook import Notebook, label_of
 
 NOTE = """---
 date: {day}
@@ -255,3 +259,26 @@ def test_libtmux_and_lazy_modules_stay_whole_for_other_code() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == "libtmux.server Server tmux_cmd\nheartbeat.verify\n"
+
+
+PARTS = st.lists(st.sampled_from(["a", "b", "..", ".", "memory", "2026-11-24.md"]), max_size=5)
+
+
+@given(here=PARTS, path=PARTS)
+def test_a_note_is_named_as_relpath_would_name_it(here: list[str], path: list[str]) -> None:
+    """Notes are named relative to the current folder without a `relpath` for each."""
+    root = Path("/tmp/hb-labels")
+    cwd = os.path.normpath(root.joinpath(*here))
+    target = Path(os.path.normpath(root.joinpath(*path)))
+    relative = os.path.relpath(target, cwd)
+    expected = str(target) if relative.startswith("..") else relative
+    with mock_cwd(cwd):
+        assert label_of(target) == expected
+
+
+@contextlib.contextmanager
+def mock_cwd(folder: str) -> Iterator[None]:
+    """The current folder as `os.getcwd` reports it (the folder need not exist)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(os, "getcwd", lambda: folder)
+        yield
