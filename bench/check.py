@@ -8,7 +8,8 @@ median of --runs runs each. It also counts tmux processes per check (tmux is poi
 a counting wrapper), the peak memory of a cold check, and the bytes added to the notes
 over 100 checks with no state change.
 
-Usage: python bench/check.py --sessions 50 500 2000 --days 30 [--runs 10] [--json]
+Usage: python bench/check.py [--sessions 50 500 2000] [--days 30 ...] [--runs 10] [--json]
+(a row for each number of sessions and of days)
 """
 
 from __future__ import annotations
@@ -33,17 +34,18 @@ ENTRIES_A_DAY = 17
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sessions", type=int, nargs="+", default=[50, 500])
-    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--sessions", type=int, nargs="+", default=[50, 500, 2000])
+    parser.add_argument("--days", type=int, nargs="+", default=[30])
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    results = [measure(n, args.days, args.runs) for n in args.sessions]
+    results = [measure(n, d, args.runs) for d in args.days for n in args.sessions]
     if args.json:
         print(json.dumps(results, indent=2))
         return
     header = (
         "sessions",
+        "days",
         "floor ms",
         "warm ms",
         "x floor",
@@ -57,6 +59,7 @@ def main() -> None:
     for r in results:
         row = (
             r["sessions"],
+            r["days"],
             r["floor_ms"],
             r["warm_ms"],
             r["warm_ratio"],
