@@ -183,21 +183,27 @@ def check(config: Config, now: datetime, only: str | None = None, hook: bool = F
 
     A tmux hook (`hook`) that finds a check running leaves a note for it instead, and
     that check looks once more before it ends: many sessions closing at once start one
-    check, and none is missed. The completion hook (`only`) waits its turn instead: what
-    holds the lock may be the launch of this very agent, or a check that looked before
-    the agent ended.
+    check, and none is missed. The completion hook (`only`) waits its turn instead, for
+    as long as a check may take: what holds the lock may be the launch of this very
+    agent, or a check that looked before the agent ended.
     """
     pending = config.state_dir / HOOK_PENDING
-    with files.locked(config.state_dir, wait=only is not None) as acquired:
+    waiting = config.settings.check_timeout_seconds if only is not None else None
+    started = time.monotonic()
+    with files.locked(config.state_dir, wait=only is not None, within=waiting) as acquired:
         if not acquired:
             if hook:
                 with contextlib.suppress(OSError):
                     pending.touch()
             return Outcome(skipped=True)
+        if waiting is not None:
+            now += timedelta(seconds=time.monotonic() - started)  # the time spent waiting
         outcome = Outcome()
         for _ in range(3):
+            # A tmux hook's note asks for every entry to be looked at, not only `only`.
+            everything = pending.exists()
             pending.unlink(missing_ok=True)
-            latest = _check(config, now, only=only)
+            latest = _check(config, now, only=None if everything else only)
             outcome.changes += latest.changes
             outcome.problems += latest.problems
             outcome.needs_person |= latest.needs_person

@@ -6,6 +6,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -200,19 +201,51 @@ def _fsync_dir(folder: Path) -> None:
 
 
 @contextlib.contextmanager
-def locked(state_dir: Path, wait: bool) -> Iterator[bool]:
-    """Hold heartbeat's lock; yields False (without waiting) when another run holds it."""
+def locked(state_dir: Path, wait: bool, within: float | None = None) -> Iterator[bool]:
+    """Hold heartbeat's lock; yields False when another run holds it, at once unless
+    `wait`, else after `within` seconds (when given) of waiting."""
     try:
         state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(state_dir / "lock", os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as error:
         raise StateError(f"cannot use the state folder {state_dir}: {error.strerror}") from None
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
+        if not wait:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+        elif within is not None:
+            if not _flock_within(fd, within):
+                yield False
+                return
+        else:
+            fcntl.flock(fd, fcntl.LOCK_EX)
         yield True
     finally:
         os.close(fd)
+
+
+class _GaveUp(Exception):
+    pass
+
+
+def _flock_within(fd: int, seconds: float) -> bool:
+    """Take the lock, waiting at most `seconds`: a timer's signal ends the wait."""
+
+    def give_up(signum: int, frame: object) -> None:
+        raise _GaveUp
+
+    previous = signal.signal(signal.SIGALRM, give_up)
+    try:
+        try:
+            signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.001))
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    except _GaveUp:  # also when it came just after the lock: the lock goes with the fd
+        return False
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+    return True

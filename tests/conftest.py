@@ -15,6 +15,8 @@ import libtmux
 import pytest
 from libtmux.test.retry import retry_until
 
+from heartbeat import files
+
 STAND_INS = Path(__file__).parent / "bin"
 TODAY = "2026-11-24"
 NOW = f"{TODAY}T10:00:00"
@@ -96,6 +98,22 @@ class Sandbox:
             return []
         chunks = log.read_text().split("--- openclaw\n")[1:]
         return [chunk.splitlines() for chunk in chunks]
+
+    def lock_is_free(self) -> bool:
+        """Whether no heartbeat run holds the state folder's lock."""
+        with files.locked(self.state, wait=False) as acquired:
+            return acquired
+
+    def lock_is_awaited(self) -> bool:
+        """Whether a process waits for the state folder's lock (Linux's /proc/locks lists
+        waiters with `->`, and each lock's device:major:inode)."""
+        inode = str(os.stat(self.state / "lock").st_ino)
+        for line in Path("/proc/locks").read_text().splitlines():
+            fields = line.split()
+            ids = [field for field in fields if field.count(":") == 2]
+            if "->" in fields and ids and ids[0].rsplit(":", 1)[1] == inode:
+                return True
+        return False
 
     def wait(self, condition: Callable[[], bool], seconds: float = 10) -> None:
         retry_until(condition, seconds, interval=0.05)

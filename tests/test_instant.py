@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from conftest import Sandbox
-from test_launch_and_check import launch
+from test_launch_and_check import launch, waiting_agent
+
+from heartbeat import files
 
 
 def test_a_killed_session_is_back_within_seconds_without_cron(sandbox: Sandbox) -> None:
@@ -36,6 +39,7 @@ def test_several_sessions_closing_at_once_are_all_restarted_once(sandbox: Sandbo
     sandbox.wait(lambda: len(sandbox.calls()) == 7, seconds=20)
     sandbox.wait(lambda: all(sandbox.alive(name) for name in names))
     sandbox.wait(lambda: sandbox.note().read_text().count("restarted") == 3)
+    sandbox.wait(sandbox.lock_is_free)  # the hooks' checks are done: this one runs
     assert sandbox.check().stdout == ""
     assert sandbox.note().read_text().count("restarted") == 3
 
@@ -52,3 +56,25 @@ def test_kill_closes_the_entry_first_so_the_hook_never_revives_it(sandbox: Sandb
     assert sandbox.check().stdout == ""
     assert not sandbox.alive("api")
     assert len(sandbox.calls()) == 2
+
+
+@pytest.mark.skipif(not Path("/proc/locks").exists(), reason="needs Linux's /proc/locks")
+def test_a_hooks_note_is_honoured_by_a_completion_check_that_waited(sandbox: Sandbox) -> None:
+    """A session closes while the lock is held, and the check that gets the lock next is
+    an agent's completion hook: it looks at every entry, not only its own."""
+    Path(sandbox.env["HEARTBEAT_CONFIG"]).write_text(
+        "restart_spacing_seconds = 0\ncompletion_check = true\n"
+    )
+    go = waiting_agent(sandbox)
+    assert sandbox.run("launch", "api", "--dir", str(sandbox.root), "--", "waiter").returncode == 0
+    launch(sandbox, "web", "codex", "exec", "web")
+
+    with files.locked(sandbox.state, wait=True):
+        sandbox.server.cmd("kill-session", "-t", "=web")
+        sandbox.wait((sandbox.state / "hook-pending").exists)  # tmux's hook found us
+        go.touch()
+        sandbox.wait(sandbox.lock_is_awaited)  # api's completion hook
+
+    sandbox.wait(lambda: sandbox.alive("web"))
+    sandbox.wait(lambda: len(sandbox.notifications()) == 1)
+    assert "web: running -> dead (restarted)" in (sandbox.state / "heartbeat.log").read_text()

@@ -210,38 +210,54 @@ def test_the_completion_hook_notifies_once_within_seconds_with_the_verdict(
     assert len(sandbox.notifications()) == 1  # once, not again by the next check
 
 
-def blocked_on_a_lock(pattern: str) -> bool:
-    """Whether a process whose command line holds `pattern` waits for a file lock."""
-    for proc in Path("/proc").iterdir():
-        try:
-            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            waiting = (proc / "wchan").read_text()
-        except (OSError, UnicodeDecodeError):
-            continue
-        if pattern in command and "lock" in waiting:
-            return True
-    return False
+def waiting_agent(box: Sandbox) -> Path:
+    """A stand-in agent, `waiter`, that ends when the file returned exists."""
+    go = box.root / "go"
+    agent = box.bin / "waiter"
+    agent.write_text(f"#!/bin/sh\nwhile [ ! -e {go} ]; do sleep 0.05; done\n")
+    agent.chmod(0o755)
+    return go
 
 
-@pytest.mark.skipif(not Path("/proc/self/wchan").exists(), reason="needs Linux's /proc")
+@pytest.mark.skipif(not Path("/proc/locks").exists(), reason="needs Linux's /proc/locks")
 def test_the_completion_hook_waits_for_the_lock_instead_of_skipping(sandbox: Sandbox) -> None:
     """An agent can end while its own launch, or a check, still holds the lock."""
     Path(sandbox.env["HEARTBEAT_CONFIG"]).write_text("completion_check = true\n")
-    go = sandbox.root / "go"
-    agent = sandbox.bin / "waiter"
-    agent.write_text(f"#!/bin/sh\nwhile [ ! -e {go} ]; do sleep 0.05; done\n")
-    agent.chmod(0o755)
+    go = waiting_agent(sandbox)
     launch_result = sandbox.run("launch", "api", "--dir", str(sandbox.root), "--", "waiter")
     assert launch_result.returncode == 0, launch_result.stderr
 
     with files.locked(sandbox.state, wait=True):
         go.touch()
-        sandbox.wait(lambda: blocked_on_a_lock("check --only api"))
+        sandbox.wait(sandbox.lock_is_awaited)  # the hook's check, the agent having ended
         assert sandbox.notifications() == []
     sandbox.wait(lambda: len(sandbox.notifications()) == 1)
 
     assert f"api in {sandbox.root}: finished (exit 0)" in sandbox.notifications()[0][3]
     assert "- [x] **api**" in sandbox.note().read_text()
+
+
+@pytest.mark.skipif(not Path("/proc/locks").exists(), reason="needs Linux's /proc/locks")
+def test_the_completion_hook_waits_no_longer_than_a_check_may_take(sandbox: Sandbox) -> None:
+    Path(sandbox.env["HEARTBEAT_CONFIG"]).write_text(
+        "completion_check = true\ncheck_timeout_seconds = 1\n"
+    )
+    go = waiting_agent(sandbox)
+    assert sandbox.run("launch", "api", "--dir", str(sandbox.root), "--", "waiter").returncode == 0
+
+    def tail_reached() -> bool:
+        shown = sandbox.server.cmd(
+            "display-message", "-p", "-t", "=api:", "#{pane_current_command}"
+        )
+        return shown.stdout == ["sleep"]
+
+    with files.locked(sandbox.state, wait=True):  # held by a run that never ends
+        go.touch()
+        sandbox.wait(sandbox.lock_is_awaited)
+        # The hook gives up after a second, and the wrapper goes on to its tail.
+        sandbox.wait(lambda: tail_reached() and not sandbox.lock_is_awaited())
+        assert sandbox.notifications() == []
+    assert "- [ ] **api**" in sandbox.note().read_text()  # left to the next check
 
 
 def test_five_checks_at_once_restart_a_dead_session_exactly_once(sandbox: Sandbox) -> None:
