@@ -48,11 +48,16 @@ def stamp_of(now: datetime) -> str:
 
 def label_of(path: Path) -> str:
     """How a note is named in messages: relative to here when it is below here."""
-    here = os.getcwd()
-    folder = _relative_folder(str(path.parent), here)
-    if folder is not None and path.name:
-        return os.path.join(folder, path.name)
-    return "." if str(path) == here else str(path)  # here itself, or not below here
+    try:
+        here = os.getcwd()
+    except FileNotFoundError:  # run from a folder since deleted (an agent's, say)
+        return str(path)
+    parent, name = os.path.split(os.path.normpath(os.path.join(here, path)))
+    folder = _relative_folder(parent, here)
+    if folder is not None and name:
+        return os.path.join(folder, name)
+    # Here itself, or not below here.
+    return "." if os.path.join(parent, name) == here else str(path)
 
 
 @functools.lru_cache(maxsize=16)

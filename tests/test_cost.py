@@ -213,7 +213,8 @@ def test_a_quiet_check_writes_no_file(sandbox: Sandbox) -> None:
 def test_only_a_check_keeps_the_parse_cache(sandbox: Sandbox) -> None:
     sandbox.write_note(NOTE.format(day="2026-11-20"), day="2026-11-20")
     settled(sandbox.note("2026-11-20"))
-    assert sandbox.run("status").returncode == 1  # the unreadable line is reported
+    status = sandbox.run("status")
+    assert status.returncode == 1 and "cannot read this entry" in status.stderr
     assert not (sandbox.state / notecache.FILE_NAME).exists()  # `status` changes nothing
     sandbox.check()
     assert (sandbox.state / notecache.FILE_NAME).exists()
@@ -264,15 +265,17 @@ def test_libtmux_and_lazy_modules_stay_whole_for_other_code() -> None:
 PARTS = st.lists(st.sampled_from(["a", "b", "..", ".", "memory", "2026-11-24.md"]), max_size=5)
 
 
-@given(here=PARTS, path=PARTS)
-def test_a_note_is_named_as_relpath_would_name_it(here: list[str], path: list[str]) -> None:
+@given(here=PARTS, path=PARTS, absolute=st.booleans())
+def test_a_note_is_named_as_relpath_would_name_it(
+    here: list[str], path: list[str], absolute: bool
+) -> None:
     """Notes are named relative to the current folder without a `relpath` for each."""
     root = Path("/tmp/hb-labels")
     cwd = os.path.normpath(root.joinpath(*here))
-    target = Path(os.path.normpath(root.joinpath(*path)))
-    relative = os.path.relpath(target, cwd)
-    expected = str(target) if relative.startswith("..") else relative
+    target = root.joinpath(*path) if absolute else Path(*path)
     with mock_cwd(cwd):
+        relative = os.path.relpath(target)
+        expected = str(target) if relative.startswith("..") else relative
         assert label_of(target) == expected
 
 
@@ -282,3 +285,14 @@ def mock_cwd(folder: str) -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(os, "getcwd", lambda: folder)
         yield
+
+
+def test_a_note_is_named_even_from_a_deleted_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The completion hook runs in the agent's folder, which the agent may have deleted."""
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    assert label_of(tmp_path / "memory" / "2026-11-24.md") == f"{tmp_path}/memory/2026-11-24.md"
