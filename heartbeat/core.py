@@ -652,6 +652,8 @@ def _clear_previous_run(
 
 
 def _notify(config: Config, text: str, stamp: str, problems: list[str], time_left: float) -> None:
+    if not config.notify:
+        return  # no notify command: the note and the log say it all
     timeout = max(0.5, min(config.settings.notify_timeout_seconds, time_left))
     error = notify.send(config.notify, text, timeout)
     state.log(config.state_dir, stamp, f"notified: {text}" if error is None else error)

@@ -98,3 +98,12 @@ def test_only_the_chosen_events_notify(sandbox: Sandbox) -> None:
     finished(sandbox)
     sandbox.check()
     assert sandbox.notifications() == []
+
+
+def test_without_a_notify_command_nothing_is_said_to_be_notified(sandbox: Sandbox) -> None:
+    (sandbox.bin / "openclaw").unlink()  # no openclaw on PATH, and none configured
+    finished(sandbox)
+
+    assert sandbox.check().stdout == "api: running -> finished (closed)\n"
+    log = (sandbox.state / "heartbeat.log").read_text()
+    assert "api: running -> finished (closed)" in log and "notified" not in log
