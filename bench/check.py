@@ -27,7 +27,7 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 
-from heartbeat.notecache import SETTLE_NS
+from heartbeat.notes.cache import SETTLE_NS
 
 ENTRIES_A_DAY = 17
 

@@ -20,15 +20,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from heartbeat import __version__, core, lazy, notebook
+from heartbeat import __version__, lazy
 from heartbeat import config as config_module
 from heartbeat.errors import HeartbeatError, UsageError
 from heartbeat.model import RestartMode
 
 if TYPE_CHECKING:
-    from heartbeat import verbs
-else:  # a check, the verb cron runs every minute, does without
-    verbs = lazy.module("heartbeat.verbs")
+    from heartbeat.check import run as checking
+    from heartbeat.notes import notebook
+    from heartbeat.verbs import entries
+    from heartbeat.verbs import launch as launching
+    from heartbeat.verbs import status as statuses
+else:  # a check, the verb cron runs every minute, does without the other verbs
+    checking = lazy.module("heartbeat.check.run")
+    notebook = lazy.module("heartbeat.notes.notebook")
+    entries = lazy.module("heartbeat.verbs.entries")
+    launching = lazy.module("heartbeat.verbs.launch")
+    statuses = lazy.module("heartbeat.verbs.status")
 
 EXIT_OK, EXIT_NEEDS_PERSON, EXIT_USAGE = 0, 1, 2
 
@@ -140,7 +148,7 @@ def check(args: argparse.Namespace) -> None:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         with contextlib.suppress(OSError):
             os.setsid()
-    outcome = core.check(load_config(args), now(), args.only, args.hook)
+    outcome = checking.check(load_config(args), now(), args.only, args.hook)
     if outcome.skipped:
         return
     for change in outcome.changes:
@@ -189,7 +197,7 @@ def launch(args: argparse.Namespace) -> None:
             args.ralph,
         ]
     config = load_config(args)
-    path = verbs.launch(config, now(), args.name, args.folder, argv, RestartMode(args.restart))
+    path = launching.launch(config, now(), args.name, args.folder, argv, RestartMode(args.restart))
     echo(f"{args.name}: running on {config.socket}, logged in {notebook.label_of(path)}")
 
 
@@ -203,7 +211,7 @@ def log(args: argparse.Namespace) -> None:
     """
     config = load_config(args)
     restart = RestartMode(args.restart)
-    path = verbs.log(config, now(), args.name, args.folder, list(args.command), restart)
+    path = launching.log(config, now(), args.name, args.folder, list(args.command), restart)
     echo(f"{args.name}: logged in {notebook.label_of(path)}; its command is allowed")
 
 
@@ -216,7 +224,7 @@ def allow(args: argparse.Namespace) -> None:
 
     Example: heartbeat allow api-tests
     """
-    entry = verbs.allow(load_config(args), now(), args.name)
+    entry = entries.allow(load_config(args), now(), args.name)
     command = entry.command if isinstance(entry.command, str) else shlex.join(entry.command)
     echo(f"{entry.name}: allowed\n  command: {command}\n  dir: {entry.dir}")
     echo(f"  socket: {entry.socket}\n  note: {entry.location}")
@@ -232,12 +240,12 @@ def status(args: argparse.Namespace) -> None:
 
     Example: heartbeat status --json
     """
-    from heartbeat import admin  # each verb imports what only it needs: checks start fast
+    from heartbeat.install import doctor  # each verb imports what only it needs
 
     current = now()
     config = load_config(args)
-    rows, problems = verbs.status(config, current)
-    header = admin.watcher_header(config, current)
+    rows, problems = statuses.status(config, current)
+    header = doctor.watcher_header(config, current)
     if args.json:
         report = {"heartbeat": header, "entries": [row.as_json() for row in rows]}
         echo(json.dumps(report, indent=2))
@@ -248,7 +256,7 @@ def status(args: argparse.Namespace) -> None:
     sys.exit(EXIT_NEEDS_PERSON if problems else EXIT_OK)
 
 
-def _table(rows: list[verbs.Row], current: datetime) -> str:
+def _table(rows: list[statuses.Row], current: datetime) -> str:
     if not rows:
         return "no watched entries"
     header = ("NAME", "STATE", "AGE", "PRD", "VERDICT", "LAST STATUS")
@@ -296,7 +304,7 @@ def tail(args: argparse.Namespace) -> None:
 
     Example: heartbeat tail api-tests -n 50
     """
-    for line in verbs.tail(load_config(args), now(), args.name, args.lines):
+    for line in entries.tail(load_config(args), now(), args.name, args.lines):
         echo(line)
 
 
@@ -306,7 +314,7 @@ def kill(args: argparse.Namespace) -> None:
 
     Example: heartbeat kill api-tests
     """
-    entry = verbs.kill(load_config(args), now(), args.name)
+    entry = entries.kill(load_config(args), now(), args.name)
     echo(f"{entry.name}: killed, entry closed in {entry.where}")
 
 
@@ -316,7 +324,7 @@ def reset(args: argparse.Namespace) -> None:
 
     Example: heartbeat reset api-tests
     """
-    entry = verbs.reset(load_config(args), now(), args.name)
+    entry = entries.reset(load_config(args), now(), args.name)
     echo(f"{entry.name}: reset; the next check restarts it if it is down")
 
 
@@ -329,7 +337,7 @@ def verify_command(args: argparse.Namespace) -> None:
 
     Example: heartbeat verify api-tests
     """
-    found = verbs.verify_entry(load_config(args), now(), args.name)
+    found = entries.verify_entry(load_config(args), now(), args.name)
     entry, report = found.entry, found.report
     echo(f"{entry.name} ({found.state}) in {entry.dir}")
     if found.baseline is not None and found.baseline.head:
@@ -356,7 +364,7 @@ def prd_new(args: argparse.Namespace) -> None:
 
     Example: heartbeat prd new ~/src/api/PRD.md
     """
-    written = verbs.new_prd(args.path)
+    written = entries.new_prd(args.path)
     echo(f"wrote {written}: fill in the tasks, then launch it with --ralph {written.name}")
 
 
@@ -391,11 +399,11 @@ def install(args: argparse.Namespace) -> None:
 
     Example: heartbeat install --every 1m
     """
-    from heartbeat import admin, schedule
+    from heartbeat.install import schedule, setup
 
     config = load_config(args)
     kind = args.kind or schedule.default_kind()
-    result = admin.install(config, kind, args.every, args.expression, args.print_only)
+    result = setup.install(config, kind, args.every, args.expression, args.print_only)
     if args.print_only:
         echo(result.text.rstrip("\n"))
     elif result.changed:
@@ -410,9 +418,9 @@ def uninstall(args: argparse.Namespace) -> None:
 
     Example: heartbeat uninstall
     """
-    from heartbeat import admin
+    from heartbeat.install import setup
 
-    echo(f"removed {admin.uninstall(load_config(args))}")
+    echo(f"removed {setup.uninstall(load_config(args))}")
 
 
 @verb(NOTES, SOCKET)
@@ -421,13 +429,13 @@ def doctor(args: argparse.Namespace) -> None:
 
     Example: heartbeat doctor
     """
-    from heartbeat import admin
+    from heartbeat.install import doctor
 
-    findings = admin.doctor(load_config(args), now())
+    findings = doctor.doctor(load_config(args), now())
     for finding in findings:
         mark = "ok  " if finding.ok else "FIX "
         echo(f"{mark}{finding.what}" + (f": {finding.fix}" if finding.fix else ""))
-    sys.exit(EXIT_OK if admin.doctor_ok(findings) else EXIT_NEEDS_PERSON)
+    sys.exit(EXIT_OK if doctor.doctor_ok(findings) else EXIT_NEEDS_PERSON)
 
 
 # --- parsing and running ---------------------------------------------------------------

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from heartbeat.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
-    from heartbeat.reasons import Pattern
+    from heartbeat.agents.reasons import Pattern
 
 DEFAULT_SOCKET = "~/.tmux/sock"
 DEFAULT_NOTES = "memory"
@@ -89,7 +89,7 @@ def load(env: Mapping[str, str], notes: str | None = None, socket: str | None = 
     notify_value = values.pop("notify", None)
     patterns: tuple[Pattern, ...] = ()
     if "pattern" in values:
-        from heartbeat.reasons import compile_patterns  # here: few config files have any
+        from heartbeat.agents.reasons import compile_patterns  # here: few config files have any
 
         patterns = compile_patterns(values.pop("pattern"), str(file))
     values.pop("notes", None)

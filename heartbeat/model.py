@@ -5,12 +5,8 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from heartbeat.reasons import Reason
 
 # tmux rewrites `.` and `:` in session names, and under cron's C locale non-ASCII
 # names come back mangled: such a session would look dead forever.
@@ -157,6 +153,33 @@ class Snapshot:
     server_running: bool
     panes: dict[str, Pane]
     server_pid: int | None = None
+
+
+# Why an agent stopped, when its last words or its own records say (see `agents`).
+AUTH_EXPIRED = "auth-expired"  # a login is needed: a restart cannot fix it
+RATE_LIMITED = "rate-limited"  # a provider's limit: no restart before it lifts
+RATE_LIMIT_WAIT = timedelta(minutes=15)  # when the agent does not say when it lifts
+
+
+@dataclass(frozen=True)
+class Reason:
+    """A known cause of a stop, with what to do about it."""
+
+    kind: str  # AUTH_EXPIRED or RATE_LIMITED
+    hint: str
+    retry_at: datetime | None = None  # for rate limits, when the text says
+
+    def describe(self) -> str:
+        return f"{self.kind}: {self.hint}" if self.hint else self.kind
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """How an agent's folder stood when its run started: its work is measured from here."""
+
+    head: str | None  # None: not a git repository
+    prd_ticked: frozenset[str] | None  # None: no PRD
+    started: datetime
 
 
 @dataclass(frozen=True)

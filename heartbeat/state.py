@@ -8,20 +8,25 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from heartbeat import files
-from heartbeat.model import State
+from heartbeat.model import HELD, Baseline, State
 
 VERSION = 1
 
 
-@dataclass
+@dataclass(frozen=True)
 class Record:
-    """What heartbeat knows about one entry, keyed by socket and name."""
+    """What heartbeat knows about one entry, keyed by socket and name.
+
+    Frozen: a check's decide stage returns the next record and its act stage stores it,
+    so no code deep in a check changes a record it was handed. The methods below name
+    the few changes that happen outside a check's decision.
+    """
 
     state: State | None = None
     exit_code: int | None = None
@@ -32,19 +37,82 @@ class Record:
     activity: int | None = None  # pane activity time when its output was last read
     since: str | None = None  # when `state` was first seen
     last_start: str | None = None  # ISO time heartbeat last started it
-    failures: list[str] = field(default_factory=list)  # ISO times of recent failed runs
+    failures: tuple[str, ...] = ()  # ISO times of recent failed runs
     not_before: str | None = None  # ISO time a rate limit lifts
     forgiven: bool = False  # reset by a person: the last run's words no longer hold it
     digest: str | None = None  # of command, dir and socket: an edit resets the counts
     # How the folder stood at the first start, to verify the work against.
     baseline_at: str | None = None
     baseline_head: str | None = None  # None: not a git repository
-    baseline_prd: list[str] | None = None  # ticked PRD tasks
+    baseline_prd: tuple[str, ...] | None = None  # ticked PRD tasks
     verdict: str | None = None  # of the last run that stopped
     # For stall detection: when the pane's output or the HEAD last moved.
     seen_activity: int | None = None
     quiet_since: str | None = None
     commit_asked: str | None = None  # when git last said a stalled agent made no commit
+
+    def for_command(self, digest: str) -> Record:
+        """The record as it stands for the command with this digest: a new or edited
+        command starts with a clean slate (no failures, no baseline, not held)."""
+        if self.digest == digest:
+            return self
+        held = self.state in HELD
+        return replace(
+            self, failures=(), digest=digest, baseline_at=None, state=None if held else self.state
+        )
+
+    def started(self, run: Started, now: datetime) -> Record:
+        """A run heartbeat has just started."""
+        return replace(
+            self,
+            run=run.run,
+            pid=run.pid,
+            pane_id=run.pane_id,
+            state=State.RUNNING,
+            exit_code=None,
+            activity=None,
+            since=run.since,
+            last_start=now.isoformat(),
+            not_before=None,
+            forgiven=False,
+            **_baseline_fields(run.baseline),
+        )
+
+    @property
+    def baseline(self) -> Baseline | None:
+        """How the folder stood when the run started, to verify its work against."""
+        if self.baseline_at is None:
+            return None
+        ticked = frozenset(self.baseline_prd) if self.baseline_prd is not None else None
+        return Baseline(self.baseline_head, ticked, datetime.fromisoformat(self.baseline_at))
+
+    def with_baseline(self, baseline: Baseline) -> Record:
+        return replace(self, **_baseline_fields(baseline))
+
+    def forgive(self) -> Record:
+        """`heartbeat reset`: failed starts forgotten, and seen afresh if held."""
+        state = None if self.state in HELD else self.state
+        return replace(self, failures=(), not_before=None, forgiven=True, state=state)
+
+
+def _baseline_fields(baseline: Baseline) -> dict[str, Any]:
+    ticked = tuple(sorted(baseline.prd_ticked)) if baseline.prd_ticked is not None else None
+    return {
+        "baseline_at": baseline.started.isoformat(),
+        "baseline_head": baseline.head,
+        "baseline_prd": ticked,
+    }
+
+
+@dataclass(frozen=True)
+class Started:
+    """What starting a run returns, for its record."""
+
+    run: str | None  # the run id (heartbeat's wrapper only)
+    pid: int | None
+    pane_id: str | None
+    since: str  # the stamp of the start
+    baseline: Baseline
 
 
 @dataclass
@@ -65,7 +133,8 @@ class StateFile:
         return f"{socket}\t{name}"
 
     def record(self, socket: str, name: str) -> Record:
-        return self.records.setdefault(self.key(socket, name), Record())
+        """The record of an entry (an empty one when there is none yet)."""
+        return self.records.get(self.key(socket, name), Record())
 
 
 LAST_CHECK_FILE = "last-check"
@@ -85,19 +154,9 @@ def load(state_dir: Path) -> StateFile:
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
         known = {item.name for item in fields(Record)}
-        records = {
-            key: Record(
-                **{k: v for k, v in value.items() if k in known and k != "state"},
-                state=State(value["state"]) if value.get("state") else None,
-            )
-            for key, value in raw["records"].items()
-        }
+        records = {key: _record_from_json(value, known) for key, value in raw["records"].items()}
         for record in records.values():
             _check_times(record)
-            # Their own lists: `saved` must keep what was read, whatever a check changes.
-            record.failures = list(record.failures)
-            if record.baseline_prd is not None:
-                record.baseline_prd = list(record.baseline_prd)
         for item in [*raw.get("pending", {}).values(), *raw.get("written", [])]:
             _check_edits(item)
         return StateFile(
@@ -115,6 +174,15 @@ def load(state_dir: Path) -> StateFile:
             warning=f"{path}: state file unreadable ({type(error).__name__}); "
             "rebuilding it from tmux and the notes"
         )
+
+
+def _record_from_json(value: dict[str, Any], known: set[str]) -> Record:
+    fields_read = {k: v for k, v in value.items() if k in known}
+    fields_read["state"] = State(value["state"]) if value.get("state") else None
+    fields_read["failures"] = tuple(fields_read.get("failures", ()))
+    if fields_read.get("baseline_prd") is not None:
+        fields_read["baseline_prd"] = tuple(fields_read["baseline_prd"])
+    return Record(**fields_read)
 
 
 def _check_times(record: Record) -> None:
@@ -158,6 +226,11 @@ def save(state_dir: Path, state: StateFile) -> None:
 def _record_json(record: Record) -> dict[str, Any]:
     raw = dict(vars(record))  # a flat record: no deep copy needed, unlike asdict()
     raw["state"] = record.state.value if record.state is not None else None
+    # Lists, as JSON reads them back: a quiet check compares what it would write with
+    # what it read, and writes nothing when they are equal.
+    raw["failures"] = list(record.failures)
+    if record.baseline_prd is not None:
+        raw["baseline_prd"] = list(record.baseline_prd)
     return raw
 
 

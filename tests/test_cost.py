@@ -19,8 +19,11 @@ from hypothesis import strategies as st
 from libtmux.test.retry import retry_until
 from test_launch_and_check import launch
 
-from heartbeat import config, notecache, notes
-from heartbeat.notebook import Notebook, label_of
+from heartbeat import config
+from heartbeat.notes import cache as notecache
+from heartbeat.notes import notebook
+from heartbeat.notes.notebook import Notebook, label_of
+from heartbeat.notes.parse import Note
 
 NOTE = """---
 date: {day}
@@ -49,13 +52,13 @@ Prose the person wrote.
 def parsed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The notes parsed from now on, by label."""
     seen: list[str] = []
-    real = notes.parse
+    real = notebook.parse
 
-    def counting(text: str, where: str, *args: object, **kwargs: object) -> notes.Note:
+    def counting(text: str, where: str, *args: object, **kwargs: object) -> Note:
         seen.append(where)
         return real(text, where, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(notes, "parse", counting)
+    monkeypatch.setattr(notebook, "parse", counting)
     return seen
 
 
@@ -173,17 +176,22 @@ def test_a_quiet_check_loads_only_what_it_runs(sandbox: Sandbox) -> None:
 
     assert (quiet.returncode, quiet.stdout) == (0, "")
     loaded = set(quiet.stderr.split())
-    assert {"heartbeat.core", "libtmux.common"} <= loaded
+    assert {"heartbeat.check.run", "libtmux.common"} <= loaded
     for needless in (
         "markdown_it",  # no note changed: nothing to parse
         "yaml",
         "frontmatter",
         "libtmux.server",  # only libtmux's command runner is used
-        "heartbeat.verbs",  # the other verbs
-        "heartbeat.reasons",  # nothing stopped
-        "heartbeat.verify",
-        "heartbeat.admin",
-        "heartbeat.schedule",
+        "heartbeat.verbs.launch",  # the other verbs
+        "heartbeat.verbs.entries",
+        "heartbeat.verbs.status",
+        "heartbeat.agents",  # nothing stopped
+        "heartbeat.agents.reasons",
+        "heartbeat.work.verify",
+        "heartbeat.work.git",
+        "heartbeat.install.setup",
+        "heartbeat.install.schedule",
+        "heartbeat.install.doctor",
         "tempfile",  # nothing written
         "ctypes",
     ):
@@ -243,13 +251,14 @@ def test_the_list_call_asks_for_pane_commands_only_for_the_skills_lines(
 
 WHOLE_AFTERWARDS = """
 import sys
-from heartbeat import core, tmux
-tmux._libtmux_runner()
+from heartbeat.check import run
+from heartbeat.tmux import server
+server._libtmux_runner()
 assert "libtmux.server" not in sys.modules  # libtmux's object model is not built ...
 import libtmux
 import heartbeat
 print(libtmux.server.__name__, libtmux.Server.__name__, libtmux.common.tmux_cmd.__name__)
-print(heartbeat.verify.__name__)  # a lazily loaded module is its package's attribute
+print(heartbeat.work.verify.__name__)  # a lazily loaded module is its package's attribute
 """
 
 
@@ -259,7 +268,7 @@ def test_libtmux_and_lazy_modules_stay_whole_for_other_code() -> None:
         [sys.executable, "-c", WHOLE_AFTERWARDS], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout == "libtmux.server Server tmux_cmd\nheartbeat.verify\n"
+    assert result.stdout == "libtmux.server Server tmux_cmd\nheartbeat.work.verify\n"
 
 
 PARTS = st.lists(st.sampled_from(["a", "b", "..", ".", "memory", "2026-11-24.md"]), max_size=5)

@@ -325,7 +325,8 @@ def test_a_notify_command_without_a_text_placeholder_gets_it_last(sandbox: Sandb
 def test_checks_with_nothing_changed_add_no_byte_to_the_notes(sandbox: Sandbox) -> None:
     from datetime import datetime, timedelta
 
-    from heartbeat import config, core
+    from heartbeat import config
+    from heartbeat.check import run as core
 
     for name in ("api", "web", "docs"):
         launch(sandbox, name, "codex", "exec", name)

@@ -9,15 +9,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from heartbeat import notes
+from heartbeat.notes.edit import Edit, apply_edits, status_text
+from heartbeat.notes.parse import Note, ReadContext
+from heartbeat.notes.parse import parse as parse_note
 
-CONTEXT = notes.ReadContext("/home/ada/.tmux/sock", {"HOME": "/home/ada", "USER": "ada"})
+CONTEXT = ReadContext("/home/ada/.tmux/sock", {"HOME": "/home/ada", "USER": "ada"})
 DAY = date(2026, 11, 24)
 KEY_A = ("/home/ada/.tmux/sock", "a")
 
 
-def parse(text: str) -> notes.Note:
-    return notes.parse(text, "memory/2026-11-24.md", DAY, CONTEXT)
+def parse(text: str) -> Note:
+    return parse_note(text, "memory/2026-11-24.md", DAY, CONTEXT)
 
 
 def section(*rows: str, heading: str = "## Active Long-Running Processes") -> str:
@@ -171,10 +173,10 @@ def test_edits_insert_status_lines_and_tick_boxes_only() -> None:
     text = section("- [ ] **a** — `x`", "  * dir: /srv", "- b: `y`", "", "More prose.")
     note = parse(text)
     edits = [
-        notes.Edit(("/home/ada/.tmux/sock", "a"), "2026-11-24 10:00", "finished (exit 0)", True),
-        notes.Edit(("/home/ada/.tmux/sock", "b"), "2026-11-24 10:00", "finished (exit 0)", True),
+        Edit(("/home/ada/.tmux/sock", "a"), "2026-11-24 10:00", "finished (exit 0)", True),
+        Edit(("/home/ada/.tmux/sock", "b"), "2026-11-24 10:00", "finished (exit 0)", True),
     ]
-    assert notes.apply_edits(text, note, edits) == section(
+    assert apply_edits(text, note, edits) == section(
         "- [x] **a** — `x`",
         "  * dir: /srv",
         "  * 2026-11-24 10:00 — finished (exit 0)",
@@ -187,7 +189,7 @@ def test_edits_insert_status_lines_and_tick_boxes_only() -> None:
 
 def test_an_entry_added_to_a_note_without_the_section_adds_the_section() -> None:
     text = "# Day\r\n\r\nProse, no final newline"
-    result = notes.apply_edits(text, parse(text), [], added=["- a: `x`"])
+    result = apply_edits(text, parse(text), [], added=["- a: `x`"])
     assert result == (
         "# Day\r\n\r\nProse, no final newline\r\n\r\n## Active Long-Running Processes\r\n\r\n- a: `x`"
     )
@@ -199,9 +201,7 @@ def test_an_entry_added_to_a_note_without_the_section_adds_the_section() -> None
 def test_arbitrary_text_never_crashes_the_parser(text: str) -> None:
     note = parse(section(text))
     for entry in note.entries:
-        edited = notes.apply_edits(
-            text, note, [notes.Edit(entry.key, "2026-11-24 10:00", "x", close=True)]
-        )
+        edited = apply_edits(text, note, [Edit(entry.key, "2026-11-24 10:00", "x", close=True)])
         assert len(edited) >= len(text)
 
 
@@ -213,7 +213,7 @@ def test_arbitrary_text_never_crashes_the_parser(text: str) -> None:
     )
 )
 def test_our_status_lines_never_read_as_entries(detail: str) -> None:
-    status = notes.status_text("2026-11-24 10:00", detail.strip() or "dead, restarted")
+    status = status_text("2026-11-24 10:00", detail.strip() or "dead, restarted")
     assert parse(section(f"- {status}")).entries == ()
 
 
@@ -224,10 +224,10 @@ def test_the_title_in_prose_is_not_a_section() -> None:
 
 def test_an_entry_added_after_an_html_block_stays_an_entry() -> None:
     text = section("- a: `x`", "", "<details>", "old stuff", "</details>")
-    result = notes.apply_edits(text, parse(text), [], added=["- b: `y`"])
+    result = apply_edits(text, parse(text), [], added=["- b: `y`"])
     assert [entry.name for entry in parse(result).entries] == ["a", "b"]
     tight = section("- a: `x`", "  - dir: /srv")
-    assert notes.apply_edits(tight, parse(tight), [], added=["- b: `y`"]) == section(
+    assert apply_edits(tight, parse(tight), [], added=["- b: `y`"]) == section(
         "- a: `x`", "  - dir: /srv", "- b: `y`"
     )
 
@@ -251,10 +251,10 @@ def test_names_keep_their_own_characters_and_only_closed_colon_closes(
 def test_edits_applied_twice_change_nothing_the_second_time() -> None:
     text = section("- [ ] **a** — `x`", "- c: `z`")
     edits = [
-        notes.Edit(KEY_A, "2026-11-24 10:00", "finished (exit 0)", True),
-        notes.Edit(("/home/ada/.tmux/sock", "c"), "2026-11-24 10:00", "dead, restarted"),
+        Edit(KEY_A, "2026-11-24 10:00", "finished (exit 0)", True),
+        Edit(("/home/ada/.tmux/sock", "c"), "2026-11-24 10:00", "dead, restarted"),
     ]
-    once = notes.apply_edits(text, parse(text), edits, added=["- b: `y`"])
-    twice = notes.apply_edits(once, parse(once), edits, added=["- b: `y`"])
+    once = apply_edits(text, parse(text), edits, added=["- b: `y`"])
+    twice = apply_edits(once, parse(once), edits, added=["- b: `y`"])
     assert once != text
     assert twice == once

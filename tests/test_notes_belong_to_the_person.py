@@ -13,7 +13,10 @@ from pathlib import Path
 import pytest
 from conftest import NOW, Sandbox
 
-from heartbeat import config, core, files, notes, tmux
+from heartbeat import config, files
+from heartbeat.check import run as core
+from heartbeat.notes import notebook
+from heartbeat.tmux.server import Tmux
 
 
 def only_insertions_and_ticks(before: str, after: str) -> bool:
@@ -96,7 +99,7 @@ def test_an_edit_saved_while_a_check_runs_survives(
         f"- [ ] **api** — `codex exec work`\n  - dir: `{sandbox.root}`\n"
     )
     sandbox.allow("api")
-    real_start = tmux.Tmux.start
+    real_start = Tmux.start
 
     def start_while_the_person_types(*args: object, **kwargs: object) -> object:
         # The person saves the note after the check read it and before it writes.
@@ -104,7 +107,7 @@ def test_an_edit_saved_while_a_check_runs_survives(
             handle.write("- a thought typed during the check\n")
         return real_start(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(tmux.Tmux, "start", start_while_the_person_types)
+    monkeypatch.setattr(Tmux, "start", start_while_the_person_types)
     settings = config.load(sandbox.env)
     outcome = core.check(settings, datetime.fromisoformat(NOW))
 
@@ -122,7 +125,7 @@ def test_an_edit_saved_between_our_read_and_our_rename_survives(
         f"- [ ] **api** — `codex exec work`\n  - dir: `{sandbox.root}`\n"
     )
     sandbox.allow("api")
-    real_apply = notes.apply_edits
+    real_apply = notebook.apply_edits
     saves = []
 
     def apply_while_the_person_saves(*args: object, **kwargs: object) -> str:
@@ -132,7 +135,7 @@ def test_an_edit_saved_between_our_read_and_our_rename_survives(
                 handle.write("- saved while heartbeat was writing\n")
         return real_apply(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(notes, "apply_edits", apply_while_the_person_saves)
+    monkeypatch.setattr(notebook, "apply_edits", apply_while_the_person_saves)
     core.check(config.load(sandbox.env), datetime.fromisoformat(NOW))
 
     text = path.read_text()

@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 import pytest
 
-from heartbeat import policy
+from heartbeat.check import decide, observe
 from heartbeat.model import Action, History, Observation, Pane, RestartMode, State
 
 
@@ -208,7 +208,7 @@ DECIDE_CASES = [
 
 @pytest.mark.parametrize("case", DECIDE_CASES, ids=[c.test_id for c in DECIDE_CASES])
 def test_decide(case: DecideCase) -> None:
-    decision = policy.decide(case.history, case.observed, NOW, case.mode)
+    decision = decide.decide(case.history, case.observed, NOW, case.mode)
     assert (decision.state, decision.action, decision.changed) == (
         case.state,
         case.action,
@@ -222,15 +222,15 @@ def test_decide(case: DecideCase) -> None:
 
 
 def test_backoff_doubles_from_one_minute_and_stops_at_thirty() -> None:
-    waits = [policy.DEFAULT_LIMITS.backoff(n).total_seconds() / 60 for n in range(1, 9)]
+    waits = [decide.DEFAULT_LIMITS.backoff(n).total_seconds() / 60 for n in range(1, 9)]
     assert waits == [0, 1, 2, 4, 8, 16, 30, 30]
 
 
 def test_giving_up_asks_for_a_notification_once() -> None:
     history = History(RUNNING, (ago(4), ago(3), ago(2), ago(1)), last_start=ago(0.5))
-    first = policy.decide(history, EXIT_3, NOW)
+    first = decide.decide(history, EXIT_3, NOW)
     assert (first.state, first.event) == (State.GAVE_UP, "gave-up")
-    after = policy.decide(History(State.GAVE_UP, first.failures), EXIT_3, NOW)
+    after = decide.decide(History(State.GAVE_UP, first.failures), EXIT_3, NOW)
     assert (after.event, after.changed, after.needs_person) == (None, False, True)
 
 
@@ -278,7 +278,7 @@ OBSERVE_CASES = [
 @pytest.mark.parametrize("case", OBSERVE_CASES, ids=[c.test_id for c in OBSERVE_CASES])
 def test_observe(case: ObserveCase) -> None:
     assert (
-        policy.observe(
+        observe.observation_of(
             case.pane,
             case.wrapped,
             case.recorded_exit,
@@ -291,13 +291,13 @@ def test_observe(case: ObserveCase) -> None:
 
 
 def test_a_pane_is_read_only_when_its_agent_may_have_ended() -> None:
-    assert policy.needs_capture(pane("sleep", activity=5), None)
-    assert not policy.needs_capture(pane("sleep", activity=5), 5)  # read at this activity already
-    assert not policy.needs_capture(pane("bash"), None)  # bash runs the agent still
-    assert not policy.needs_capture(pane("codex"), None)
-    assert policy.needs_capture(pane("sh", activity=7), 6)  # dash keeps its name; output moved
+    assert observe.needs_capture(pane("sleep", activity=5), None)
+    assert not observe.needs_capture(pane("sleep", activity=5), 5)  # read at this activity already
+    assert not observe.needs_capture(pane("bash"), None)  # bash runs the agent still
+    assert not observe.needs_capture(pane("codex"), None)
+    assert observe.needs_capture(pane("sh", activity=7), 6)  # dash keeps its name; output moved
 
 
 def test_the_last_exited_line_counts() -> None:
-    assert policy.exit_code_in(["EXITED: 1", "restarted", "EXITED: 0", ""]) == 0
-    assert policy.exit_code_in(["echo 'EXITED:' $EXIT_CODE", "nothing"]) is None
+    assert observe.exit_code_in(["EXITED: 1", "restarted", "EXITED: 0", ""]) == 0
+    assert observe.exit_code_in(["echo 'EXITED:' $EXIT_CODE", "nothing"]) is None

@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from test_notes_belong_to_the_person import only_insertions_and_ticks
 
-from heartbeat import config, core
+from heartbeat import config
+from heartbeat.check import run as core
 
 LINES = st.sampled_from(
     [

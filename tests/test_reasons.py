@@ -11,7 +11,8 @@ from conftest import NOW, SETTINGS, Sandbox
 from test_launch_and_check import launch
 from test_restart_policy import at
 
-from heartbeat import reasons
+from heartbeat.agents import reasons
+from heartbeat.check import decide
 
 CAPTURES = Path(__file__).parent / "captures"
 MOMENT = datetime.fromisoformat(NOW)
@@ -69,7 +70,7 @@ def test_reset_times(text: str, expected: datetime | None) -> None:
     ("code", "words"), [(124, "timeout"), (137, "killed by signal 9"), (1, "crashed")]
 )
 def test_what_an_exit_code_says(code: int, words: str) -> None:
-    assert reasons.exit_reason(code) == words
+    assert decide.exit_reason(code) == words
 
 
 def say(box: Sandbox, capture: str, code: int) -> str:

@@ -12,7 +12,8 @@ import pytest
 from conftest import NOW, SETTINGS, Sandbox
 from test_launch_and_check import launch
 
-from heartbeat import config, core
+from heartbeat import config
+from heartbeat.check import run as core
 
 
 def at(box: Sandbox, minutes: float) -> dict[str, str]:
@@ -127,7 +128,7 @@ def test_restarts_in_one_check_are_spaced_with_jitter(
     Path(sandbox.env["HEARTBEAT_CONFIG"]).write_text("restart_spacing_seconds = 2\n")
     pauses: list[float] = []
 
-    outcome = core._check(config.load(sandbox.env), datetime.fromisoformat(NOW), pauses.append)
+    outcome = core.run(config.load(sandbox.env), datetime.fromisoformat(NOW), pauses.append)
 
     assert len(outcome.changes) == 3
     assert len(pauses) == 2  # between restarts, not before the first

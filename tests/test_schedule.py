@@ -13,8 +13,8 @@ import pytest
 from conftest import Sandbox
 from test_restart_policy import at
 
-from heartbeat import schedule
 from heartbeat.errors import ScheduleError
+from heartbeat.install import schedule
 
 OTHER_LINES = "# the person's own jobs\nMAILTO=ada\n0 3 * * * /usr/bin/backup --quiet   \n"
 

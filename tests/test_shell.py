@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from heartbeat import shell
 from heartbeat.errors import ShellSyntaxError
+from heartbeat.notes import shell
 
 ENV = {"HOME": "/home/ada", "USER": "ada"}
 

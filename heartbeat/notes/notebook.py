@@ -12,11 +12,13 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from heartbeat import files, lazy, notecache, notes, trust
+from heartbeat import files, lazy, trust
 from heartbeat.config import Config
 from heartbeat.errors import NoteError, RefusedError
 from heartbeat.model import Entry
-from heartbeat.notecache import NoteCache
+from heartbeat.notes.cache import NoteCache, key_of
+from heartbeat.notes.edit import Edit, apply_edits, carried_block
+from heartbeat.notes.parse import CLOSED_PREFIX, Note, ReadContext, note_date, parse
 
 if TYPE_CHECKING:
     from heartbeat import render
@@ -39,7 +41,7 @@ class LoadedNote:
     path: Path
     day: date
     text: str | None  # None when the note came from the parse cache, unread
-    note: notes.Note
+    note: Note
 
 
 def stamp_of(now: datetime) -> str:
@@ -83,8 +85,8 @@ class Notebook:
     keep_cache: bool = False  # write what this run parsed for the next (checks only)
 
     @functools.cached_property
-    def context(self) -> notes.ReadContext:
-        return notes.ReadContext(self.config.socket, self.config.env)
+    def context(self) -> ReadContext:
+        return ReadContext(self.config.socket, self.config.env)
 
     @functools.cached_property
     def parse_inputs(self) -> tuple[str | int | None, ...]:
@@ -105,7 +107,7 @@ class Notebook:
             return
         found: list[tuple[date, Path]] = []
         for child in folder.iterdir():
-            day = notes.note_date(child.name)
+            day = note_date(child.name)
             if day is None:
                 self._notice_sync_files(child)
                 continue
@@ -151,7 +153,7 @@ class Notebook:
         try:
             if self.cache is not None and not with_text:
                 stamp = files.Stamp.of(path)
-                cached = self.cache.get(path, notecache.key_of(stamp, *inputs)) if stamp else None
+                cached = self.cache.get(path, key_of(stamp, *inputs)) if stamp else None
                 if cached is not None:
                     self.problems.extend(str(problem) for problem in cached.problems)
                     return LoadedNote(path, day, None, cached)
@@ -163,11 +165,11 @@ class Notebook:
             self.problems.append(f"{label}: cannot read: {error.strerror}")
             return None
         earlier = self.cache.earlier(path) if self.cache is not None else None
-        note = notes.parse(text, label, day, self.context, earlier)
+        note = parse(text, label, day, self.context, earlier)
         if old:  # of a note older than the window only open entries matter (`select`)
             note = replace(note, entries=tuple(entry for entry in note.entries if entry.is_open))
         if self.cache is not None:
-            self.cache.put(path, notecache.key_of(stamp, *inputs), note, stamp)
+            self.cache.put(path, key_of(stamp, *inputs), note, stamp)
         self.problems.extend(str(problem) for problem in note.problems)
         return LoadedNote(path, day, text, note)
 
@@ -178,7 +180,7 @@ class Notebook:
                 if fresh is not None:
                     self.loaded[index] = fresh
                 return
-        day = notes.note_date(path.name)
+        day = note_date(path.name)
         if day is not None:
             fresh = self.read(path, day)
             if fresh is not None:
@@ -198,18 +200,18 @@ class Notebook:
     def edit(
         self,
         path: Path,
-        edits: Sequence[notes.Edit],
+        edits: Sequence[Edit],
         added: Sequence[str] = (),
     ) -> None:
         """Make the edits on the note as it is now: a save made meanwhile is kept."""
         label = label_of(path)
-        day = notes.note_date(path.name) or self.today
+        day = note_date(path.name) or self.today
 
         def build(text: str) -> str:
-            note = notes.parse(text, label, day, self.context)
+            note = parse(text, label, day, self.context)
             if note.fatal:
                 raise NoteError(label, note.problems[0].line, "left alone until it is mended")
-            return notes.apply_edits(text, note, edits, added)
+            return apply_edits(text, note, edits, added)
 
         try:
             files.rewrite(path, label, MAX_NOTE_BYTES, build)
@@ -297,7 +299,7 @@ def carry_over(book: Notebook, stamp: str) -> None:
             book.reload(old_path, with_text=True)
         newest = _to_carry(book)
     blocks = [
-        notes.carried_block(loaded.text, entry, stamp, loaded.path.name)
+        carried_block(loaded.text, entry, stamp, loaded.path.name)
         for loaded, entry in newest.values()
         if loaded.text is not None
     ]
@@ -306,13 +308,11 @@ def carry_over(book: Notebook, stamp: str) -> None:
     path = book.ensure_today()
     book.edit(path, [], added=blocks)
     book.reload(path)
-    by_note: dict[Path, list[notes.Edit]] = defaultdict(list)
+    by_note: dict[Path, list[Edit]] = defaultdict(list)
     for key, (loaded, _) in newest.items():
         if loaded.text is None:
             continue
-        by_note[loaded.path].append(
-            notes.Edit(key, stamp, f"{notes.CLOSED_PREFIX}: continued in {path.name}")
-        )
+        by_note[loaded.path].append(Edit(key, stamp, f"{CLOSED_PREFIX}: continued in {path.name}"))
     for old_path, edits in by_note.items():
         book.edit(old_path, edits)
         book.reload(old_path)

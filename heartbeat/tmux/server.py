@@ -26,9 +26,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from heartbeat import procs
 from heartbeat.errors import RefusedError, TmuxError
 from heartbeat.model import Command, Pane, Snapshot
+from heartbeat.tmux import procs
 
 EXIT_OPTION = "@heartbeat_exit"
 _FIELDS = (

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from string import Template
 
+from heartbeat import agents
 from heartbeat.errors import ScheduleError
 from heartbeat.render import template
 
@@ -27,7 +28,6 @@ MARKER = "# heartbeat: restart logged coding agents that died (installed by hear
 LABEL = "dev.heartbeat.check"
 UNIT = "heartbeat-check"
 KINDS = ("cron", "launchd", "systemd")
-AGENTS = ("codex", "ralphy", "claude")
 _EVERY = re.compile(r"(\d+)\s*(m|min|h)")
 
 
@@ -107,7 +107,7 @@ def scheduled_path(env: Mapping[str, str]) -> str:
     """A PATH that finds tmux and the agents under a scheduler's bare environment."""
     here = env.get("PATH") or os.defpath
     folders: list[str] = []
-    for program in ("tmux", *AGENTS):
+    for program in ("tmux", *agents.PROGRAMS):
         found = shutil.which(program, path=here)
         if found:
             folders.append(os.path.dirname(found))

@@ -1,4 +1,7 @@
-"""What to do about an entry, given what tmux showed and what was seen before: pure.
+"""Decide: what to do about each entry, and what its record becomes: pure.
+
+`plan` takes one sighting to a plan; `storm_guard` holds back restarts past a check's
+share. Nothing here reads a file, asks tmux or reads the clock.
 
 Restart defaults follow supervisord, systemd, pm2 and Kubernetes, tuned for agents that
 run for hours: the first restart is immediate, later ones back off exponentially, a run
@@ -7,37 +10,26 @@ that stays up 10 minutes resets the count, and 5 failed starts within an hour gi
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
-from heartbeat import lazy
+from heartbeat.check.facts import Plan, Sighting
 from heartbeat.model import (
+    AUTH_EXPIRED,
     HELD,
+    RATE_LIMIT_WAIT,
+    RATE_LIMITED,
     Action,
     Decision,
     History,
     Observation,
-    Pane,
     RestartMode,
     StallMode,
     State,
 )
-
-if TYPE_CHECKING:
-    from heartbeat import reasons
-else:  # only an entry that stopped needs it
-    reasons = lazy.module("heartbeat.reasons")
-
-EXITED_LINE = re.compile(r"^\s*EXITED:\s*(-?\d+)\s*$")
-# The skill's tail (`...; sleep 999999`) runs as `sleep` once the agent has ended,
-# when the shell execs its last command (bash, zsh and ksh do).
-TAIL_COMMAND = "sleep"
-# Shells that keep running their last command as a child, so the pane's command stays
-# the shell's name after the agent ended: their output is read when it moved.
-NON_EXEC_SHELLS = frozenset({"sh", "dash", "ash"})
+from heartbeat.notes.notebook import stamp_of
+from heartbeat.state import Record
 
 
 @dataclass(frozen=True)
@@ -59,55 +51,15 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 
 
-def needs_capture(pane: Pane, last_read_activity: int | None) -> bool:
-    """Whether a skill-form pane must be read to learn if its agent has ended.
-
-    The list call's `pane_current_command` says so without reading the pane: only a
-    pane sitting in its tail (or a non-exec shell whose output moved) is read.
-    """
-    if pane.activity == last_read_activity:
-        return False
-    return pane.current_command == TAIL_COMMAND or pane.current_command in NON_EXEC_SHELLS
-
-
-def exit_code_in(lines: Sequence[str]) -> int | None:
-    """The code of the last `EXITED: N` line in a pane's text."""
-    for line in reversed(lines):
-        match = EXITED_LINE.match(line)
-        if match:
-            return int(match[1])
-    return None
-
-
-def observe(
-    pane: Pane | None,
-    wrapped: bool,
-    recorded_exit: int | None,
-    previous: State | None,
-    previous_exit: int | None,
-    pane_exit: int | None = None,
-    same_pane: bool = False,
-) -> Observation:
-    """Turn what tmux and the state folder say into one observation.
-
-    `recorded_exit` is the wrapper's exit file for the current run; `pane_exit` the
-    code read from a skill-form pane. A session that ended and was then killed (or
-    whose `sleep` ran out) is still ended: it must not run again. `same_pane` says
-    the pane is the one seen before, so an end already read from it still holds.
-    """
-    ended = previous in (State.FINISHED, State.FAILED, *HELD)
-    if pane is not None:
-        for code in (pane.exit_option if wrapped else None, pane.dead_status, pane_exit):
-            if code is not None:
-                return Observation(present=True, exit_code=code)
-        if same_pane and ended and previous_exit is not None:
-            return Observation(present=True, exit_code=previous_exit)
-        return Observation(present=True)
-    if recorded_exit is not None:
-        return Observation(present=False, exit_code=recorded_exit)
-    if ended and previous_exit is not None:
-        return Observation(present=False, exit_code=previous_exit)
-    return Observation(present=False)
+def exit_reason(code: int | None) -> str:
+    """What the exit code alone says: crashed, killed (by a signal) or timeout."""
+    if code is None:
+        return "dead"
+    if code == 124:
+        return "timeout"
+    if code > 128:
+        return f"killed by signal {code - 128}"
+    return "crashed" if code else "exited"
 
 
 def describe(observed: Observation) -> str:
@@ -117,7 +69,7 @@ def describe(observed: Observation) -> str:
         return "dead"
     if code == 0:
         return "finished (exit 0)"
-    why = reasons.exit_reason(code)
+    why = exit_reason(code)
     return f"failed (exit {code})" if why == "crashed" else f"failed (exit {code}, {why})"
 
 
@@ -144,7 +96,7 @@ def decide(
     reason = observed.reason
     # A run is new news when the last check saw it running (or never saw it).
     new_end = history.state in (None, State.RUNNING, State.STALLED)
-    if reason is not None and reason.kind == reasons.AUTH_EXPIRED:
+    if reason is not None and reason.kind == AUTH_EXPIRED:
         # A restart cannot fix a credential: held until `heartbeat reset`.
         text = f"{what} · {reason.describe()}"
         return Decision(State.AUTH_EXPIRED, Action.NONE, True, text, True, event="auth-expired")
@@ -160,9 +112,9 @@ def decide(
         )
 
     failures = tuple(f for f in history.failures if now - f < limits.give_up_window)
-    if reason is not None and reason.kind == reasons.RATE_LIMITED:
+    if reason is not None and reason.kind == RATE_LIMITED:
         # Not the agent's failure: no count, but no restart before the limit lifts.
-        due = max(reason.retry_at or now + reasons.RATE_LIMIT_WAIT, now)
+        due = max(reason.retry_at or now + RATE_LIMIT_WAIT, now)
         if new_end and due > now:
             text = f"{what} · rate-limited, restart after {due:%H:%M}"
             return Decision(state, Action.WAIT, True, text, False, failures, due, "rate-limited")
@@ -217,3 +169,100 @@ def _running(
 def deferred(decision: Decision) -> Decision:
     """A restart the storm guard holds back until the next check."""
     return replace(decision, action=Action.WAIT, changed=False)
+
+
+# --- a check's plans --------------------------------------------------------------------
+
+
+def plan(sighting: Sighting, now: datetime, limits: Limits = DEFAULT_LIMITS) -> Plan:
+    """What to do about one entry, and its record once that is done."""
+    entry, record, observed = sighting.entry, sighting.record, sighting.observed
+    decision = decide(
+        history_of(record), observed, now, entry.restart_mode, limits, entry.stall_mode
+    )
+    problem = None
+    if decision.action is Action.RESTART and not sighting.approved:
+        decision, problem = _awaiting_approval(sighting, decision)
+    if sighting.verdict is not None and decision.changed:
+        # The status line of a run that just stopped says what git says it did.
+        what, status = describe(observed), decision.status
+        rest = status[len(what) :] if status.startswith(what) else f", {status}"
+        decision = replace(decision, status=f"{what} · {sighting.verdict.summary()}{rest}")
+    return Plan(sighting, decision, next_record(sighting, decision, now), problem)
+
+
+def _awaiting_approval(sighting: Sighting, decision: Decision) -> tuple[Decision, str]:
+    """A command heartbeat did not launch runs only once a person has allowed it."""
+    entry, record = sighting.entry, sighting.record
+    name = entry.name
+    problem = f"{entry.location}: {name}: new command, not run: heartbeat allow {name}"
+    held = replace(
+        decision,
+        action=Action.APPROVE,
+        # Said once in the note; the check keeps exiting 1 until it is allowed.
+        changed=record.state is not decision.state,
+        status=f"{describe(sighting.observed)}, new command not run: heartbeat allow {name}",
+        needs_person=True,
+        failures=tuple(datetime.fromisoformat(t) for t in record.failures),
+    )
+    return held, problem
+
+
+def next_record(sighting: Sighting, decision: Decision, now: datetime) -> Record:
+    """The entry's record once this check has seen it and carried out the decision
+    (before any start, which `Record.started` adds)."""
+    record, quiet, due = sighting.record, sighting.quiet, decision.due
+    limited_until = due.isoformat() if due and decision.event == "rate-limited" else None
+    # The pane's process group, to clear before a restart.
+    live = sighting.pane if sighting.pane is not None and sighting.pane.pid is not None else None
+    verdict = sighting.verdict.verdict if sighting.verdict and decision.changed else None
+    updated = replace(
+        record,
+        state=decision.state,
+        since=stamp_of(now) if record.state is not decision.state else record.since,
+        failures=tuple(t.isoformat() for t in decision.failures),
+        exit_code=sighting.observed.exit_code,
+        not_before=limited_until or record.not_before,
+        pid=live.pid if live else record.pid,
+        pane_id=live.pane_id if live else record.pane_id,
+        activity=record.activity if sighting.read_activity is None else sighting.read_activity,
+        seen_activity=quiet.seen_activity if quiet else record.seen_activity,
+        quiet_since=quiet.quiet_since if quiet else record.quiet_since,
+        commit_asked=quiet.commit_asked if quiet else record.commit_asked,
+        verdict=verdict or record.verdict,
+    )
+    return updated.with_baseline(sighting.baseline) if sighting.baseline else updated
+
+
+def history_of(record: Record) -> History:
+    return History(
+        state=record.state,
+        failures=tuple(datetime.fromisoformat(t) for t in record.failures),
+        last_start=datetime.fromisoformat(record.last_start) if record.last_start else None,
+        not_before=datetime.fromisoformat(record.not_before) if record.not_before else None,
+    )
+
+
+def restart_order(plan: Plan) -> tuple[bool, datetime]:
+    """Restarts first, the longest-waiting first; the order of the rest does not matter."""
+    due = plan.decision.due or datetime.max
+    return (plan.decision.action is not Action.RESTART, due)
+
+
+def restart_share(plans: Sequence[Plan], now: datetime, most: int) -> int:
+    """How many restarts this check may make: one while a provider is limiting us, so
+    that the other restarts are staggered, one a check."""
+    for one in plans:
+        until = one.sighting.record.not_before
+        if one.decision.event == "rate-limited" or (
+            until is not None and datetime.fromisoformat(until) > now
+        ):
+            return 1
+    return most
+
+
+def storm_guard(plans: Sequence[Plan], share: int) -> list[Plan]:
+    """At most `share` restarts in one check; the rest wait for the next, oldest first."""
+    restarts = sorted((p for p in plans if p.decision.action is Action.RESTART), key=restart_order)
+    held = {id(p) for p in restarts[share:]}
+    return [replace(p, decision=deferred(p.decision)) if id(p) in held else p for p in plans]

@@ -6,8 +6,7 @@ import os
 import re
 from dataclasses import dataclass
 
-from heartbeat import shell
-from heartbeat.errors import ShellSyntaxError
+from heartbeat import agents
 from heartbeat.model import Command
 
 _TASK = re.compile(r"\s{0,3}[-*+]\s+\[([ xX])\]\s+(.*)")
@@ -47,23 +46,10 @@ def progress(text: str) -> Progress:
 
 
 def path_for(command: Command, folder: str) -> str | None:
-    """The PRD an entry works from: ralphy's `--prd FILE`, else PRD.md in its folder."""
-    words: list[str] = []
-    try:
-        if isinstance(command, tuple):
-            words = list(command)
-        else:
-            words = [t for t in shell.tokens(command, strict=False) if isinstance(t, str)]
-    except ShellSyntaxError:
-        pass
-    for index, word in enumerate(words):
-        found = None
-        if word == "--prd" and index + 1 < len(words):
-            found = words[index + 1]
-        elif word.startswith("--prd="):
-            found = word.removeprefix("--prd=")
-        if found:
-            return found if os.path.isabs(found) else os.path.join(folder, found)
+    """The PRD an entry works from: the one its command names, else PRD.md in its folder."""
+    named = agents.prd_named(command)
+    if named:
+        return named if os.path.isabs(named) else os.path.join(folder, named)
     default = os.path.join(folder, DEFAULT_NAME)
     return default if os.path.isfile(default) else None
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import heartbeat
 from heartbeat import files
-from heartbeat.notes import Note
+from heartbeat.notes.parse import Note
 
 FILE_NAME = "notes.cache"
 FORMAT = 1
@@ -33,7 +33,14 @@ FORMAT = 1
 SETTLE_NS = 2_000_000_000
 # The code that decides what a parse returns: a changed one (an upgrade, an edit) drops
 # the cache. Libraries are known by their files' times, found without importing them.
-_PARSER_MODULES = ("notes", "shell", "model", "config", "errors", "notebook")
+_PARSER_MODULES = (
+    "notes/parse.py",
+    "notes/shell.py",
+    "notes/notebook.py",
+    "model.py",
+    "config.py",
+    "errors.py",
+)
 _PARSER_LIBRARIES = ("markdown_it", "frontmatter", "yaml")
 
 Key = tuple[Hashable, ...]
@@ -101,7 +108,7 @@ def _no_links(path: str, flags: int) -> int:
 
 def _version() -> tuple[Hashable, ...]:
     package = Path(heartbeat.__file__).parent
-    sources = [str(package / f"{module}.py") for module in _PARSER_MODULES]
+    sources = [str(package / module) for module in _PARSER_MODULES]
     for library in _PARSER_LIBRARIES:
         spec = importlib.util.find_spec(library)
         sources.append(spec.origin if spec is not None and spec.origin else library)

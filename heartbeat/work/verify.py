@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from heartbeat import gitinfo, prd
-from heartbeat.gitinfo import Changes
-from heartbeat.model import Command
+from heartbeat.model import Baseline, Command
+from heartbeat.work import git, prd
+from heartbeat.work.git import Changes
 
 NO_OP_WITHIN = timedelta(minutes=5)
 VERIFIED = "verified"
@@ -19,15 +19,6 @@ CLAIMED = "claimed, not done"
 NO_OP = "no-op exit"
 NOT_GIT = "not a git repo"
 UNCHANGED = "no changes"
-
-
-@dataclass(frozen=True)
-class Baseline:
-    """How the folder stood when the agent started."""
-
-    head: str | None  # None: not a git repository
-    prd_ticked: frozenset[str] | None  # None: no PRD
-    started: datetime
 
 
 @dataclass(frozen=True)
@@ -50,7 +41,7 @@ class Report:
 
 
 def baseline(command: Command, folder: str, now: datetime) -> Baseline:
-    start = gitinfo.head(folder)
+    start = git.head(folder)
     progress = prd.read(prd.path_for(command, folder))
     return Baseline(
         start.sha if start is not None else None,
@@ -83,7 +74,7 @@ def measure(
     command: Command, folder: str, start: Baseline | None, exit_code: int | None, now: datetime
 ) -> Report:
     """Compare the folder with the baseline (git calls never take the index lock)."""
-    head = gitinfo.head(folder)
+    head = git.head(folder)
     prd_path = prd.path_for(command, folder)
     progress = prd.read(prd_path)
     if head is None:
@@ -92,7 +83,7 @@ def measure(
     since = start.head if start is not None and start.head is not None else ""
     if start is None:
         since = head.sha
-    changes = gitinfo.changes(folder, since, ignore=prd_path)
+    changes = git.changes(folder, since, ignore=prd_path)
     ticked_before = start.prd_ticked if start is not None else None
     ran_for = now - start.started if start is not None else None
     verdict, hint = judge(exit_code, changes, ticked_before, progress, ran_for)

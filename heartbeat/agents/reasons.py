@@ -1,10 +1,9 @@
-"""Why an agent stopped: the pane's last lines matched against patterns.toml."""
+"""Why an agent stopped: its last words matched against patterns.toml (and the user's own
+patterns, which come first), and what an exit code alone says."""
 
 from __future__ import annotations
 
-import os
 import re
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -12,11 +11,9 @@ from functools import cache
 from typing import Any
 
 from heartbeat.errors import ConfigError
+from heartbeat.model import AUTH_EXPIRED, RATE_LIMITED, Reason
 
-AUTH_EXPIRED = "auth-expired"
-RATE_LIMITED = "rate-limited"
 KNOWN = (AUTH_EXPIRED, RATE_LIMITED)
-RATE_LIMIT_WAIT = timedelta(minutes=15)
 
 # "try again in 20m0s", "retry after 37 seconds", "resets in 2h 10m", "in 4 days 3 hours"
 _UNIT = r"(?:ms|d(?:ays?)?|h(?:ours?|rs?)?|m(?:in(?:utes?|s)?)?|s(?:ec(?:onds?|s)?)?)"
@@ -48,18 +45,6 @@ class Pattern:
     hint: str
 
 
-@dataclass(frozen=True)
-class Reason:
-    """A known cause of a stop, with what to do about it."""
-
-    kind: str
-    hint: str
-    retry_at: datetime | None = None  # for rate limits, when the text says
-
-    def describe(self) -> str:
-        return f"{self.kind}: {self.hint}" if self.hint else self.kind
-
-
 def compile_patterns(raw: Iterable[Mapping[str, Any]], where: str) -> tuple[Pattern, ...]:
     patterns = []
     for index, item in enumerate(raw, start=1):
@@ -81,7 +66,7 @@ def builtin_patterns() -> tuple[Pattern, ...]:
     import tomllib  # here, like the file: only a run that reads an agent's last words needs it
     from importlib import resources
 
-    text = resources.files("heartbeat").joinpath("patterns.toml").read_text(encoding="utf-8")
+    text = resources.files("heartbeat.agents").joinpath("patterns.toml").read_text(encoding="utf-8")
     return compile_patterns(tomllib.loads(text)["pattern"], "patterns.toml")
 
 
@@ -125,32 +110,3 @@ def retry_time(text: str, now: datetime) -> datetime | None:
         moment = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
         return moment if moment > now else moment + timedelta(days=1)
     return None
-
-
-CODEX_LOG = (".codex", "log", "codex-tui.log")
-CODEX_LOG_FRESH_SECONDS = 1800  # older lines are about another run
-
-
-def codex_log_tail(env: Mapping[str, str], now: datetime, lines: int = 40) -> list[str]:
-    """The end of Codex's own log, where it says why it stopped, when it is recent."""
-    home = env.get("HOME") or os.path.expanduser("~")
-    path = os.path.join(home, *CODEX_LOG)
-    try:
-        if time.time() - os.stat(path).st_mtime > CODEX_LOG_FRESH_SECONDS:
-            return []
-        with open(path, "rb") as handle:
-            handle.seek(max(0, os.stat(path).st_size - 16384))
-            return handle.read().decode("utf-8", "replace").splitlines()[-lines:]
-    except OSError:
-        return []
-
-
-def exit_reason(code: int | None) -> str:
-    """What the exit code alone says: crashed, killed (by a signal) or timeout."""
-    if code is None:
-        return "dead"
-    if code == 124:
-        return "timeout"
-    if code > 128:
-        return f"killed by signal {code - 128}"
-    return "crashed" if code else "exited"

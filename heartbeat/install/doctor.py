@@ -1,110 +1,20 @@
-"""Looking after heartbeat itself: installing its schedule, and the doctor."""
+"""Who watches the watcher: `status`'s first lines, and the doctor's findings."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import stat
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from heartbeat import files, reasons, schedule, state, trust
+from heartbeat import agents, state, trust
 from heartbeat.config import Config
-from heartbeat.errors import HeartbeatError, TmuxError
-from heartbeat.notebook import label_of
-from heartbeat.schedule import Installed
-
-INSTALLED_FILE = "installed.json"
-
-
-def load_installed(config: Config) -> Installed | None:
-    try:
-        raw = json.loads((config.state_dir / INSTALLED_FILE).read_text())
-        return Installed(raw["kind"], raw["schedule"], raw["path"], tuple(raw.get("files", ())))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def _save_installed(config: Config, installed: Installed | None) -> None:
-    path = config.state_dir / INSTALLED_FILE
-    if installed is None:
-        path.unlink(missing_ok=True)
-    else:
-        files.write_private(path, json.dumps(asdict(installed), indent=1) + "\n")
-
-
-@dataclass(frozen=True)
-class InstallResult:
-    kind: str
-    text: str  # what was (or would be) installed
-    changed: bool
-    where: str
-
-
-def install(
-    config: Config, kind: str, every: str | None, expression: str | None, print_only: bool
-) -> InstallResult:
-    """Install `heartbeat check --quiet` where the system schedules things."""
-    cron_expression = schedule.schedule_from(every, expression)
-    plan = schedule.plan_for(
-        kind,
-        cron_expression,
-        config.env,
-        str(config.notes_dir),
-        config.socket,
-        str(config.state_dir),
-    )
-    if kind == "cron":
-        block = schedule.cron_block(plan)
-        if print_only:
-            return InstallResult(kind, block, False, "crontab")
-        crontab = config.env.get("HEARTBEAT_CRONTAB", "crontab")
-        existing = schedule.read_crontab(crontab)
-        merged = schedule.merged_crontab(existing, block)
-        changed = merged != existing
-        if changed:
-            schedule.write_crontab(crontab, merged)
-        _save_installed(config, Installed(kind, cron_expression, plan.path))
-        return InstallResult(kind, block, changed, "crontab")
-    plan.minutes  # noqa: B018 - raises for a schedule launchd and systemd cannot take
-    written = schedule.unit_files(plan)
-    text = "\n".join(f"# {path}\n{data.decode()}" for path, data in written.items())
-    if print_only:
-        return InstallResult(kind, text, False, ", ".join(map(str, written)))
-    changed = False
-    for path, data in written.items():
-        if not path.exists() or path.read_bytes() != data:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            files.write_private(path, data.decode())
-            os.chmod(path, 0o644)
-            changed = True
-    _save_installed(config, Installed(kind, cron_expression, plan.path, tuple(map(str, written))))
-    return InstallResult(kind, text, changed, ", ".join(map(str, written)))
-
-
-def uninstall(config: Config) -> str:
-    """Remove exactly what `install` put in place; says what that was."""
-    installed = load_installed(config)
-    if installed is None:
-        raise HeartbeatError("nothing is installed (heartbeat install puts it in place)")
-    if installed.kind == "cron":
-        crontab = config.env.get("HEARTBEAT_CRONTAB", "crontab")
-        existing = schedule.read_crontab(crontab)
-        merged = schedule.merged_crontab(existing, None)
-        if merged != existing:
-            schedule.write_crontab(crontab, merged)
-        what = "the crontab line"
-    else:
-        for name in installed.files:
-            Path(name).unlink(missing_ok=True)
-        what = ", ".join(installed.files)
-    _save_installed(config, None)
-    return what
-
-
-# --- who watches the watcher --------------------------------------------------------------
+from heartbeat.errors import TmuxError
+from heartbeat.install import schedule
+from heartbeat.install.setup import load_installed
+from heartbeat.notes.notebook import label_of
 
 
 def watcher_header(config: Config, now: datetime) -> list[str]:
@@ -134,9 +44,6 @@ def _ago(delta: timedelta) -> str:
     return f"{seconds // 3600} h {seconds % 3600 // 60} min ago"
 
 
-# --- doctor ---------------------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class Finding:
     ok: bool
@@ -164,7 +71,7 @@ def doctor(config: Config, now: datetime) -> list[Finding]:
                 "" if not late else f"check the {installed.kind} job, or heartbeat install again",
             )
         )
-        for program in ("tmux", *schedule.AGENTS):
+        for program in ("tmux", *agents.PROGRAMS):
             where = shutil.which(program, path=installed.path)
             if program == "tmux" or shutil.which(program, path=config.path):
                 found.append(
@@ -182,15 +89,12 @@ def doctor(config: Config, now: datetime) -> list[Finding]:
             "" if notify_found else "set HEARTBEAT_NOTIFY, or notify in the config file",
         )
     )
-    codex_lines = reasons.codex_log_tail(config.env, now)
-    if codex_lines:
-        reason = reasons.classify(codex_lines, now)
-        expired = reason is not None and reason.kind == reasons.AUTH_EXPIRED
+    for agent, expired, renew in agents.login_expired(config.env, now):
         found.append(
             Finding(
                 not expired,
-                "Codex login" + (" has expired" if expired else " looks fine"),
-                "codex auth login" if expired else "",
+                f"{agent} login" + (" has expired" if expired else " looks fine"),
+                renew if expired else "",
             )
         )
     saved = state.load(config.state_dir)
@@ -207,10 +111,10 @@ def doctor(config: Config, now: datetime) -> list[Finding]:
 def _tmux(config: Config) -> Finding:
     if config.tmux is None:
         return Finding(False, "tmux not found", "apt install tmux (or brew install tmux)")
-    from heartbeat import tmux
+    from heartbeat.tmux import server
 
     try:
-        version = tmux.version(config.tmux)
+        version = server.version(config.tmux)
     except TmuxError as error:
         return Finding(False, str(error), "reinstall tmux")
     return Finding(True, f"tmux {version} ({config.tmux})")

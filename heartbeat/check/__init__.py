@@ -1,0 +1,1 @@
+"""`heartbeat check`: observe -> decide (pure) -> act, composed by `run.run`."""

@@ -1,0 +1,113 @@
+"""The plain data that passes between a check's stages, and the check's time bound.
+
+observe -> `Sighting` (what is true of one entry) -> decide -> `Plan` (what to do, and
+the record once it is done) -> act -> `Done` (what was done and what to write) -> run.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from heartbeat.model import Baseline, Decision, Entry, Observation, Pane
+from heartbeat.state import Record
+
+if TYPE_CHECKING:
+    from heartbeat.notes.edit import Edit
+    from heartbeat.work.verify import Report
+
+RESTART_TIME_NEEDED = 5.0  # seconds of the check's budget a restart may take
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A whole check ends within a bound, even when a tmux server hangs."""
+
+    deadline: float  # on the monotonic clock
+
+    @classmethod
+    def of(cls, seconds: float) -> Budget:
+        return cls(time.monotonic() + seconds)
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def has_room_for_a_restart(self) -> bool:
+        return self.left() >= RESTART_TIME_NEEDED
+
+
+@dataclass(frozen=True)
+class Quiet:
+    """The stall clock: when an agent's pane (or its git HEAD) last moved."""
+
+    seen_activity: int | None  # the pane activity time last seen
+    quiet_since: str | None  # ISO time the pane was first seen still at it
+    commit_asked: str | None  # when git last said a quiet agent made no commit
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """What one check found true of one entry: all that `decide` works from."""
+
+    note: Path
+    entry: Entry
+    record: Record  # as the state has it for this entry's command
+    pane: Pane | None
+    observed: Observation
+    approved: bool  # a person (or heartbeat's own launch) allowed its command
+    read_activity: int | None = None  # the pane's activity when its end was read now
+    baseline: Baseline | None = None  # taken now: first seen running, without one
+    quiet: Quiet | None = None  # the stall clock as this look leaves it
+    verdict: Report | None = None  # for a run that just stopped: what git says it did
+
+    @property
+    def old(self) -> str:
+        """The state the last check left, as a change line names it."""
+        return self.record.state.value if self.record.state else "new"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to do about one entry, and its record once that is done."""
+
+    sighting: Sighting
+    decision: Decision
+    record: Record
+    problem: str | None = None  # what a person is told now (a command awaiting approval)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One entry whose state changed in this check."""
+
+    name: str
+    old: str
+    new: str
+    action: str
+    needs_person: bool = False
+
+    def line(self) -> str:
+        return f"{self.name}: {self.old} -> {self.new} ({self.action})"
+
+
+@dataclass(frozen=True)
+class Done:
+    """What acting on one plan did: the record to store, the note's line, the news."""
+
+    plan: Plan
+    record: Record
+    change: Change | None = None
+    edit: Edit | None = None
+    notice: str | None = None  # the notification's text, sent once restarts are done
+
+
+@dataclass
+class Outcome:
+    """What a check did, for the command line to print."""
+
+    changes: list[Change] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # new ones, to print
+    needs_person: bool = False
+    skipped: bool = False  # another check held the lock

@@ -1,0 +1,278 @@
+"""Observe: what is true of each entry, from its note, tmux (asked once per socket) and
+the state folder. It reads and decides nothing; the one thing it may change is a tmux
+socket file deleted under a live server, which it asks tmux to recreate."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from heartbeat import lazy, state
+from heartbeat.check.facts import Budget, Quiet, Sighting
+from heartbeat.check.start import tmux_at
+from heartbeat.config import Config
+from heartbeat.errors import TmuxError
+from heartbeat.model import HELD, Entry, Observation, Pane, Reason, Snapshot, State
+from heartbeat.notes.notebook import stamp_of
+from heartbeat.state import Record, StateFile
+from heartbeat.trust import AllowList
+
+if TYPE_CHECKING:
+    from heartbeat import agents
+    from heartbeat.work import git, verify
+else:  # what only an entry that stopped (or stalled) needs: loaded on first use
+    agents = lazy.module("heartbeat.agents")
+    git = lazy.module("heartbeat.work.git")
+    verify = lazy.module("heartbeat.work.verify")
+
+CAPTURE_LINES = 50  # the end of a skill-form pane, read for its `EXITED: N`
+REASON_LINES = 30  # the agent's last words, read for why it stopped
+# How often git is asked again about an agent that stays stalled.
+GIT_EVERY = timedelta(minutes=5)
+EXITED_LINE = re.compile(r"^\s*EXITED:\s*(-?\d+)\s*$")
+# The skill's tail (`...; sleep 999999`) runs as `sleep` once the agent has ended,
+# when the shell execs its last command (bash, zsh and ksh do).
+TAIL_COMMAND = "sleep"
+# Shells that keep running their last command as a child, so the pane's command stays
+# the shell's name after the agent ended: their output is read when it moved.
+NON_EXEC_SHELLS = frozenset({"sh", "dash", "ash"})
+RUNNING_STATES = (State.RUNNING, State.STALLED)
+
+
+@dataclass
+class Look:
+    """What one check saw: each entry, and the tmux servers by socket."""
+
+    sightings: list[Sighting] = field(default_factory=list)
+    servers: dict[str, int | None] = field(default_factory=dict)  # None: forget it
+
+
+def observe(
+    config: Config,
+    saved: StateFile,
+    entries: Sequence[tuple[Path, Entry]],
+    now: datetime,
+    problems: list[str],
+    budget: Budget,
+) -> Look:
+    """Ask tmux once per socket, then look at every entry on it."""
+    by_socket: dict[str, list[tuple[Path, Entry]]] = defaultdict(list)
+    for note, entry in entries:
+        by_socket[entry.socket].append((note, entry))
+    allowed = None if config.settings.trust_owned_notes else AllowList.load(config.state_dir)
+    look = Look()
+    for socket, group in by_socket.items():
+        try:
+            # Panes' current commands tell when the skill's own lines have ended.
+            commands = any(not entry.wrapped for _, entry in group)
+            snapshot = _snapshot(config, saved, look, socket, budget, stamp_of(now), commands)
+        except TmuxError as error:
+            problems.append(str(error))
+            continue
+        for note, entry in group:
+            approved = allowed is None or allowed.allows(entry)
+            look.sightings.append(
+                _sighting(config, saved, note, entry, snapshot, approved, now, problems, budget)
+            )
+    return look
+
+
+def _sighting(
+    config: Config,
+    saved: StateFile,
+    note: Path,
+    entry: Entry,
+    snapshot: Snapshot,
+    approved: bool,
+    now: datetime,
+    problems: list[str],
+    budget: Budget,
+) -> Sighting:
+    """Everything one check learns about one entry."""
+    record = saved.record(entry.socket, entry.name).for_command(entry.digest)
+    pane = snapshot.panes.get(entry.name)
+    baseline = None
+    if pane is not None and record.baseline_at is None:
+        baseline = verify.baseline(entry.command, entry.dir, now)  # first seen, by hand
+    observed, pane_text, read_at = look_at(config, entry, pane, record, problems, budget.deadline)
+    found = Sighting(note, entry, record, pane, observed, approved, read_at, baseline)
+    stopped_badly = observed.exit_code != 0 and not (
+        observed.exit_code is None and observed.present
+    )
+    if stopped_badly and not record.forgiven:
+        reason = _stop_reason(config, entry, pane, pane_text, now, problems, budget)
+        found = replace(found, observed=replace(observed, reason=reason))
+    elif pane is not None:
+        stalled, quiet = _stall_clock(config, entry, pane, record, now)
+        found = replace(found, observed=replace(observed, stalled=stalled), quiet=quiet)
+    if found.observed.state is not State.RUNNING and record.state in (None, *RUNNING_STATES):
+        # A run that just stopped: what git says it did, against how it started.
+        start = baseline or record.baseline
+        report = verify.measure(entry.command, entry.dir, start, observed.exit_code, now)
+        found = replace(found, verdict=report)
+    return found
+
+
+def look_at(
+    config: Config,
+    entry: Entry,
+    pane: Pane | None,
+    record: Record,
+    problems: list[str],
+    deadline: float | None = None,
+) -> tuple[Observation, list[str] | None, int | None]:
+    """What tmux and the state folder say about an entry; the pane's end when it was
+    read, and the pane's activity time at that read."""
+    same_pane = pane is not None and pane.pid == record.pid
+    pane_text = _read_pane_end(config, entry, pane, record, problems, deadline)
+    read_at = pane.activity if pane is not None and pane_text is not None else None
+    pane_exit = exit_code_in(pane_text) if pane_text else None
+    recorded = state.read_exit(config.state_dir, record.run) if entry.wrapped else None
+    observed = observation_of(
+        pane, entry.wrapped, recorded, record.state, record.exit_code, pane_exit, same_pane
+    )
+    return observed, pane_text, read_at
+
+
+def observation_of(
+    pane: Pane | None,
+    wrapped: bool,
+    recorded_exit: int | None,
+    previous: State | None,
+    previous_exit: int | None,
+    pane_exit: int | None = None,
+    same_pane: bool = False,
+) -> Observation:
+    """Turn what tmux and the state folder say into one observation: pure.
+
+    `recorded_exit` is the wrapper's exit file for the current run; `pane_exit` the
+    code read from a skill-form pane. A session that ended and was then killed (or
+    whose `sleep` ran out) is still ended: it must not run again. `same_pane` says
+    the pane is the one seen before, so an end already read from it still holds.
+    """
+    ended = previous in (State.FINISHED, State.FAILED, *HELD)
+    if pane is not None:
+        for code in (pane.exit_option if wrapped else None, pane.dead_status, pane_exit):
+            if code is not None:
+                return Observation(present=True, exit_code=code)
+        if same_pane and ended and previous_exit is not None:
+            return Observation(present=True, exit_code=previous_exit)
+        return Observation(present=True)
+    if recorded_exit is not None:
+        return Observation(present=False, exit_code=recorded_exit)
+    if ended and previous_exit is not None:
+        return Observation(present=False, exit_code=previous_exit)
+    return Observation(present=False)
+
+
+def needs_capture(pane: Pane, last_read_activity: int | None) -> bool:
+    """Whether a skill-form pane must be read to learn if its agent has ended.
+
+    The list call's `pane_current_command` says so without reading the pane: only a
+    pane sitting in its tail (or a non-exec shell whose output moved) is read.
+    """
+    if pane.activity == last_read_activity:
+        return False
+    return pane.current_command == TAIL_COMMAND or pane.current_command in NON_EXEC_SHELLS
+
+
+def exit_code_in(lines: Sequence[str]) -> int | None:
+    """The code of the last `EXITED: N` line in a pane's text."""
+    for line in reversed(lines):
+        match = EXITED_LINE.match(line)
+        if match:
+            return int(match[1])
+    return None
+
+
+def _read_pane_end(
+    config: Config,
+    entry: Entry,
+    pane: Pane | None,
+    record: Record,
+    problems: list[str],
+    deadline: float | None = None,
+) -> list[str] | None:
+    """For the skill's own lines: the pane's last lines (with its `EXITED: N`), read only
+    when the list call says the agent may have ended."""
+    if pane is None or entry.wrapped or not needs_capture(pane, record.activity):
+        return None
+    try:
+        return tmux_at(config, entry.socket, deadline).capture(entry.name, CAPTURE_LINES)
+    except TmuxError as error:
+        problems.append(str(error))
+        return None
+
+
+def _stall_clock(
+    config: Config, entry: Entry, pane: Pane, record: Record, now: datetime
+) -> tuple[bool, Quiet]:
+    """Whether the agent is stalled (no output and no new commit for `stall_after`), and
+    the stall clock after this look.
+
+    Judged from the list call's activity time, so a quiet pane costs no tmux call; git
+    is asked only then, and then once every few minutes, however many agents sit stalled.
+    """
+    clock = Quiet(record.seen_activity, record.quiet_since, record.commit_asked)
+    if pane.activity != record.seen_activity or record.quiet_since is None:
+        return False, Quiet(pane.activity, now.isoformat(), None)
+    quiet_since = datetime.fromisoformat(record.quiet_since)
+    if now - quiet_since < timedelta(minutes=config.settings.stall_after_minutes):
+        return False, clock
+    if record.commit_asked and now - datetime.fromisoformat(record.commit_asked) < GIT_EVERY:
+        return True, clock  # quiet still, and git had no new commit when last asked
+    committed = git.last_commit_time(entry.dir)
+    if committed is not None and committed >= quiet_since.timestamp():
+        return False, replace(clock, quiet_since=now.isoformat(), commit_asked=None)
+    return True, replace(clock, commit_asked=now.isoformat())
+
+
+def _stop_reason(
+    config: Config,
+    entry: Entry,
+    pane: Pane | None,
+    pane_text: list[str] | None,
+    now: datetime,
+    problems: list[str],
+    budget: Budget,
+) -> Reason | None:
+    """Why the agent stopped, from its last words and its own records."""
+    lines = pane_text
+    if lines is None and pane is not None:
+        try:
+            at = tmux_at(config, entry.socket, budget.deadline)
+            lines = at.capture(entry.name, REASON_LINES)
+        except TmuxError as error:
+            problems.append(str(error))
+    last = list(lines or [])[-REASON_LINES:]
+    return agents.stop_reason(entry.command, last, config.env, now, config.patterns)
+
+
+def _snapshot(
+    config: Config,
+    saved: StateFile,
+    look: Look,
+    socket: str,
+    budget: Budget,
+    stamp: str,
+    commands: bool,
+) -> Snapshot:
+    """One list call; a socket file deleted under a live server is recreated first."""
+    at = tmux_at(config, socket, budget.deadline)
+    snapshot = at.snapshot(commands)
+    known_pid = saved.servers.get(socket)
+    if not snapshot.server_running and known_pid and not os.path.exists(socket):
+        if at.recreate_socket(known_pid):
+            state.log(config.state_dir, stamp, f"{socket}: socket was deleted; tmux recreated it")
+            snapshot = at.snapshot(commands)
+        else:
+            look.servers[socket] = None
+    if snapshot.server_pid is not None:
+        look.servers[socket] = snapshot.server_pid
+    return snapshot

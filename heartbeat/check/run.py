@@ -1,0 +1,245 @@
+"""One `heartbeat check`, top to bottom: read the notes -> entries -> observe (tmux once
+per socket) -> decide (pure) -> act (start, stop, notify) -> write status lines, one
+atomic edit per note, and the state. Nothing here prints or reads the clock: `now`
+comes in, the outcome goes out as a value.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from heartbeat import files, lazy, state
+from heartbeat.check import act, decide, observe
+from heartbeat.check.facts import Budget, Done, Outcome
+from heartbeat.config import Config
+from heartbeat.errors import HeartbeatError
+from heartbeat.model import Entry
+from heartbeat.notes.edit import Edit, entry_id, is_written
+from heartbeat.notes.notebook import Notebook, Selection, carry_over, select, stamp_of
+from heartbeat.state import StateFile
+
+if TYPE_CHECKING:
+    from heartbeat.check import notify
+else:  # only a configured ping needs it
+    notify = lazy.module("heartbeat.check.notify")
+
+HOOK_PENDING = "hook-pending"  # a hook found a check running: that check looks again
+# How many checks' status lines are checked again: an editor holding a stale copy of
+# the note for up to this many checks cannot make heartbeat's lines go missing.
+WRITTEN_MEMORY = 10
+_LINE_NUMBER = re.compile(r"(?<=\.md):\d+")
+
+Located = tuple[Path, Entry]  # an entry, and the note it is in
+
+
+def check(config: Config, now: datetime, only: str | None = None, hook: bool = False) -> Outcome:
+    """One heartbeat (of the entry named `only`, when given). A check that finds another
+    one running does nothing: that one, or the next, does the work.
+
+    A tmux hook (`hook`) that finds a check running leaves a note for it instead, and
+    that check looks once more before it ends: many sessions closing at once start one
+    check, and none is missed. The completion hook (`only`) waits its turn instead, for
+    as long as a check may take: what holds the lock may be the launch of this very
+    agent, or a check that looked before the agent ended.
+    """
+    pending = config.state_dir / HOOK_PENDING
+    waiting = config.settings.check_timeout_seconds if only is not None else None
+    started = time.monotonic()
+    with files.locked(config.state_dir, wait=only is not None, within=waiting) as acquired:
+        if not acquired:
+            if hook:
+                with contextlib.suppress(OSError):
+                    pending.touch()
+            return Outcome(skipped=True)
+        if waiting is not None:
+            now += timedelta(seconds=time.monotonic() - started)  # the time spent waiting
+        outcome = Outcome()
+        for _ in range(3):
+            # A tmux hook's note asks for every entry to be looked at, not only `only`.
+            everything = pending.exists()
+            pending.unlink(missing_ok=True)
+            latest = run(config, now, only=None if everything else only)
+            outcome.changes += latest.changes
+            outcome.problems += latest.problems
+            outcome.needs_person |= latest.needs_person
+            if not pending.exists():
+                break
+        return outcome
+
+
+def run(
+    config: Config,
+    now: datetime,
+    sleep: Callable[[float], None] = time.sleep,
+    only: str | None = None,
+) -> Outcome:
+    """The check's stages, in order, under the lock."""
+    saved = state.load(config.state_dir)
+    problems: list[str] = [saved.warning] if saved.warning else []
+    book, selection = read_notes(config, now, problems)
+    forget_closed(saved, selection)
+    budget = Budget.of(config.settings.check_timeout_seconds)
+    managed, adopted = this_hosts(config, selection, only)
+
+    look = observe.observe(config, saved, managed, now, problems, budget)
+    remember_servers(saved, look.servers)
+
+    limits = decide.Limits(stall_after=timedelta(minutes=config.settings.stall_after_minutes))
+    plans = [decide.plan(sighting, now, limits) for sighting in look.sightings]
+    problems += [plan.problem for plan in plans if plan.problem]
+    share = decide.restart_share(plans, now, config.settings.max_restarts_per_check)
+    plans = decide.storm_guard(plans, share)
+
+    done = act.act(config, plans, now, problems, budget, sleep)
+    for one in done:
+        saved.records[StateFile.key(*one.plan.sighting.entry.key)] = one.record
+
+    write_notes(book, saved, status_edits(config, done, adopted, now), problems)
+    outcome = outcome_of(done, problems, saved)
+    state.save(config.state_dir, saved)
+    if only is None:
+        state.record_check(config.state_dir, now)  # for `status`: is heartbeat running?
+        ping(config, outcome, problems, now)
+    return outcome
+
+
+def read_notes(config: Config, now: datetime, problems: list[str]) -> tuple[Notebook, Selection]:
+    """The notes of the carry window, rolled over into today's, and their entries."""
+    book = Notebook(config, now.date(), keep_cache=True)
+    book.read_all()
+    try:
+        carry_over(book, stamp_of(now))
+    except (HeartbeatError, OSError) as error:
+        problems.append(str(error))
+    selection = select(book)
+    problems += book.problems + selection.problems
+    return book, selection
+
+
+def forget_closed(saved: StateFile, selection: Selection) -> None:
+    """A closed entry is done with: a new entry of that name starts afresh."""
+    for socket, name in selection.closed:
+        saved.records.pop(StateFile.key(socket, name), None)
+
+
+def this_hosts(
+    config: Config, selection: Selection, only: str | None
+) -> tuple[list[Located], list[Located]]:
+    """The entries this check manages, and those it adopts for this host.
+
+    Notes are synced between machines: each check manages its own host's entries only,
+    and adopts a hand-written entry that names no host.
+    """
+    managed = [
+        (loaded.path, entry)
+        for loaded, entry in selection.managed
+        if only is None or entry.name == only
+    ]
+    adopted = [pair for pair in managed if "host" not in pair[1].options]
+    mine = [pair for pair in managed if pair[1].options.get("host", config.host) == config.host]
+    return mine, adopted
+
+
+def remember_servers(saved: StateFile, servers: dict[str, int | None]) -> None:
+    for socket, pid in servers.items():
+        if pid is None:
+            saved.servers.pop(socket, None)
+        else:
+            saved.servers[socket] = pid
+
+
+def status_edits(
+    config: Config, done: Sequence[Done], adopted: Sequence[Located], now: datetime
+) -> dict[Path, list[Edit]]:
+    """This check's lines for each note: adopted entries' `host:`, then status lines."""
+    edits: dict[Path, list[Edit]] = defaultdict(list)
+    stamp = stamp_of(now)
+    for path, entry in adopted:
+        host = Edit(entry.key, stamp, f"host: {config.host}", option=True)
+        edits[path].append(replace(host, entry_id=entry_id(entry)))
+    for one in done:
+        if one.edit is not None:
+            edits[one.plan.sighting.note].append(one.edit)
+    return edits
+
+
+def write_notes(
+    book: Notebook, saved: StateFile, edits: dict[Path, list[Edit]], problems: list[str]
+) -> None:
+    """Write this check's lines and those still owed, one atomic edit per note, and
+    remember them, so that one a stale save drops is written again."""
+    owed = owed_edits(book, saved)
+    written: dict[str, list[dict[str, Any]]] = {}
+    for path in {**owed, **edits}:
+        note_edits = owed.get(path, []) + edits.get(path, [])
+        try:
+            book.edit(path, note_edits)
+            if edits.get(path):
+                # Only this check's own lines: one is written again at most until its
+                # check leaves the memory, so a line a person deletes stays deleted.
+                written[str(path)] = [edit.as_json() for edit in edits[path]]
+        except (HeartbeatError, OSError) as error:
+            problems.append(str(error))
+            # Status lines are written on changes only: keep them for the next check.
+            saved.pending[str(path)] = [edit.as_json() for edit in note_edits]
+    if written:
+        saved.written = [*saved.written, written][-WRITTEN_MEMORY:]
+
+
+def owed_edits(book: Notebook, saved: StateFile) -> dict[Path, list[Edit]]:
+    """Status lines still owed: those a failed write left, and those a stale save dropped.
+
+    An editor that read the note before our write and saved after it writes our lines
+    away; they are written again, once, by the next check.
+    """
+    edits: dict[Path, list[Edit]] = defaultdict(list)
+    for path_text, raws in saved.pending.items():
+        edits[Path(path_text)].extend(Edit.from_json(raw) for raw in raws)
+    by_path = {str(loaded.path): loaded.note for loaded in book.loaded}
+    for written in saved.written:
+        for path_text, raws in written.items():
+            note = by_path.get(path_text)
+            for edit in map(Edit.from_json, raws):
+                if note is None or is_written(note, edit):
+                    continue
+                if edit not in edits[Path(path_text)]:
+                    edits[Path(path_text)].append(edit)
+    saved.pending = {}
+    return edits
+
+
+def outcome_of(done: Sequence[Done], problems: list[str], saved: StateFile) -> Outcome:
+    """What to print: the changes, and each problem once.
+
+    A problem is known by its file and text, not its line, since heartbeat's own status
+    lines move the lines below them.
+    """
+    outcome = Outcome()
+    for one in done:
+        outcome.needs_person |= one.plan.decision.needs_person
+        if one.change is not None:
+            outcome.needs_person |= one.change.needs_person
+            outcome.changes.append(one.change)
+    keys = {problem: _LINE_NUMBER.sub("", problem) for problem in problems}
+    outcome.problems = [p for p in problems if keys[p] not in saved.printed]
+    saved.printed = sorted(set(keys.values()))
+    outcome.needs_person |= bool(problems)
+    return outcome
+
+
+def ping(config: Config, outcome: Outcome, problems: list[str], now: datetime) -> None:
+    """Tell a dead-man's switch, when one is configured, that a check ran."""
+    if not config.settings.ping_url:
+        return
+    body = "\n".join([*(change.line() for change in outcome.changes), *problems])
+    failed = notify.ping(config.settings.ping_url, outcome.needs_person, body, 3.0)
+    if failed:
+        state.log(config.state_dir, stamp_of(now), failed)

@@ -1,0 +1,118 @@
+"""Starting an agent's session, which a check's restart and `heartbeat launch` share, and
+the tmux hook script that makes restarts instant."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from heartbeat import files, lazy, state
+from heartbeat.config import Config
+from heartbeat.errors import RefusedError
+from heartbeat.model import Command
+from heartbeat.notes.notebook import stamp_of
+from heartbeat.state import Started
+from heartbeat.tmux.server import Tmux
+
+if TYPE_CHECKING:
+    from heartbeat import render
+    from heartbeat.work import verify
+else:  # what only a start needs: loaded on first use
+    render = lazy.module("heartbeat.render")
+    verify = lazy.module("heartbeat.work.verify")
+
+HOOK_SCRIPT = "hook.sh"  # in the state folder: what tmux's session-closed hook runs
+# Settings the completion hook's check must share with the check that started the run.
+PASSED_TO_HOOK = ("HEARTBEAT_NOTIFY", "HEARTBEAT_TMUX", "HEARTBEAT_NOW")
+
+
+def tmux_at(config: Config, socket: str, deadline: float | None = None) -> Tmux:
+    return Tmux(socket, config.tmux, config.settings.tmux_timeout_seconds, deadline)
+
+
+def start_session(
+    config: Config,
+    *,
+    name: str,
+    socket: str,
+    folder: str,
+    command: Command,
+    wrapped: bool,
+    path: str | None,
+    environment: Iterable[tuple[str, str]] = (),
+    now: datetime,
+    deadline: float | None = None,
+) -> Started:
+    """Start an entry's session; returns what its record keeps of the run.
+
+    `wrapped`: heartbeat's wrapper runs the command (recording its exit, then the
+    completion hook); otherwise it is the skill's own line, which has its own tail.
+    """
+    stamp = stamp_of(now)
+    baseline = verify.baseline(command, folder, now)  # what this run's work is measured from
+    if not os.path.isdir(folder):
+        raise RefusedError(f"{name}: dir {folder} does not exist")
+    env = {"PATH": path or config.path}
+    run: str | None = None
+    at = tmux_at(config, socket, deadline)
+    if wrapped:
+        assert isinstance(command, str)
+        run = state.new_run_id(stamp)
+        argv, wrapper_env = _wrapped(config, name, socket, folder, command, run)
+        pid, pane_id = at.start(name, folder, argv, env | wrapper_env, hook_script(config))
+    else:
+        env |= dict(environment)
+        pid, pane_id = at.start(name, folder, command, env, hook_script(config))
+    return Started(run, pid, pane_id, stamp, baseline)
+
+
+def _wrapped(
+    config: Config, name: str, socket: str, folder: str, command: str, run: str
+) -> tuple[tuple[str, ...], dict[str, str]]:
+    """The wrapper's argv and environment: every value is an argument or a variable,
+    never text pasted into a shell."""
+    exit_path = state.exit_file(config.state_dir, run)
+    exit_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    env = {
+        "HEARTBEAT_NAME": name,
+        "HEARTBEAT_DIR": folder,
+        "HEARTBEAT_PANE_SOCKET": socket,
+        "HEARTBEAT_TMUX": config.tmux or "tmux",
+        "HEARTBEAT_EXIT_FILE": str(exit_path),
+    }
+    hook: list[str] = []
+    if config.settings.completion_check:
+        hook = [sys.executable, "-m", "heartbeat", "check", "--only", name, "--quiet"]
+        # The hook's check must see what this one sees, whatever the pane's env.
+        env |= {
+            "HEARTBEAT_NOTES": str(config.notes_dir),
+            "HEARTBEAT_STATE_DIR": str(config.state_dir),
+            "HEARTBEAT_SOCKET": config.socket,
+        }
+        if config.config_file is not None:
+            env["HEARTBEAT_CONFIG"] = str(config.config_file)
+        env |= {key: config.env[key] for key in PASSED_TO_HOOK if key in config.env}
+    argv = ("/bin/sh", "-c", render.wrapper_script(), "heartbeat", command, *hook)
+    return argv, env
+
+
+def hook_script(config: Config) -> str | None:
+    """The script tmux runs when a session closes (instant restarts), written once."""
+    if not config.settings.instant_restarts:
+        return None
+    path = config.state_dir / HOOK_SCRIPT
+    text = render.hook_script(
+        sys.executable,
+        str(config.notes_dir),
+        str(config.state_dir),
+        config.socket,
+        str(config.config_file or ""),
+        config.path,
+    )
+    if not path.exists() or path.read_text() != text:
+        files.write_private(path, text)
+        os.chmod(path, 0o700)
+    return str(path)

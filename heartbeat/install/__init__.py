@@ -1,0 +1,1 @@
+"""heartbeat's own upkeep: its schedule (cron, launchd, systemd) and the doctor."""

@@ -1,0 +1,101 @@
+"""Putting heartbeat's schedule in place (cron, launchd, systemd), and taking it away."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from heartbeat import files
+from heartbeat.config import Config
+from heartbeat.errors import HeartbeatError
+from heartbeat.install import schedule
+from heartbeat.install.schedule import Installed
+
+INSTALLED_FILE = "installed.json"
+
+
+def load_installed(config: Config) -> Installed | None:
+    try:
+        raw = json.loads((config.state_dir / INSTALLED_FILE).read_text())
+        return Installed(raw["kind"], raw["schedule"], raw["path"], tuple(raw.get("files", ())))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _save_installed(config: Config, installed: Installed | None) -> None:
+    path = config.state_dir / INSTALLED_FILE
+    if installed is None:
+        path.unlink(missing_ok=True)
+    else:
+        files.write_private(path, json.dumps(asdict(installed), indent=1) + "\n")
+
+
+@dataclass(frozen=True)
+class InstallResult:
+    kind: str
+    text: str  # what was (or would be) installed
+    changed: bool
+    where: str
+
+
+def install(
+    config: Config, kind: str, every: str | None, expression: str | None, print_only: bool
+) -> InstallResult:
+    """Install `heartbeat check --quiet` where the system schedules things."""
+    cron_expression = schedule.schedule_from(every, expression)
+    plan = schedule.plan_for(
+        kind,
+        cron_expression,
+        config.env,
+        str(config.notes_dir),
+        config.socket,
+        str(config.state_dir),
+    )
+    if kind == "cron":
+        block = schedule.cron_block(plan)
+        if print_only:
+            return InstallResult(kind, block, False, "crontab")
+        crontab = config.env.get("HEARTBEAT_CRONTAB", "crontab")
+        existing = schedule.read_crontab(crontab)
+        merged = schedule.merged_crontab(existing, block)
+        changed = merged != existing
+        if changed:
+            schedule.write_crontab(crontab, merged)
+        _save_installed(config, Installed(kind, cron_expression, plan.path))
+        return InstallResult(kind, block, changed, "crontab")
+    plan.minutes  # noqa: B018 - raises for a schedule launchd and systemd cannot take
+    written = schedule.unit_files(plan)
+    text = "\n".join(f"# {path}\n{data.decode()}" for path, data in written.items())
+    if print_only:
+        return InstallResult(kind, text, False, ", ".join(map(str, written)))
+    changed = False
+    for path, data in written.items():
+        if not path.exists() or path.read_bytes() != data:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            files.write_private(path, data.decode())
+            os.chmod(path, 0o644)
+            changed = True
+    _save_installed(config, Installed(kind, cron_expression, plan.path, tuple(map(str, written))))
+    return InstallResult(kind, text, changed, ", ".join(map(str, written)))
+
+
+def uninstall(config: Config) -> str:
+    """Remove exactly what `install` put in place; says what that was."""
+    installed = load_installed(config)
+    if installed is None:
+        raise HeartbeatError("nothing is installed (heartbeat install puts it in place)")
+    if installed.kind == "cron":
+        crontab = config.env.get("HEARTBEAT_CRONTAB", "crontab")
+        existing = schedule.read_crontab(crontab)
+        merged = schedule.merged_crontab(existing, None)
+        if merged != existing:
+            schedule.write_crontab(crontab, merged)
+        what = "the crontab line"
+    else:
+        for name in installed.files:
+            Path(name).unlink(missing_ok=True)
+        what = ", ".join(installed.files)
+    _save_installed(config, None)
+    return what

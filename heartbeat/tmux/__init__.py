@@ -1,0 +1,1 @@
+"""The one place that talks to tmux (through libtmux), and the processes a pane leaves."""

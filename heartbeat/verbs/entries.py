@@ -1,0 +1,144 @@
+"""The verbs about one logged entry: allow, kill, reset, tail and verify; and `prd new`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+
+from heartbeat import files, render, state, trust
+from heartbeat.check.start import tmux_at
+from heartbeat.config import Config
+from heartbeat.errors import RefusedError, TmuxError
+from heartbeat.model import Baseline, Entry, State
+from heartbeat.notes.edit import Edit
+from heartbeat.notes.notebook import LoadedNote, Notebook, label_of, select, stamp_of
+from heartbeat.state import Record, StateFile
+from heartbeat.work import git, prd, verify
+
+
+def allow(config: Config, now: datetime, name: str) -> Entry:
+    """Approve the command of NAME's entry as it stands in the notes now."""
+    with files.locked(config.state_dir, wait=True):
+        book = Notebook(config, now.date())
+        book.read_all()
+        _, entry = find_entry(book, name)
+        allowed = trust.AllowList.load(config.state_dir)
+        stamp = stamp_of(now)
+        allowed.allow(entry, stamp)
+        allowed.save()
+        state.log(config.state_dir, stamp, f"{name}: allowed {entry.digest}")
+    return entry
+
+
+def find_entry(book: Notebook, name: str) -> tuple[LoadedNote, Entry]:
+    """The watched entry called NAME (on the configured socket when there are several)."""
+    matches = [(loaded, entry) for loaded, entry in select(book).managed if entry.name == name]
+    if len(matches) > 1:
+        matches = [pair for pair in matches if pair[1].socket == book.config.socket]
+    if not matches:
+        why = f" ({'; '.join(book.problems)})" if book.problems else ""
+        raise RefusedError(f"no open entry named {name} in {label_of(book.config.notes_dir)}{why}")
+    return matches[0]
+
+
+def kill(config: Config, now: datetime, name: str) -> Entry:
+    """Close NAME's entry, then kill its session, so nothing revives it."""
+    stamp = stamp_of(now)
+    with files.locked(config.state_dir, wait=True):
+        book = Notebook(config, now.date())
+        book.read_all()
+        loaded, entry = find_entry(book, name)
+        book.edit(loaded.path, [Edit(entry.key, stamp, "killed by heartbeat kill", True)])
+        tmux_at(config, entry.socket).kill(entry.name)
+        saved = state.load(config.state_dir)
+        saved.records.pop(StateFile.key(entry.socket, entry.name), None)
+        state.save(config.state_dir, saved)
+        state.log(config.state_dir, stamp, f"{name}: killed by heartbeat kill")
+    return entry
+
+
+def reset(config: Config, now: datetime, name: str) -> Entry:
+    """Forget NAME's failed starts, so that the next check may restart it again."""
+    with files.locked(config.state_dir, wait=True):
+        book = Notebook(config, now.date())
+        book.read_all()
+        _, entry = find_entry(book, name)
+        saved = state.load(config.state_dir)
+        key = StateFile.key(entry.socket, entry.name)
+        saved.records[key] = saved.record(entry.socket, entry.name).forgive()
+        state.save(config.state_dir, saved)
+        state.log(config.state_dir, stamp_of(now), f"{name}: reset")
+    return entry
+
+
+def tail(config: Config, now: datetime, name: str, lines: int) -> list[str]:
+    book = Notebook(config, now.date())
+    book.read_all()
+    try:
+        socket = find_entry(book, name)[1].socket
+    except RefusedError:
+        socket = config.socket
+    at = tmux_at(config, socket)
+    if not at.has_session(name):
+        raise RefusedError(f"no session {name} on {socket}")
+    return at.capture(name, lines)
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    entry: Entry
+    state: str
+    log: list[str]
+    diff: list[str]
+    pane: list[str]
+    report: verify.Report
+    baseline: Baseline | None
+
+
+def verify_entry(config: Config, now: datetime, name: str) -> VerifyReport:
+    """Everything that tells whether NAME's work is done: works on any entry, even closed."""
+    book = Notebook(config, now.date())
+    book.read_all()
+    entries = [e for loaded in book.in_window() for e in loaded.note.entries if e.name == name]
+    if not entries:
+        raise RefusedError(f"no entry named {name} in {label_of(config.notes_dir)}")
+    entry = max(entries, key=lambda e: (e.note_date, e.is_open, e.line))
+    saved = state.load(config.state_dir)
+    record = saved.records.get(StateFile.key(entry.socket, entry.name), Record())
+    pane_lines: list[str] = []
+    at = tmux_at(config, entry.socket)
+    observed_state = "closed" if not entry.is_open else (record.state or State.RUNNING).value
+    try:
+        if at.has_session(entry.name):
+            pane_lines = at.capture(entry.name, 20)
+    except TmuxError:
+        pass
+    start = record.baseline
+    report = verify.measure(entry.command, entry.dir, start, record.exit_code, now)
+    stopped = [s for s in entry.statuses if " · " in s]
+    if not entry.is_open and stopped:
+        # Closed: its baseline is gone, but the line written when it stopped says it all.
+        report = replace(report, verdict=stopped[-1].split(" — ", 1)[1], hint="")
+    return VerifyReport(
+        entry,
+        observed_state,
+        git.log_oneline(entry.dir, 3),
+        git.diff_stat(entry.dir),
+        pane_lines,
+        report,
+        start,
+    )
+
+
+def new_prd(path: str) -> Path:
+    """Write the PRD skeleton to PATH (a folder gets PRD.md), never over a file."""
+    target = Path(path).expanduser()
+    if target.is_dir():
+        target = target / prd.DEFAULT_NAME
+    if not target.parent.is_dir():
+        raise RefusedError(f"folder {target.parent} does not exist")
+    title = target.parent.resolve().name or "project"
+    if not files.create_exclusively(target, render.prd(title), mode=0o644):
+        raise RefusedError(f"{target} exists already")
+    return target

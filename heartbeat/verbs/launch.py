@@ -1,0 +1,137 @@
+"""`heartbeat launch` and `heartbeat log`: a new entry in today's note, approved, for a
+session heartbeat starts or one started by hand."""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+from heartbeat import files, render, state, trust
+from heartbeat.check.start import start_session, tmux_at
+from heartbeat.config import Config
+from heartbeat.errors import HeartbeatError, RefusedError, UsageError
+from heartbeat.model import NAME_RULE, Entry, RestartMode, State, valid_session_name
+from heartbeat.notes.notebook import Notebook, label_of, stamp_of
+from heartbeat.state import Record, StateFile
+
+
+def command_text(argv: Sequence[str]) -> str:
+    """One argument is a shell command, as tmux takes it; several are quoted words."""
+    return argv[0] if len(argv) == 1 else shlex.join(argv)
+
+
+def _validated(name: str, folder: str, argv: Sequence[str]) -> tuple[str, str]:
+    """The absolute folder and the command text of a launch, or why not."""
+    if not valid_session_name(name):
+        raise RefusedError(f"invalid session name {name!r}: {NAME_RULE}")
+    directory = os.path.abspath(os.path.expanduser(folder))
+    if not os.path.exists(directory):
+        raise RefusedError(f"dir {folder} does not exist")
+    if not os.path.isdir(directory):
+        raise RefusedError(f"dir {folder} is not a folder")
+    if not argv or not "".join(argv).strip():
+        raise UsageError("no command given: heartbeat launch NAME --dir DIR -- COMMAND")
+    command = command_text(argv)
+    if "\n" in command or "\r" in command:
+        raise RefusedError("the command must fit on one line of the note")
+    return directory, command
+
+
+def _log_entry(
+    config: Config, now: datetime, name: str, directory: str, command: str, restart: RestartMode
+) -> tuple[Path, Entry]:
+    """Add the entry to today's note and approve it: heartbeat launched it.
+
+    The entry is read back from the note, so what is approved is exactly what later
+    checks will read.
+    """
+    stamp = stamp_of(now)
+    book = Notebook(config, now.date())
+    path = book.ensure_today()
+    extra = [] if restart is RestartMode.ON_FAILURE else [f"restart: {restart.value}"]
+    block = render.entry(name, command, directory, config.socket, stamp, config.host, extra)
+    book.edit(path, [], added=[block])
+    book.reload(path)
+    logged = [
+        entry
+        for loaded in book.loaded
+        if loaded.path == path
+        for entry in loaded.note.entries
+        if entry.key == (config.socket, name) and entry.options.get("started") == stamp
+    ]
+    if not logged:
+        raise RefusedError(f"{label_of(path)}: the new entry for {name} cannot be read back")
+    allowed = trust.AllowList.load(config.state_dir)
+    allowed.allow(logged[-1], stamp)
+    allowed.save()
+    return path, logged[-1]
+
+
+def launch(
+    config: Config,
+    now: datetime,
+    name: str,
+    folder: str,
+    argv: Sequence[str],
+    restart: RestartMode = RestartMode.ON_FAILURE,
+) -> Path:
+    """Start NAME in FOLDER on the socket and log it in today's note; returns the note."""
+    directory, command = _validated(name, folder, argv)
+    stamp = stamp_of(now)
+    with files.locked(config.state_dir, wait=True):
+        Notebook(config, now.date()).refuse_unsafe_today()  # before anything starts
+        if tmux_at(config, config.socket).has_session(name):
+            raise RefusedError(f"session {name} already exists on {config.socket}")
+        saved = state.load(config.state_dir)
+        started = start_session(
+            config,
+            name=name,
+            socket=config.socket,
+            folder=directory,
+            command=command,
+            wrapped=True,
+            path=config.path,
+            now=now,
+        )
+        try:
+            path, entry = _log_entry(config, now, name, directory, command, restart)
+        except (HeartbeatError, OSError):
+            tmux_at(config, config.socket).kill(name)  # no side effect when not logged
+            raise
+        record = Record(path=config.path, digest=entry.digest).started(started, now)
+        saved.records[StateFile.key(config.socket, name)] = record
+        state.save(config.state_dir, saved)
+        state.log(config.state_dir, stamp, f"{name}: launched in {directory}: {command}")
+    return path
+
+
+def log(
+    config: Config,
+    now: datetime,
+    name: str,
+    folder: str,
+    argv: Sequence[str],
+    restart: RestartMode = RestartMode.ON_FAILURE,
+) -> Path:
+    """Log a session started by hand, and approve its command, in one step."""
+    directory, command = _validated(name, folder, argv)
+    stamp = stamp_of(now)
+    with files.locked(config.state_dir, wait=True):
+        if not tmux_at(config, config.socket).has_session(name):
+            raise RefusedError(
+                f"no session {name} on {config.socket}: start one with heartbeat launch"
+            )
+        path, entry = _log_entry(config, now, name, directory, command, restart)
+        saved = state.load(config.state_dir)
+        saved.records[StateFile.key(config.socket, name)] = Record(
+            state=State.RUNNING,
+            path=config.path,
+            since=stamp,
+            digest=entry.digest,
+        )
+        state.save(config.state_dir, saved)
+        state.log(config.state_dir, stamp, f"{name}: logged in {directory}: {command}")
+    return path
