@@ -104,12 +104,7 @@ def decide(
         mode is RestartMode.ALWAYS
         or (mode is RestartMode.ON_FAILURE and state is not State.FINISHED)
     ):
-        if state is State.FINISHED:
-            return Decision(state, Action.CLOSE, history.state is not state, what, event="finished")
-        text = f"{what}, not restarted (restart: never)"
-        return Decision(
-            state, Action.REPORT, history.state is not state, text, True, event="failed"
-        )
+        return _not_restarted(history, state, what)
 
     failures = tuple(f for f in history.failures if now - f < limits.give_up_window)
     if reason is not None and reason.kind == RATE_LIMITED:
@@ -119,12 +114,7 @@ def decide(
             text = f"{what} · rate-limited, restart after {due:%H:%M}"
             return Decision(state, Action.WAIT, True, text, False, failures, due, "rate-limited")
     elif new_end:
-        ran_long = (
-            history.last_start is not None and now - history.last_start >= limits.healthy_after
-        )
-        # A clean exit counts too when it came quickly: `restart: always` must not spin.
-        if state is not State.FINISHED or not ran_long:
-            failures = (() if ran_long else failures) + (now,)
+        failures = _counting_this_end(history, state, failures, now, limits)
     if len(failures) >= limits.give_up_after:
         minutes = int(limits.give_up_window.total_seconds() // 60)
         text = f"{what}, gave up after {len(failures)} failed starts in {minutes} min"
@@ -138,6 +128,30 @@ def decide(
     text = f"{what}, restart after {due:%H:%M}"
     event = "failed" if new_end else None
     return Decision(state, Action.WAIT, new_end, text, False, failures, due, event)
+
+
+def _not_restarted(history: History, state: State, what: str) -> Decision:
+    """A run its restart mode does not restart: a finished one is closed, else reported."""
+    if state is State.FINISHED:
+        return Decision(state, Action.CLOSE, history.state is not state, what, event="finished")
+    text = f"{what}, not restarted (restart: never)"
+    return Decision(state, Action.REPORT, history.state is not state, text, True, event="failed")
+
+
+def _counting_this_end(
+    history: History,
+    state: State,
+    failures: tuple[datetime, ...],
+    now: datetime,
+    limits: Limits,
+) -> tuple[datetime, ...]:
+    """The failed starts, with the end just seen when it counts as one: a run that stayed
+    up long enough starts the count afresh."""
+    ran_long = history.last_start is not None and now - history.last_start >= limits.healthy_after
+    # A clean exit counts too when it came quickly: `restart: always` must not spin.
+    if state is not State.FINISHED or not ran_long:
+        return (() if ran_long else failures) + (now,)
+    return failures
 
 
 def _running(

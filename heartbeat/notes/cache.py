@@ -35,6 +35,7 @@ SETTLE_NS = 2_000_000_000
 # the cache. Libraries are known by their files' times, found without importing them.
 _PARSER_MODULES = (
     "notes/parse.py",
+    "notes/entry.py",
     "notes/shell.py",
     "notes/notebook.py",
     "model.py",

@@ -1,131 +1,52 @@
-"""The command line: the only module that prints, reads the clock or exits.
-
-Built on argparse, as honcho's is: cron starts `heartbeat check` every minute, and a
-richer command-line library would cost each of those checks more than a tenth of its
-time just to import (bench/check.py measures it). Only the verb asked for is built.
-"""
+"""The verbs' handlers: each parses nothing, calls one function with plain values, and
+prints what it returns. A handler's docstring is its `--help`, with an example."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import inspect
 import json
 import os
 import shlex
 import signal
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING
 
-from heartbeat import __version__, lazy
-from heartbeat import config as config_module
-from heartbeat.errors import HeartbeatError, UsageError
+from heartbeat import lazy
+from heartbeat.cli import show
+from heartbeat.cli.registry import (
+    COMMAND_AFTER_DASHES,
+    DIR,
+    EXIT_NEEDS_PERSON,
+    EXIT_OK,
+    NAME,
+    NOTES,
+    RESTART,
+    SOCKET,
+    arg,
+    at_least_one,
+    echo,
+    load_config,
+    now,
+    verb,
+)
+from heartbeat.errors import UsageError
 from heartbeat.model import RestartMode
 
 if TYPE_CHECKING:
+    from heartbeat import agents
     from heartbeat.check import run as checking
     from heartbeat.notes import notebook
     from heartbeat.verbs import entries
     from heartbeat.verbs import launch as launching
     from heartbeat.verbs import status as statuses
 else:  # a check, the verb cron runs every minute, does without the other verbs
+    agents = lazy.module("heartbeat.agents")
     checking = lazy.module("heartbeat.check.run")
     notebook = lazy.module("heartbeat.notes.notebook")
     entries = lazy.module("heartbeat.verbs.entries")
     launching = lazy.module("heartbeat.verbs.launch")
     statuses = lazy.module("heartbeat.verbs.status")
-
-EXIT_OK, EXIT_NEEDS_PERSON, EXIT_USAGE = 0, 1, 2
-
-ABOUT = """Keep long-running coding agents alive in tmux, from your daily notes.
-
-Each launch is logged in memory/YYYY-MM-DD.md under "Active Long-Running Processes";
-`heartbeat check`, run every minute by cron, restarts the dead."""
-
-
-def now() -> datetime:
-    """The clock, read once per command. HEARTBEAT_NOW (ISO time) exists for tests."""
-    fixed = os.environ.get("HEARTBEAT_NOW")
-    if not fixed:
-        return datetime.now()
-    try:
-        return datetime.fromisoformat(fixed)
-    except ValueError:
-        raise UsageError(f"HEARTBEAT_NOW is not an ISO time: {fixed!r}") from None
-
-
-def load_config(args: argparse.Namespace) -> config_module.Config:
-    return config_module.load(os.environ, notes=args.notes, socket=args.socket)
-
-
-def echo(text: str = "", err: bool = False) -> None:
-    """One line out, flushed at once: a reader that leaves early (`| head`) is seen here."""
-    stream = sys.stderr if err else sys.stdout
-    stream.write(text + "\n")
-    stream.flush()
-
-
-# --- the verbs, as argparse will know them --------------------------------------------
-
-Argument = tuple[tuple[str, ...], dict[str, Any]]
-Handler = Callable[[argparse.Namespace], None]
-
-
-def arg(*flags: str, **options: Any) -> Argument:
-    return flags, options
-
-
-@dataclass(frozen=True)
-class Verb:
-    words: tuple[str, ...]  # `("prd", "new")` for `heartbeat prd new`
-    run: Handler
-    arguments: tuple[Argument, ...]
-
-    @property
-    def help(self) -> str:
-        return inspect.cleandoc(self.run.__doc__ or "")
-
-
-VERBS: list[Verb] = []  # in the order `heartbeat --help` lists them
-GROUPS = {"prd": "PRD files: the task checklists Ralph loops work through."}
-
-
-def verb(*arguments: Argument, name: str | None = None) -> Callable[[Handler], Handler]:
-    def register(run: Handler) -> Handler:
-        VERBS.append(Verb(tuple((name or run.__name__).split()), run, arguments))
-        return run
-
-    return register
-
-
-def at_least_one(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
-
-
-NOTES = arg("--notes", metavar="DIR", help="notes folder [$HEARTBEAT_NOTES, else ./memory]")
-SOCKET = arg("--socket", metavar="PATH", help="tmux socket [$HEARTBEAT_SOCKET, else ~/.tmux/sock]")
-NAME = arg("name", metavar="NAME", help="the entry's session name")
-DIR = arg("--dir", dest="folder", required=True, metavar="DIR", help="folder the agent runs in")
-RESTART = arg(
-    "--restart",
-    choices=[mode.value for mode in RestartMode],
-    default=RestartMode.ON_FAILURE.value,
-    help="when a check restarts it (default: %(default)s)",
-)
-# Filled from what follows `--` on the command line, not by argparse, which cannot take
-# an agent's own options (`--full-auto`) as values.
-COMMAND_AFTER_DASHES = arg(
-    "command", nargs="*", metavar="-- COMMAND", help="the agent's command, after --"
-)
 
 
 @verb(
@@ -187,15 +108,9 @@ def launch(args: argparse.Namespace) -> None:
     if args.parallel and not args.ralph:
         raise UsageError("--parallel goes with --ralph")
     if args.codex:
-        argv = ["codex", "exec", "--full-auto", args.codex]
+        argv = agents.codex.launch_argv(args.codex)
     elif args.ralph:
-        argv = [
-            "ralphy",
-            "--codex",
-            *(["--parallel"] if args.parallel else []),
-            "--prd",
-            args.ralph,
-        ]
+        argv = agents.ralph.launch_argv(args.ralph, args.parallel)
     config = load_config(args)
     path = launching.launch(config, now(), args.name, args.folder, argv, RestartMode(args.restart))
     echo(f"{args.name}: running on {config.socket}, logged in {notebook.label_of(path)}")
@@ -250,47 +165,10 @@ def status(args: argparse.Namespace) -> None:
         report = {"heartbeat": header, "entries": [row.as_json() for row in rows]}
         echo(json.dumps(report, indent=2))
     else:
-        echo("\n".join([*header, "", _table(rows, current)]))
+        echo("\n".join([*header, "", show.table(rows, current)]))
     for problem in problems:
         echo(problem, err=True)
     sys.exit(EXIT_NEEDS_PERSON if problems else EXIT_OK)
-
-
-def _table(rows: list[statuses.Row], current: datetime) -> str:
-    if not rows:
-        return "no watched entries"
-    header = ("NAME", "STATE", "AGE", "PRD", "VERDICT", "LAST STATUS")
-    lines = [header]
-    for row in rows:
-        lines.append(
-            (
-                row.name,
-                row.state,
-                _age(row.since, current),
-                row.prd or "-",
-                row.verdict or "-",
-                row.last_status or "-",
-            )
-        )
-    widths = [max(len(line[i]) for line in lines) for i in range(5)]
-    return "\n".join(
-        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(line[:5])) + "  " + line[5]
-        for line in lines
-    )
-
-
-def _age(since: str | None, current: datetime) -> str:
-    if not since:
-        return "-"
-    try:
-        seconds = int((current - datetime.fromisoformat(since)).total_seconds())
-    except ValueError:
-        return "-"
-    if seconds < 3600:
-        return f"{max(seconds, 0) // 60}m"
-    if seconds < 86400:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    return f"{seconds // 86400}d{seconds % 86400 // 3600}h"
 
 
 @verb(
@@ -436,100 +314,3 @@ def doctor(args: argparse.Namespace) -> None:
         mark = "ok  " if finding.ok else "FIX "
         echo(f"{mark}{finding.what}" + (f": {finding.fix}" if finding.fix else ""))
     sys.exit(EXIT_OK if doctor.doctor_ok(findings) else EXIT_NEEDS_PERSON)
-
-
-# --- parsing and running ---------------------------------------------------------------
-
-
-def parser_for(
-    asked: str | None = None,
-) -> tuple[argparse.ArgumentParser, dict[tuple[str, ...], argparse.ArgumentParser]]:
-    """The parser, with only the verb `asked` for when it names one (the rest cost time
-    every check pays), else with them all (for help, and for a mistyped verb); and each
-    verb's own parser, by its words."""
-    known = {words[0] for words in (verb.words for verb in VERBS)}
-    chosen = [verb for verb in VERBS if asked not in known or verb.words[0] == asked]
-    parser = argparse.ArgumentParser(
-        prog="heartbeat", description=ABOUT, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--version", action="version", version=f"heartbeat {__version__}")
-    verbs_of: dict[tuple[str, ...], Any] = {
-        (): parser.add_subparsers(title="commands", metavar="COMMAND", dest="verb")
-    }
-    own: dict[tuple[str, ...], argparse.ArgumentParser] = {(): parser}
-    for verb in chosen:
-        *group, last = verb.words
-        if tuple(group) not in verbs_of:
-            parent = verbs_of[()].add_parser(
-                group[0], help=GROUPS[group[0]], description=GROUPS[group[0]]
-            )
-            parent.set_defaults(words=tuple(group))
-            own[tuple(group)] = parent
-            verbs_of[tuple(group)] = parent.add_subparsers(
-                title="commands", metavar="COMMAND", dest="sub"
-            )
-        sub = verbs_of[tuple(group)].add_parser(
-            last,
-            help=verb.help.splitlines()[0],
-            description=verb.help,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
-        for flags, options in verb.arguments:
-            sub.add_argument(*flags, **options)
-        sub.set_defaults(run=verb.run, words=verb.words)
-        own[verb.words] = sub
-    return parser, own
-
-
-def main(argv: Sequence[str] | None = None) -> NoReturn:
-    words = list(sys.argv[1:] if argv is None else argv)
-    asked = next((word for word in words if not word.startswith("-")), None)
-    if any(word in ("-h", "--help") for word in words[: words.index(asked) if asked else None]):
-        asked = None  # `heartbeat -h check`: the help of them all
-    # For a verb that runs an agent, what follows `--` is the agent's command, taken as
-    # it is; for the others `--` means what it means to any command line.
-    takes_command = any(COMMAND_AFTER_DASHES in verb.arguments for verb in _verbs_named(asked))
-    command: list[str] = []
-    if takes_command and "--" in words:
-        dashes = words.index("--")
-        words, command = words[:dashes], words[dashes + 1 :]
-    parser, own = parser_for(asked)
-    args, unknown = parser.parse_known_args(words)
-    verb_parser = own[getattr(args, "words", ())]  # its usage line is the one to show
-    run: Handler | None = getattr(args, "run", None)
-    if run is None:  # `heartbeat` or `heartbeat prd` alone
-        verb_parser.print_help(sys.stderr)
-        sys.exit(EXIT_USAGE)
-    stray = [*(args.command if takes_command else []), *unknown]
-    if stray:
-        hint = " (an agent's command goes after --)" if takes_command else ""
-        verb_parser.error(f"unrecognized arguments: {' '.join(stray)}{hint}")
-    if takes_command:
-        args.command = command
-    sys.exit(run_one_line_errors(run, args))
-
-
-def _verbs_named(first: str | None) -> list[Verb]:
-    return [verb for verb in VERBS if verb.words[0] == first]
-
-
-def run_one_line_errors(run: Handler, args: argparse.Namespace) -> int:
-    """Run a verb, turning heartbeat's errors into one line on stderr and an exit code."""
-    try:
-        run(args)
-    except UsageError as error:
-        echo(f"heartbeat: {error}", err=True)
-        return EXIT_USAGE
-    except HeartbeatError as error:
-        echo(f"heartbeat: {error}", err=True)
-        return EXIT_NEEDS_PERSON
-    except BrokenPipeError:  # the reader (`| head`) has all it wanted
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_OK
-    except OSError as error:  # a file heartbeat had to use, and could not
-        where = f"{error.filename}: " if error.filename else ""
-        echo(f"heartbeat: {where}{error.strerror or error}", err=True)
-        return EXIT_NEEDS_PERSON
-    except KeyboardInterrupt:
-        return 130
-    return EXIT_OK

@@ -1,0 +1,99 @@
+"""The verbs as argparse will know them: each handler registers itself with `verb`, and
+the arguments several verbs share are defined once here."""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from heartbeat import config as config_module
+from heartbeat.errors import UsageError
+from heartbeat.model import RestartMode
+
+EXIT_OK, EXIT_NEEDS_PERSON, EXIT_USAGE = 0, 1, 2
+
+
+def now() -> datetime:
+    """The clock, read once per command. HEARTBEAT_NOW (ISO time) exists for tests."""
+    fixed = os.environ.get("HEARTBEAT_NOW")
+    if not fixed:
+        return datetime.now()
+    try:
+        return datetime.fromisoformat(fixed)
+    except ValueError:
+        raise UsageError(f"HEARTBEAT_NOW is not an ISO time: {fixed!r}") from None
+
+
+def load_config(args: argparse.Namespace) -> config_module.Config:
+    return config_module.load(os.environ, notes=args.notes, socket=args.socket)
+
+
+def echo(text: str = "", err: bool = False) -> None:
+    """One line out, flushed at once: a reader that leaves early (`| head`) is seen here."""
+    stream = sys.stderr if err else sys.stdout
+    stream.write(text + "\n")
+    stream.flush()
+
+
+Argument = tuple[tuple[str, ...], dict[str, Any]]
+Handler = Callable[[argparse.Namespace], None]
+
+
+def arg(*flags: str, **options: Any) -> Argument:
+    return flags, options
+
+
+@dataclass(frozen=True)
+class Verb:
+    words: tuple[str, ...]  # `("prd", "new")` for `heartbeat prd new`
+    run: Handler
+    arguments: tuple[Argument, ...]
+
+    @property
+    def help(self) -> str:
+        return inspect.cleandoc(self.run.__doc__ or "")
+
+
+VERBS: list[Verb] = []  # in the order `heartbeat --help` lists them
+GROUPS = {"prd": "PRD files: the task checklists Ralph loops work through."}
+
+
+def verb(*arguments: Argument, name: str | None = None) -> Callable[[Handler], Handler]:
+    def register(run: Handler) -> Handler:
+        VERBS.append(Verb(tuple((name or run.__name__).split()), run, arguments))
+        return run
+
+    return register
+
+
+def at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+NOTES = arg("--notes", metavar="DIR", help="notes folder [$HEARTBEAT_NOTES, else ./memory]")
+SOCKET = arg("--socket", metavar="PATH", help="tmux socket [$HEARTBEAT_SOCKET, else ~/.tmux/sock]")
+NAME = arg("name", metavar="NAME", help="the entry's session name")
+DIR = arg("--dir", dest="folder", required=True, metavar="DIR", help="folder the agent runs in")
+RESTART = arg(
+    "--restart",
+    choices=[mode.value for mode in RestartMode],
+    default=RestartMode.ON_FAILURE.value,
+    help="when a check restarts it (default: %(default)s)",
+)
+# Filled from what follows `--` on the command line, not by argparse, which cannot take
+# an agent's own options (`--full-auto`) as values.
+COMMAND_AFTER_DASHES = arg(
+    "command", nargs="*", metavar="-- COMMAND", help="the agent's command, after --"
+)

@@ -1,0 +1,46 @@
+"""What the verbs show a person, formatted: the status table and ages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from heartbeat.verbs.status import Row
+
+
+def table(rows: list[Row], current: datetime) -> str:
+    if not rows:
+        return "no watched entries"
+    header = ("NAME", "STATE", "AGE", "PRD", "VERDICT", "LAST STATUS")
+    lines = [header]
+    for row in rows:
+        lines.append(
+            (
+                row.name,
+                row.state,
+                age(row.since, current),
+                row.prd or "-",
+                row.verdict or "-",
+                row.last_status or "-",
+            )
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(5)]
+    return "\n".join(
+        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(line[:5])) + "  " + line[5]
+        for line in lines
+    )
+
+
+def age(since: str | None, current: datetime) -> str:
+    if not since:
+        return "-"
+    try:
+        seconds = int((current - datetime.fromisoformat(since)).total_seconds())
+    except ValueError:
+        return "-"
+    if seconds < 3600:
+        return f"{max(seconds, 0) // 60}m"
+    if seconds < 86400:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86400}d{seconds % 86400 // 3600}h"
