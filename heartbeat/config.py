@@ -8,18 +8,17 @@ note must never be able to change what heartbeat trusts.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from heartbeat.errors import ConfigError, UsageError
-
-if TYPE_CHECKING:
-    from heartbeat.agents.reasons import Pattern
+from heartbeat.model import AUTH_EXPIRED, RATE_LIMITED
 
 DEFAULT_SOCKET = "~/.tmux/sock"
 DEFAULT_NOTES = "memory"
@@ -89,8 +88,6 @@ def load(env: Mapping[str, str], notes: str | None = None, socket: str | None = 
     notify_value = values.pop("notify", None)
     patterns: tuple[Pattern, ...] = ()
     if "pattern" in values:
-        from heartbeat.agents.reasons import compile_patterns  # here: few config files have any
-
         patterns = compile_patterns(values.pop("pattern"), str(file))
     values.pop("notes", None)
     values.pop("socket", None)
@@ -227,3 +224,31 @@ def notify_command(env: Mapping[str, str], configured: Any, file: Path) -> tuple
         )
     openclaw = shutil.which("openclaw", path=env.get("PATH") or os.defpath)
     return (openclaw, *OPENCLAW_NOTIFY) if openclaw else ()
+
+
+# --- the user's own stop reasons --------------------------------------------------------
+
+KNOWN_REASONS = (AUTH_EXPIRED, RATE_LIMITED)
+
+
+@dataclass(frozen=True)
+class Pattern:
+    reason: str
+    regex: re.Pattern[str]
+    hint: str
+
+
+def compile_patterns(raw: Iterable[Mapping[str, Any]], where: str) -> tuple[Pattern, ...]:
+    patterns = []
+    for index, item in enumerate(raw, start=1):
+        reason, regex = item.get("reason"), item.get("regex")
+        if reason not in KNOWN_REASONS or not isinstance(regex, str):
+            raise ConfigError(
+                f"{where}: pattern {index} needs reason ({' or '.join(KNOWN_REASONS)}) and regex"
+            )
+        try:
+            compiled = re.compile(regex, re.IGNORECASE)
+        except re.error as error:
+            raise ConfigError(f"{where}: pattern {index}: {error}") from None
+        patterns.append(Pattern(reason, compiled, str(item.get("hint", ""))))
+    return tuple(patterns)

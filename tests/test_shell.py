@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from heartbeat import shell
 from heartbeat.errors import ShellSyntaxError
-from heartbeat.notes import shell
+from heartbeat.notes import tmuxline
 
 ENV = {"HOME": "/home/ada", "USER": "ada"}
 
@@ -125,7 +126,7 @@ LAUNCH_CASES = [
 def test_parse_tmux_launch(case: LaunchCase) -> None:
     import os
 
-    launch = shell.parse_tmux_launch(case.line, ENV)
+    launch = tmuxline.parse_tmux_launch(case.line, ENV)
     socket = case.socket.format(uid=os.getuid()) if case.socket else None
     assert (launch.name, launch.socket, launch.start_dir, launch.command) == (
         case.name,
@@ -136,7 +137,7 @@ def test_parse_tmux_launch(case: LaunchCase) -> None:
 
 
 def test_the_inner_command_keeps_what_the_outer_shell_passed_on() -> None:
-    launch = shell.parse_tmux_launch(SKILL, ENV)
+    launch = tmuxline.parse_tmux_launch(SKILL, ENV)
     assert isinstance(launch.command, str)
     # What tmux hands its shell is what /bin/sh would have handed tmux.
     assert [launch.command] == sh_words(SKILL.split(" api ", 1)[1])
@@ -148,4 +149,4 @@ def test_the_inner_command_keeps_what_the_outer_shell_passed_on() -> None:
 )
 def test_lines_that_are_not_launches_are_refused(line: str) -> None:
     with pytest.raises(ShellSyntaxError):
-        shell.parse_tmux_launch(line, ENV)
+        tmuxline.parse_tmux_launch(line, ENV)

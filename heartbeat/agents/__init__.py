@@ -18,7 +18,7 @@ from heartbeat.model import AUTH_EXPIRED, Command, Entry, Reason
 
 if TYPE_CHECKING:
     from heartbeat.agents import reasons
-    from heartbeat.agents.reasons import Pattern
+    from heartbeat.config import Pattern
 else:  # only a run that stopped is read for why
     reasons = lazy.module("heartbeat.agents.reasons")
 

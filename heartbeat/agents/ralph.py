@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
+from heartbeat import shell
 from heartbeat.errors import ShellSyntaxError
 from heartbeat.model import Command
-from heartbeat.notes import shell
 
 PROGRAM = "ralphy"
 

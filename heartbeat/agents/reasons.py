@@ -4,16 +4,12 @@ patterns, which come first), and what an exit code alone says."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from functools import cache
-from typing import Any
 
-from heartbeat.errors import ConfigError
-from heartbeat.model import AUTH_EXPIRED, RATE_LIMITED, Reason
-
-KNOWN = (AUTH_EXPIRED, RATE_LIMITED)
+from heartbeat.config import Pattern, compile_patterns
+from heartbeat.model import RATE_LIMITED, Reason
 
 # "try again in 20m0s", "retry after 37 seconds", "resets in 2h 10m", "in 4 days 3 hours"
 _UNIT = r"(?:ms|d(?:ays?)?|h(?:ours?|rs?)?|m(?:in(?:utes?|s)?)?|s(?:ec(?:onds?|s)?)?)"
@@ -36,29 +32,6 @@ _AT = re.compile(
     r"|(\d{1,2})(?::(\d{2}))?\s*([ap]\.?m\.?))",
     re.IGNORECASE,
 )
-
-
-@dataclass(frozen=True)
-class Pattern:
-    reason: str
-    regex: re.Pattern[str]
-    hint: str
-
-
-def compile_patterns(raw: Iterable[Mapping[str, Any]], where: str) -> tuple[Pattern, ...]:
-    patterns = []
-    for index, item in enumerate(raw, start=1):
-        reason, regex = item.get("reason"), item.get("regex")
-        if reason not in KNOWN or not isinstance(regex, str):
-            raise ConfigError(
-                f"{where}: pattern {index} needs reason ({' or '.join(KNOWN)}) and regex"
-            )
-        try:
-            compiled = re.compile(regex, re.IGNORECASE)
-        except re.error as error:
-            raise ConfigError(f"{where}: pattern {index}: {error}") from None
-        patterns.append(Pattern(reason, compiled, str(item.get("hint", ""))))
-    return tuple(patterns)
 
 
 @cache

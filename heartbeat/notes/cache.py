@@ -36,7 +36,8 @@ SETTLE_NS = 2_000_000_000
 _PARSER_MODULES = (
     "notes/parse.py",
     "notes/entry.py",
-    "notes/shell.py",
+    "notes/tmuxline.py",
+    "shell.py",
     "notes/notebook.py",
     "model.py",
     "config.py",

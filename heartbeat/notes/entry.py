@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, NamedTuple
 
+from heartbeat import shell
 from heartbeat.config import MAX_SOCKET_BYTES, expand_home
 from heartbeat.errors import NoteError, ShellSyntaxError
 from heartbeat.model import NAME_RULE, Entry, RestartMode, Span, StallMode, valid_session_name
-from heartbeat.notes import shell
+from heartbeat.notes import tmuxline
 
 # A status line heartbeat writes: `2026-11-24 10:45 — dead, restarted`.
 STATUS_LINE = re.compile(r"(\d{4}-\d{2}-\d{2} \d{2}:\d{2}) — (.+)", re.DOTALL)
@@ -78,10 +79,7 @@ def read_item(
 ) -> Entry | NoteError | None:
     """One top-level item of the section: an entry, or what is wrong with it (None when
     it is closed: a closed entry is not watched, so nothing in it needs fixing)."""
-    head_line = tokens[start].map[0]
-    last = tokens[start].map[1] - 1
-    while last > head_line and not lines[last].strip():
-        last -= 1
+    head_line, last = tokens[start].map[0], _last_line(lines, tokens[start].map)
     head_raw = ""
     if tokens[start + 1].type == "paragraph_open":  # the item's first block
         head_raw = tokens[start + 2].content
@@ -107,9 +105,6 @@ def read_item(
 
     if STATUS_LINE.fullmatch(head_raw.strip()):
         return problem("a status line outside any entry: indent it under its entry")
-    # `**api**:`, `api —`, `~~api~~:` -> api; a name's own trailing `-` or `_` stays.
-    name = re.sub(r"\s+(?:\u2014|\u2013|-{1,2})\s*$", "", name_part.strip()).rstrip(":")
-    name = name.strip("*~ \t").rstrip(":").strip()
     if code is None:
         fences = [t for t in _children(tokens, start + 1, end, 2) if t.type in _CODE_BLOCKS]
         if not fences:
@@ -117,7 +112,7 @@ def read_item(
         code = fences[0].content.rstrip("\n")
     if isinstance(code, NoteError):
         return problem(code.message)
-    launch = _launch_of(name, code, subs.options, context)
+    launch = _launch_of(_name_of(name_part), code, subs.options, context)
     if isinstance(launch, str):
         return problem(launch)
     launch = _checked(launch, subs.options, context)
@@ -140,6 +135,20 @@ def read_item(
 
 
 _CODE_BLOCKS = ("fence", "code_block")
+
+
+def _last_line(lines: list[str], item_map: list[int]) -> int:
+    """The 0-based last non-blank line of an item."""
+    head, last = item_map[0], item_map[1] - 1
+    while last > head and not lines[last].strip():
+        last -= 1
+    return last
+
+
+def _name_of(head: str) -> str:
+    """`**api**:`, `api —`, `~~api~~:` -> api; a name's own trailing `-` or `_` stays."""
+    name = re.sub(r"\s+(?:\u2014|\u2013|-{1,2})\s*$", "", head.strip()).rstrip(":")
+    return name.strip("*~ \t").rstrip(":").strip()
 
 
 def _sub_items(
@@ -176,13 +185,13 @@ def _launch_of(
     A string says why it cannot be read."""
     if _TMUX_LINE.match(code):
         try:
-            launch = shell.parse_tmux_launch(code, context.env)
+            launch = tmuxline.parse_tmux_launch(code, context.env)
         except ShellSyntaxError as error:
             return f"cannot read the tmux line: {error}"
         # The head may be prose ("launched by hand:"); only a bare name must agree.
         if valid_session_name(name) and name != launch.name:
             return f"entry is named {name!r} but its tmux line starts {launch.name!r}"
-        socket = launch.socket or os.path.join(shell.default_socket_dir(context.env), "default")
+        socket = launch.socket or os.path.join(tmuxline.default_socket_dir(context.env), "default")
         folder = launch.start_dir or options.get("dir") or context.home
         return _Launch(launch.name, socket, folder, launch.command, launch.environment, False)
     if not name:
