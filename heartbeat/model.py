@@ -16,6 +16,11 @@ SESSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 NAME_RULE = "use letters, digits, '-' and '_', starting with a letter or digit"
 
 
+def stamp_of(now: datetime) -> str:
+    """The time as heartbeat's status lines and records write it: `2026-11-24 10:45`."""
+    return now.strftime("%Y-%m-%d %H:%M")
+
+
 def valid_session_name(name: str) -> bool:
     return SESSION_NAME.fullmatch(name) is not None
 

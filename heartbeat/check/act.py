@@ -16,9 +16,8 @@ from heartbeat.check.facts import RESTART_TIME_NEEDED, Budget, Change, Done, Pla
 from heartbeat.check.start import start_session, tmux_at
 from heartbeat.config import Config
 from heartbeat.errors import HeartbeatError, RefusedError
-from heartbeat.model import HELD, Action, State
+from heartbeat.model import HELD, Action, State, stamp_of
 from heartbeat.notes.edit import Edit, entry_id
-from heartbeat.notes.notebook import stamp_of
 from heartbeat.state import Record
 
 if TYPE_CHECKING:

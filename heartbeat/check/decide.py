@@ -27,8 +27,8 @@ from heartbeat.model import (
     RestartMode,
     StallMode,
     State,
+    stamp_of,
 )
-from heartbeat.notes.notebook import stamp_of
 from heartbeat.state import Record
 
 

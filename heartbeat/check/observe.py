@@ -18,8 +18,7 @@ from heartbeat.check.facts import Budget, Quiet, Sighting
 from heartbeat.check.start import tmux_at
 from heartbeat.config import Config
 from heartbeat.errors import TmuxError
-from heartbeat.model import HELD, Entry, Observation, Pane, Reason, Snapshot, State
-from heartbeat.notes.notebook import stamp_of
+from heartbeat.model import HELD, Entry, Observation, Pane, Reason, Snapshot, State, stamp_of
 from heartbeat.state import Record, StateFile
 from heartbeat.trust import AllowList
 

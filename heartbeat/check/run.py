@@ -21,9 +21,9 @@ from heartbeat.check import act, decide, observe
 from heartbeat.check.facts import Budget, Done, Outcome
 from heartbeat.config import Config
 from heartbeat.errors import HeartbeatError
-from heartbeat.model import Entry
+from heartbeat.model import Entry, stamp_of
 from heartbeat.notes.edit import Edit, entry_id, is_written
-from heartbeat.notes.notebook import Notebook, Selection, carry_over, select, stamp_of
+from heartbeat.notes.notebook import Notebook, Selection, carry_over, select
 from heartbeat.state import StateFile
 
 if TYPE_CHECKING:

@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING
 from heartbeat import files, lazy, state
 from heartbeat.config import Config
 from heartbeat.errors import RefusedError
-from heartbeat.model import Command
-from heartbeat.notes.notebook import stamp_of
+from heartbeat.model import Command, stamp_of
 from heartbeat.state import Started
 from heartbeat.tmux.server import Tmux
 

@@ -8,7 +8,7 @@ import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -43,10 +43,6 @@ class LoadedNote:
     day: date
     text: str | None  # None when the note came from the parse cache, unread
     note: Note
-
-
-def stamp_of(now: datetime) -> str:
-    return now.strftime("%Y-%m-%d %H:%M")
 
 
 def label_of(path: Path) -> str:

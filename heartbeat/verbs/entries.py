@@ -10,9 +10,9 @@ from heartbeat import files, render, state, trust
 from heartbeat.check.start import tmux_at
 from heartbeat.config import Config
 from heartbeat.errors import RefusedError, TmuxError
-from heartbeat.model import Baseline, Entry, State
+from heartbeat.model import Baseline, Entry, State, stamp_of
 from heartbeat.notes.edit import Edit
-from heartbeat.notes.notebook import LoadedNote, Notebook, label_of, select, stamp_of
+from heartbeat.notes.notebook import LoadedNote, Notebook, label_of, select
 from heartbeat.state import Record, StateFile
 from heartbeat.work import git, prd, verify
 

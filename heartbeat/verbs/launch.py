@@ -13,8 +13,8 @@ from heartbeat import files, render, state, trust
 from heartbeat.check.start import start_session, tmux_at
 from heartbeat.config import Config
 from heartbeat.errors import HeartbeatError, RefusedError, UsageError
-from heartbeat.model import NAME_RULE, Entry, RestartMode, State, valid_session_name
-from heartbeat.notes.notebook import Notebook, label_of, stamp_of
+from heartbeat.model import NAME_RULE, Entry, RestartMode, State, stamp_of, valid_session_name
+from heartbeat.notes.notebook import Notebook, label_of
 from heartbeat.state import Record, StateFile
 
 

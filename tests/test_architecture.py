@@ -1,0 +1,193 @@
+"""The layout stays true: which rooms may import which, who talks to tmux, who prints.
+
+Read from the source with `ast`, so an import inside a function, under TYPE_CHECKING or
+through `lazy.module("...")` counts like any other.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+import heartbeat
+from heartbeat.state import Record
+
+PACKAGE = Path(heartbeat.__file__).parent
+
+# Shared ground: every room may use it; it uses no room.
+GROUND = {"errors", "lazy", "model", "shell", "files", "config", "state", "trust", "render"}
+# What each room may import besides the ground (the direction of the arrows in the
+# README's diagram).
+MAY_IMPORT = {
+    "notes": set(),
+    "tmux": set(),
+    "agents": set(),
+    "work": {"agents"},
+    "check": {"notes", "tmux", "agents", "work"},
+    "verbs": {"notes", "tmux", "agents", "work", "check"},
+    "install": {"notes", "tmux", "agents", "work"},
+    "cli": {"notes", "tmux", "agents", "work", "check", "verbs", "install"},
+    "__main__": {"cli"},
+}
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def room(module: str) -> str:
+    return module.split(".")[1] if "." in module else ""
+
+
+@cache
+def modules() -> dict[str, Path]:
+    return {module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
+
+
+@cache
+def imports_of(module: str) -> frozenset[str]:
+    """Every module the source names for import, by absolute name."""
+    tree = ast.parse(modules()[module].read_text(encoding="utf-8"))
+    return frozenset(_imported(tree))
+
+
+def _imported(tree: ast.AST) -> Iterator[str]:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            yield node.module
+            # `from heartbeat import files` names the module heartbeat.files.
+            yield from (f"{node.module}.{alias.name}" for alias in node.names)
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute | ast.Name)
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            # lazy.module("heartbeat.x"), importlib.import_module(...), find_spec(...)
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else node.func.id
+            if name in ("module", "import_module", "find_spec"):
+                yield node.args[0].value
+
+
+def ours(names: frozenset[str]) -> set[str]:
+    """The heartbeat modules among imported names (a name may be a class: skipped)."""
+    return {name for name in names if name in modules()}
+
+
+def reachable(start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        module = todo.pop()
+        for name in ours(imports_of(module)) - seen:
+            seen.add(name)
+            todo.append(name)
+    return seen
+
+
+def test_the_reader_sees_every_kind_of_import() -> None:
+    source = """
+from heartbeat import files
+import heartbeat.state
+def later():
+    from heartbeat.tmux.server import Tmux
+notify = lazy.module("heartbeat.check.notify")
+"""
+    found = ours(frozenset(_imported(ast.parse(source))))
+    expected = {"heartbeat", "heartbeat.files", "heartbeat.state", "heartbeat.tmux.server"}
+    assert found == expected | {"heartbeat.check.notify"}
+    assert {"heartbeat.check.decide", "heartbeat.tmux.server", "heartbeat.cli"} <= set(modules())
+
+
+@pytest.mark.parametrize("module", sorted(modules()))
+def test_imports_point_inwards(module: str) -> None:
+    """Ground imports no room; each room only the rooms its arrows allow."""
+    here = room(module)
+    if not here:
+        return  # the package's own __init__
+    # "": the package itself, which holds only its version.
+    allowed = {"", *GROUND} if here in GROUND else {"", *GROUND, *MAY_IMPORT[here], here}
+    wrong = {name for name in ours(imports_of(module)) if room(name) not in allowed}
+    assert not wrong, f"{module} imports {sorted(wrong)}"
+
+
+@pytest.mark.parametrize("module", sorted(modules()))
+def test_only_the_tmux_room_imports_libtmux(module: str) -> None:
+    names = imports_of(module)
+    uses_libtmux = any(name == "libtmux" or name.startswith("libtmux.") for name in names)
+    assert not uses_libtmux or room(module) == "tmux", module
+
+
+@pytest.mark.parametrize(
+    "module",
+    [name for name in sorted(modules()) if room(name) == "notes"]
+    + ["heartbeat.check.decide", "heartbeat.check.facts"],
+)
+def test_notes_and_decisions_never_reach_tmux(module: str) -> None:
+    """Not even through another module: parsing and deciding run without tmux."""
+    found = {name for name in reachable(module) | {module} if room(name) == "tmux"}
+    assert not found, f"{module} reaches {sorted(found)}"
+    libtmux = {name for name in reachable(module) | {module} if "libtmux" in imports_of(name)}
+    assert not libtmux, f"{module} reaches libtmux through {sorted(libtmux)}"
+
+
+def test_decide_is_pure() -> None:
+    """decide reads no file, runs nothing and reads no clock: only records come in."""
+    allowed = {"heartbeat.check.facts", "heartbeat.model", "heartbeat.state"}
+    assert ours(imports_of("heartbeat.check.decide")) <= allowed
+    tree = ast.parse(modules()["heartbeat.check.decide"].read_text())
+    names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    attributes = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+    assert not names & {"open", "time", "os", "subprocess", "random"}
+    assert not attributes & {"now", "today", "utcnow", "monotonic", "sleep"}
+
+
+SPEAKING_CALLS = {"print", "exit", "quit", "input"}
+SPEAKERS = {("sys", "stdout"), ("sys", "stderr"), ("sys", "exit"), ("os", "_exit")}
+
+
+def _speaks(tree: ast.AST) -> Iterator[str]:
+    for node in ast.walk(tree):
+        match node:
+            case ast.Call(func=ast.Name(id=name)) if name in SPEAKING_CALLS:
+                yield name
+            case ast.Attribute(value=ast.Name(id=owner), attr=attr) if (owner, attr) in SPEAKERS:
+                yield f"{owner}.{attr}"
+
+
+@pytest.mark.parametrize("module", sorted(modules()))
+def test_only_the_command_line_prints_or_exits(module: str) -> None:
+    tree = ast.parse(modules()[module].read_text(encoding="utf-8"))
+    spoken = set(_speaks(tree))
+    assert not spoken or room(module) in ("cli", "__main__"), f"{module}: {sorted(spoken)}"
+
+
+def test_the_checks_records_are_changed_in_one_place() -> None:
+    """A record is frozen: decide returns the next one, act stores it."""
+    record = Record()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        record.state = None  # type: ignore[misc]
+    assert dataclasses.replace(record, exit_code=3).exit_code == 3
+
+
+def test_no_module_outside_agents_names_an_agent() -> None:
+    """What heartbeat knows of a particular agent lives in its module under agents/."""
+    named = []
+    for module, path in modules().items():
+        if room(module) in ("agents", "cli"):
+            continue  # cli: the launch shortcuts' flags and their help
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                words = node.value.lower().replace("`", " ").split()
+                if {"codex", "claude", "ralphy"} & set(words):
+                    named.append(f"{module}: {node.value[:60]!r}")
+    assert not named, named
