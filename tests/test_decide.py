@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import NamedTuple
 
 import pytest
 
-from heartbeat.check import decide, observe
-from heartbeat.model import Action, History, Observation, Pane, RestartMode, State
+from heartbeat.check import decide
+from heartbeat.check.facts import Plan, Quiet, Sighting
+from heartbeat.model import (
+    RATE_LIMITED,
+    Action,
+    Baseline,
+    Decision,
+    Entry,
+    History,
+    Observation,
+    Pane,
+    Reason,
+    RestartMode,
+    Span,
+    State,
+)
+from heartbeat.state import Record
+from heartbeat.work.verify import Report
 
 
 def pane(command: str = "sh", exit_option: int | None = None, activity: int = 100) -> Pane:
@@ -234,70 +252,130 @@ def test_giving_up_asks_for_a_notification_once() -> None:
     assert (after.event, after.changed, after.needs_person) == (None, False, True)
 
 
-class ObserveCase(NamedTuple):
-    test_id: str
-    pane: Pane | None
-    wrapped: bool
-    recorded_exit: int | None
-    previous: State | None
-    previous_exit: int | None
-    pane_exit: int | None
-    expected: Observation
+# --- a check's plans: one sighting in, the decision and the next record out -----------
 
 
-OBSERVE_CASES = [
-    ObserveCase(
-        "wrapper's option", pane(exit_option=0), True, None, None, None, None, Observation(True, 0)
-    ),
-    ObserveCase("running", pane(), True, None, None, None, None, Observation(True)),
-    ObserveCase(
-        "gone, exit file says 0", None, True, 0, State.RUNNING, None, None, Observation(False, 0)
-    ),
-    ObserveCase(
-        "gone after finishing", None, False, None, State.FINISHED, 0, None, Observation(False, 0)
-    ),
-    ObserveCase(
-        "gone while running", None, True, None, State.RUNNING, None, None, Observation(False)
-    ),
-    ObserveCase(
-        "skill pane's EXITED", pane("sleep"), False, None, None, None, 2, Observation(True, 2)
-    ),
-    ObserveCase(
-        "a foreign option is ignored for skill lines",
-        pane(exit_option=5),
-        False,
-        None,
-        None,
-        None,
-        None,
-        Observation(True),
-    ),
-]
-
-
-@pytest.mark.parametrize("case", OBSERVE_CASES, ids=[c.test_id for c in OBSERVE_CASES])
-def test_observe(case: ObserveCase) -> None:
-    assert (
-        observe.observation_of(
-            case.pane,
-            case.wrapped,
-            case.recorded_exit,
-            case.previous,
-            case.previous_exit,
-            case.pane_exit,
-        )
-        == case.expected
+def entry(name: str = "api", **options: str) -> Entry:
+    span = Span(head=0, last=0, box_column=None, child_indent="  ", child_marker="-")
+    return Entry(
+        name,
+        "/tmp/sock",
+        "/srv/api",
+        "work",
+        True,
+        "memory/x.md",
+        NOW.date(),
+        span,
+        True,
+        options=dict(options),
     )
 
 
-def test_a_pane_is_read_only_when_its_agent_may_have_ended() -> None:
-    assert observe.needs_capture(pane("sleep", activity=5), None)
-    assert not observe.needs_capture(pane("sleep", activity=5), 5)  # read at this activity already
-    assert not observe.needs_capture(pane("bash"), None)  # bash runs the agent still
-    assert not observe.needs_capture(pane("codex"), None)
-    assert observe.needs_capture(pane("sh", activity=7), 6)  # dash keeps its name; output moved
+def sighting(
+    observed: Observation,
+    record: Record | None = None,
+    approved: bool = True,
+    name: str = "api",
+    **extra: object,
+) -> Sighting:
+    live = Pane(name, "%7", 4242, "sh", None, None, 100, 1) if observed.present else None
+    facts = Sighting(Path("memory/x.md"), entry(name), record or Record(), live, observed, approved)
+    return replace(facts, **extra)  # type: ignore[arg-type]
 
 
-def test_the_last_exited_line_counts() -> None:
-    assert observe.exit_code_in(["EXITED: 1", "restarted", "EXITED: 0", ""]) == 0
-    assert observe.exit_code_in(["echo 'EXITED:' $EXIT_CODE", "nothing"]) is None
+def test_a_plan_carries_the_record_its_decision_leaves() -> None:
+    before = Record(state=RUNNING, since="2026-11-24 09:00", pid=1, pane_id="%1")
+    plan = decide.plan(sighting(EXIT_3, before), NOW)
+
+    assert plan.decision.action is Action.RESTART
+    assert plan.record.state is FAILED and plan.record.exit_code == 3
+    assert plan.record.since == "2026-11-24 10:00"  # the state changed now
+    assert plan.record.failures == (NOW.isoformat(),)
+    assert (plan.record.pid, plan.record.pane_id) == (4242, "%7")  # the pane to clear
+    assert before.state is RUNNING  # the record it was given is unchanged
+
+
+def test_a_command_nobody_allowed_is_not_restarted_but_asked_about() -> None:
+    plan = decide.plan(sighting(GONE, Record(state=RUNNING), approved=False), NOW)
+
+    assert plan.decision.action is Action.APPROVE and plan.decision.needs_person
+    assert plan.decision.status == "dead, new command not run: heartbeat allow api"
+    assert plan.problem == "memory/x.md:1: api: new command, not run: heartbeat allow api"
+    assert decide.plan(sighting(UP, approved=False), NOW).problem is None  # nothing to run
+
+
+def test_a_stopped_runs_line_says_what_git_says_it_did() -> None:
+    report = Report(None, None, "not a git repo")
+    plan = decide.plan(sighting(EXIT_3, Record(state=RUNNING), verdict=report), NOW)
+
+    assert plan.decision.status == "failed (exit 3) · not a git repo, restarted"
+    assert plan.record.verdict == "not a git repo"
+
+
+def test_what_a_look_learned_is_kept_in_the_record() -> None:
+    quiet = Quiet(seen_activity=100, quiet_since=NOW.isoformat(), commit_asked=None)
+    baseline = Baseline("abc123", frozenset({"task"}), NOW)
+    plan = decide.plan(sighting(UP, read_activity=100, quiet=quiet, baseline=baseline), NOW)
+
+    record = plan.record
+    assert (record.activity, record.seen_activity, record.quiet_since) == (
+        100,
+        100,
+        NOW.isoformat(),
+    )
+    assert record.baseline == baseline
+
+
+def test_a_rate_limit_remembers_when_it_lifts() -> None:
+    reason = Reason(RATE_LIMITED, "wait", retry_at=NOW + timedelta(hours=2))
+    plan = decide.plan(sighting(replace(EXIT_3, reason=reason), Record(state=RUNNING)), NOW)
+
+    assert plan.decision.action is Action.WAIT
+    assert plan.record.not_before == (NOW + timedelta(hours=2)).isoformat()
+
+
+class ShareCase(NamedTuple):
+    test_id: str
+    events: tuple[str | None, ...]
+    not_before: str | None
+    expected: int
+
+
+SHARE_CASES = [
+    ShareCase("no limit: the configured share", ("restarted", "restarted"), None, 3),
+    ShareCase("a limit just hit: one a check", ("restarted", "rate-limited"), None, 1),
+    ShareCase(
+        "a limit not yet lifted", ("restarted",), (NOW + timedelta(minutes=1)).isoformat(), 1
+    ),
+    ShareCase("a limit lifted", ("restarted",), (NOW - timedelta(minutes=1)).isoformat(), 3),
+]
+
+
+@pytest.mark.parametrize("case", SHARE_CASES, ids=[c.test_id for c in SHARE_CASES])
+def test_restart_share(case: ShareCase) -> None:
+    plans = [
+        Plan(
+            sighting(GONE, Record(not_before=case.not_before)),
+            Decision(DEAD, Action.RESTART, True, "dead, restarted", event=event),
+            Record(),
+        )
+        for event in case.events
+    ]
+    assert decide.restart_share(plans, NOW, 3) == case.expected
+
+
+def test_the_storm_guard_holds_back_the_newest_restarts() -> None:
+    def restart(name: str, due: datetime) -> Plan:
+        decision = Decision(DEAD, Action.RESTART, True, "dead, restarted", due=due)
+        return Plan(sighting(GONE, name=name), decision, Record())
+
+    plans = [restart("b", ago(1)), restart("a", ago(5)), restart("c", ago(3))]
+    guarded = decide.storm_guard(plans, 2)
+
+    actions = {p.sighting.entry.name: (p.decision.action, p.decision.changed) for p in guarded}
+    assert actions == {
+        "a": (Action.RESTART, True),
+        "c": (Action.RESTART, True),
+        "b": (Action.WAIT, False),  # the next check's turn, and nothing written yet
+    }
+    assert [p.sighting.entry.name for p in guarded] == ["b", "a", "c"]  # order kept
