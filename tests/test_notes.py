@@ -10,8 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from heartbeat.notes.edit import Edit, apply_edits, status_text
-from heartbeat.notes.entry import ReadContext
-from heartbeat.notes.parse import Note
+from heartbeat.notes.parse import Note, ReadContext
 from heartbeat.notes.parse import parse as parse_note
 
 CONTEXT = ReadContext("/home/ada/.tmux/sock", {"HOME": "/home/ada", "USER": "ada"})

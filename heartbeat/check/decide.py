@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from heartbeat.check.facts import Plan, Sighting
 from heartbeat.model import (
@@ -224,27 +225,31 @@ def _awaiting_approval(sighting: Sighting, decision: Decision) -> tuple[Decision
 
 def next_record(sighting: Sighting, decision: Decision, now: datetime) -> Record:
     """The entry's record once this check has seen it and carried out the decision
-    (before any start, which `Record.started` adds)."""
+    (before any start, which `Record.started` adds). The record itself when nothing in
+    it changed, as in most checks."""
     record, quiet, due = sighting.record, sighting.quiet, decision.due
-    limited_until = due.isoformat() if due and decision.event == "rate-limited" else None
-    # The pane's process group, to clear before a restart.
-    live = sighting.pane if sighting.pane is not None and sighting.pane.pid is not None else None
-    verdict = sighting.verdict.verdict if sighting.verdict and decision.changed else None
-    updated = replace(
-        record,
-        state=decision.state,
-        since=stamp_of(now) if record.state is not decision.state else record.since,
-        failures=tuple(t.isoformat() for t in decision.failures),
-        exit_code=sighting.observed.exit_code,
-        not_before=limited_until or record.not_before,
-        pid=live.pid if live else record.pid,
-        pane_id=live.pane_id if live else record.pane_id,
-        activity=record.activity if sighting.read_activity is None else sighting.read_activity,
-        seen_activity=quiet.seen_activity if quiet else record.seen_activity,
-        quiet_since=quiet.quiet_since if quiet else record.quiet_since,
-        commit_asked=quiet.commit_asked if quiet else record.commit_asked,
-        verdict=verdict or record.verdict,
-    )
+    fields: dict[str, Any] = {
+        "state": decision.state,
+        "failures": tuple(t.isoformat() for t in decision.failures),
+        "exit_code": sighting.observed.exit_code,
+    }
+    if record.state is not decision.state:
+        fields["since"] = stamp_of(now)
+    if due is not None and decision.event == "rate-limited":
+        fields["not_before"] = due.isoformat()
+    pane = sighting.pane
+    if pane is not None and pane.pid is not None:  # the process group to clear at a restart
+        fields["pid"], fields["pane_id"] = pane.pid, pane.pane_id
+    if sighting.read_activity is not None:
+        fields["activity"] = sighting.read_activity
+    if quiet is not None:
+        fields["seen_activity"] = quiet.seen_activity
+        fields["quiet_since"] = quiet.quiet_since
+        fields["commit_asked"] = quiet.commit_asked
+    if sighting.verdict is not None and decision.changed:
+        fields["verdict"] = sighting.verdict.verdict
+    changed = {name: value for name, value in fields.items() if getattr(record, name) != value}
+    updated = replace(record, **changed) if changed else record
     return updated.with_baseline(sighting.baseline) if sighting.baseline else updated
 
 

@@ -100,22 +100,23 @@ def _sighting(
     if pane is not None and record.baseline_at is None:
         baseline = verify.baseline(entry.command, entry.dir, now)  # first seen, by hand
     observed, pane_text, read_at = look_at(config, entry, pane, record, problems, budget.deadline)
-    found = Sighting(note, entry, record, pane, observed, approved, read_at, baseline)
+    quiet = verdict = None
     stopped_badly = observed.exit_code != 0 and not (
         observed.exit_code is None and observed.present
     )
     if stopped_badly and not record.forgiven:
         reason = _stop_reason(config, entry, pane, pane_text, now, problems, budget)
-        found = replace(found, observed=replace(observed, reason=reason))
+        observed = replace(observed, reason=reason)
     elif pane is not None:
         stalled, quiet = _stall_clock(config, entry, pane, record, now)
-        found = replace(found, observed=replace(observed, stalled=stalled), quiet=quiet)
-    if found.observed.state is not State.RUNNING and record.state in (None, *RUNNING_STATES):
+        observed = replace(observed, stalled=True) if stalled else observed
+    if observed.state is not State.RUNNING and record.state in (None, *RUNNING_STATES):
         # A run that just stopped: what git says it did, against how it started.
         start = baseline or record.baseline
-        report = verify.measure(entry.command, entry.dir, start, observed.exit_code, now)
-        found = replace(found, verdict=report)
-    return found
+        verdict = verify.measure(entry.command, entry.dir, start, observed.exit_code, now)
+    return Sighting(
+        note, entry, record, pane, observed, approved, read_at, baseline, quiet, verdict
+    )
 
 
 def look_at(
@@ -211,25 +212,24 @@ def _read_pane_end(
 
 def _stall_clock(
     config: Config, entry: Entry, pane: Pane, record: Record, now: datetime
-) -> tuple[bool, Quiet]:
+) -> tuple[bool, Quiet | None]:
     """Whether the agent is stalled (no output and no new commit for `stall_after`), and
-    the stall clock after this look.
+    the stall clock after this look (None: as the record has it).
 
     Judged from the list call's activity time, so a quiet pane costs no tmux call; git
     is asked only then, and then once every few minutes, however many agents sit stalled.
     """
-    clock = Quiet(record.seen_activity, record.quiet_since, record.commit_asked)
     if pane.activity != record.seen_activity or record.quiet_since is None:
         return False, Quiet(pane.activity, now.isoformat(), None)
     quiet_since = datetime.fromisoformat(record.quiet_since)
     if now - quiet_since < timedelta(minutes=config.settings.stall_after_minutes):
-        return False, clock
+        return False, None
     if record.commit_asked and now - datetime.fromisoformat(record.commit_asked) < GIT_EVERY:
-        return True, clock  # quiet still, and git had no new commit when last asked
+        return True, None  # quiet still, and git had no new commit when last asked
     committed = git.last_commit_time(entry.dir)
     if committed is not None and committed >= quiet_since.timestamp():
-        return False, replace(clock, quiet_since=now.isoformat(), commit_asked=None)
-    return True, replace(clock, commit_asked=now.isoformat())
+        return False, Quiet(record.seen_activity, now.isoformat(), None)
+    return True, Quiet(record.seen_activity, record.quiet_since, now.isoformat())
 
 
 def _stop_reason(

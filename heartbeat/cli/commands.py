@@ -13,7 +13,6 @@ import sys
 from typing import TYPE_CHECKING
 
 from heartbeat import lazy
-from heartbeat.cli import show
 from heartbeat.cli.registry import (
     COMMAND_AFTER_DASHES,
     DIR,
@@ -36,12 +35,14 @@ from heartbeat.model import RestartMode
 if TYPE_CHECKING:
     from heartbeat import agents
     from heartbeat.check import run as checking
+    from heartbeat.cli import show
     from heartbeat.notes import notebook
     from heartbeat.verbs import entries
     from heartbeat.verbs import launch as launching
     from heartbeat.verbs import status as statuses
 else:  # a check, the verb cron runs every minute, does without the other verbs
     agents = lazy.module("heartbeat.agents")
+    show = lazy.module("heartbeat.cli.show")
     checking = lazy.module("heartbeat.check.run")
     notebook = lazy.module("heartbeat.notes.notebook")
     entries = lazy.module("heartbeat.verbs.entries")

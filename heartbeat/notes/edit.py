@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from heartbeat.model import Entry
-from heartbeat.notes.entry import CLOSED_PREFIX
-from heartbeat.notes.parse import SECTION_TITLE, Note, split_lines
+from heartbeat.notes.parse import CLOSED_PREFIX, SECTION_TITLE, Note, split_lines
 
 
 @dataclass(frozen=True)

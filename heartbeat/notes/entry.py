@@ -5,42 +5,23 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import date
 from typing import Any, NamedTuple
 
-from heartbeat import shell
 from heartbeat.config import MAX_SOCKET_BYTES, expand_home
 from heartbeat.errors import NoteError, ShellSyntaxError
 from heartbeat.model import NAME_RULE, Entry, RestartMode, Span, StallMode, valid_session_name
 from heartbeat.notes import tmuxline
+from heartbeat.notes.parse import CLOSED_PREFIX, ReadContext
 
 # A status line heartbeat writes: `2026-11-24 10:45 — dead, restarted`.
 STATUS_LINE = re.compile(r"(\d{4}-\d{2}-\d{2} \d{2}:\d{2}) — (.+)", re.DOTALL)
-CLOSED_PREFIX = "closed"
 KNOWN_KEYS = frozenset({"dir", "socket", "started", "restart", "host", "on-stall"})
 _ITEM_START = re.compile(r"([ \t]*)([-*+]|\d{1,9}[.)])([ \t]+|$)")
 _BOX = re.compile(r"\[([ xX])\][ \t]")
 _TMUX_LINE = re.compile(r"\s*(?:\S*/)?tmux\s")
 _ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-
-
-@dataclass(frozen=True)
-class ReadContext:
-    """What parsing needs from outside: the default socket and the environment."""
-
-    default_socket: str
-    env: Mapping[str, str]
-
-    @property
-    def home(self) -> str:
-        return self.env.get("HOME") or os.path.expanduser("~")
-
-    def inputs(self) -> tuple[str | int | None, ...]:
-        """Everything from outside that a parse depends on (for the parse cache)."""
-        variables = (self.env.get(name) for name in (*shell.KNOWN_VARIABLES, "TMUX_TMPDIR"))
-        return (self.default_socket, self.home, os.getuid(), *variables)
 
 
 def _children(tokens: Sequence[Any], start: int, end: int, level: int) -> list[Any]:

@@ -18,8 +18,7 @@ from heartbeat.errors import NoteError, RefusedError
 from heartbeat.model import Entry
 from heartbeat.notes.cache import NoteCache, key_of
 from heartbeat.notes.edit import Edit, apply_edits, carried_block
-from heartbeat.notes.entry import CLOSED_PREFIX, ReadContext
-from heartbeat.notes.parse import Note, note_date, parse
+from heartbeat.notes.parse import CLOSED_PREFIX, Note, ReadContext, note_date, parse
 
 if TYPE_CHECKING:
     from heartbeat import render

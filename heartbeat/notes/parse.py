@@ -7,19 +7,21 @@ The edits heartbeat makes are in `edit`.
 from __future__ import annotations
 
 import functools
+import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from heartbeat.errors import NoteError
 from heartbeat.model import Entry
-from heartbeat.notes.entry import ReadContext, read_item
+from heartbeat.shell import KNOWN_VARIABLES
 
 SECTION_TITLE = "Active Long-Running Processes"
 _SECTION_KEY = SECTION_TITLE.casefold()
 NOTE_NAME = re.compile(r"(\d{4})-(\d{2})-(\d{2})\.md")
+CLOSED_PREFIX = "closed"  # a status line that closes an entry without a box starts so
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
@@ -44,6 +46,23 @@ class Note:
         for entry in self.entries:
             found.setdefault(entry.key, []).append(entry)
         return found
+
+
+@dataclass(frozen=True)
+class ReadContext:
+    """What parsing needs from outside: the default socket and the environment."""
+
+    default_socket: str
+    env: Mapping[str, str]
+
+    @property
+    def home(self) -> str:
+        return self.env.get("HOME") or os.path.expanduser("~")
+
+    def inputs(self) -> tuple[str | int | None, ...]:
+        """Everything from outside that a parse depends on (for the parse cache)."""
+        variables = (self.env.get(name) for name in (*KNOWN_VARIABLES, "TMUX_TMPDIR"))
+        return (self.default_socket, self.home, os.getuid(), *variables)
 
 
 def split_lines(text: str) -> list[str]:
@@ -84,6 +103,8 @@ def parse(
         return Note(where, (), tuple(problems), None, front_matter, fatal=True)
     if _SECTION_KEY not in text.casefold():
         return Note(where, (), tuple(problems), None, front_matter, front_matter_source=source)
+
+    from heartbeat.notes.entry import read_item  # here: a note read from the cache needs none
 
     tokens = _markdown().parse(body)
     entries: list[Entry] = []
