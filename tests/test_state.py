@@ -1,0 +1,58 @@
+"""The state file keeps its format across the records' move to frozen dataclasses."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+from heartbeat import state
+from heartbeat.model import State
+
+# Written by `state.save` of the layout before records were frozen (every field set).
+EARLIER = (
+    '{"version":1,"records":{"/tmp/sock\\tapi":{"state":"failed","exit_code":3,'
+    '"run":"20261124T1000-0a1b2c3d","path":"/usr/bin:/bin","pid":4242,"pane_id":"%7",'
+    '"activity":1700000000,"since":"2026-11-24 10:00","last_start":"2026-11-24T09:00:00",'
+    '"failures":["2026-11-24T10:00:00"],"not_before":"2026-11-24T11:00:00","forgiven":false,'
+    '"digest":"' + "ab" * 32 + '","baseline_at":"2026-11-24T09:00:00","baseline_head":"c0ffee",'
+    '"baseline_prd":["Add tests","Write docs"],"verdict":"no changes",'
+    '"seen_activity":1700000000,"quiet_since":"2026-11-24T09:30:00","commit_asked":null}},'
+    '"printed":["memory/2026-11-24.md: a problem"],"servers":{"/tmp/sock":999},'
+    '"pending":{},"written":[]}\n'
+)
+
+
+def test_an_earlier_state_file_is_read_whole(tmp_path: Path) -> None:
+    (tmp_path / "state.json").write_text(EARLIER)
+    saved = state.load(tmp_path)
+
+    assert saved.warning is None
+    record = saved.records[state.StateFile.key("/tmp/sock", "api")]
+    assert (record.state, record.exit_code, record.pid) == (State.FAILED, 3, 4242)
+    assert record.failures == ("2026-11-24T10:00:00",)
+    assert record.baseline is not None
+    assert record.baseline.prd_ticked == frozenset({"Add tests", "Write docs"})
+    assert saved.servers == {"/tmp/sock": 999}
+
+
+def test_an_unchanged_state_is_not_written_and_a_changed_one_keeps_its_shape(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "state.json"
+    path.write_text(EARLIER)
+    before = os.stat(path)
+    saved = state.load(tmp_path)
+
+    state.save(tmp_path, saved)  # what a quiet check does
+    after = os.stat(path)
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+    key = state.StateFile.key("/tmp/sock", "api")
+    saved.records[key] = dataclasses.replace(saved.records[key], exit_code=2)
+    state.save(tmp_path, saved)
+    expected = json.loads(EARLIER)
+    expected["records"][key]["exit_code"] = 2
+    assert json.loads(path.read_text()) == expected
+    assert path.read_text() == json.dumps(expected, separators=(",", ":")) + "\n"
