@@ -51,6 +51,7 @@ class Settings:
     notify_timeout_seconds: float = 10.0
     trust_owned_notes: bool = False  # run hand-written commands without `heartbeat allow`
     stall_after_minutes: float = 30.0  # no output and no new commit this long: stalled
+    rate_limit_wait_seconds: float = 60.0  # the least wait after a rate limit's stop
     notify_events: tuple[str, ...] = EVENTS  # which events a person is told about
     completion_check: bool = True  # the wrapper checks its entry the moment the agent ends
     instant_restarts: bool = True  # a tmux hook checks the moment a session closes
@@ -129,6 +130,7 @@ MINIMUM = {
     "tmux_timeout_seconds": 0.1,
     "notify_timeout_seconds": 0.1,
     "stall_after_minutes": 1,
+    "rate_limit_wait_seconds": 1,
 }
 
 

@@ -50,6 +50,9 @@ class Record:
     seen_activity: int | None = None
     quiet_since: str | None = None
     commit_asked: str | None = None  # when git last said a stalled agent made no commit
+    # The events a person was told about since the last healthy run: each is news once
+    # (a looping agent would send the same on every stop); a healthy run forgets them.
+    told: tuple[str, ...] = ()
 
     def for_command(self, digest: str) -> Record:
         """The record as it stands for the command with this digest: a new or edited
@@ -57,9 +60,8 @@ class Record:
         if self.digest == digest:
             return self
         held = self.state in HELD
-        return replace(
-            self, failures=(), digest=digest, baseline_at=None, state=None if held else self.state
-        )
+        state = None if held else self.state
+        return replace(self, failures=(), digest=digest, baseline_at=None, state=state, told=())
 
     def started(self, run: Started, now: datetime) -> Record:
         """A run heartbeat has just started."""
@@ -92,7 +94,7 @@ class Record:
     def forgive(self) -> Record:
         """`heartbeat reset`: failed starts forgotten, and seen afresh if held."""
         state = None if self.state in HELD else self.state
-        return replace(self, failures=(), not_before=None, forgiven=True, state=state)
+        return replace(self, failures=(), not_before=None, forgiven=True, state=state, told=())
 
 
 def _baseline_fields(baseline: Baseline) -> dict[str, Any]:
@@ -180,6 +182,7 @@ def _record_from_json(value: dict[str, Any], known: set[str]) -> Record:
     fields_read = {k: v for k, v in value.items() if k in known}
     fields_read["state"] = State(value["state"]) if value.get("state") else None
     fields_read["failures"] = tuple(fields_read.get("failures", ()))
+    fields_read["told"] = tuple(fields_read.get("told", ()))
     if fields_read.get("baseline_prd") is not None:
         fields_read["baseline_prd"] = tuple(fields_read["baseline_prd"])
     return Record(**fields_read)
@@ -229,6 +232,7 @@ def _record_json(record: Record) -> dict[str, Any]:
     # Lists, as JSON reads them back: a quiet check compares what it would write with
     # what it read, and writes nothing when they are equal.
     raw["failures"] = list(record.failures)
+    raw["told"] = list(record.told)
     if record.baseline_prd is not None:
         raw["baseline_prd"] = list(record.baseline_prd)
     return raw

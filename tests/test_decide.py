@@ -331,28 +331,37 @@ def test_a_rate_limit_remembers_when_it_lifts() -> None:
     plan = decide.plan(sighting(replace(EXIT_3, reason=reason), Record(state=RUNNING)), NOW)
 
     assert plan.decision.action is Action.WAIT
-    assert plan.record.not_before == (NOW + timedelta(hours=2)).isoformat()
+    # The reset time, a margin of 30 s, and up to the minute the status line names.
+    assert plan.record.not_before == (NOW + timedelta(hours=2, minutes=1)).isoformat()
+    assert plan.decision.status == "failed (exit 3) · rate-limited, restart after 12:01"
 
 
-class ShareCase(NamedTuple):
+def one_group(entry: Entry) -> str:
+    return "provider:openai"
+
+
+class LimitCase(NamedTuple):
     test_id: str
     events: tuple[str | None, ...]
     not_before: str | None
-    expected: int
+    expected: set[str]
 
 
-SHARE_CASES = [
-    ShareCase("no limit: the configured share", ("restarted", "restarted"), None, 3),
-    ShareCase("a limit just hit: one a check", ("restarted", "rate-limited"), None, 1),
-    ShareCase(
-        "a limit not yet lifted", ("restarted",), (NOW + timedelta(minutes=1)).isoformat(), 1
+LIMIT_CASES = [
+    LimitCase("no limit", ("restarted", "restarted"), None, set()),
+    LimitCase("a limit just hit", ("restarted", "rate-limited"), None, {"provider:openai"}),
+    LimitCase(
+        "a limit not yet lifted",
+        ("restarted",),
+        (NOW + timedelta(minutes=1)).isoformat(),
+        {"provider:openai"},
     ),
-    ShareCase("a limit lifted", ("restarted",), (NOW - timedelta(minutes=1)).isoformat(), 3),
+    LimitCase("a limit lifted", ("restarted",), (NOW - timedelta(minutes=1)).isoformat(), set()),
 ]
 
 
-@pytest.mark.parametrize("case", SHARE_CASES, ids=[c.test_id for c in SHARE_CASES])
-def test_restart_share(case: ShareCase) -> None:
+@pytest.mark.parametrize("case", LIMIT_CASES, ids=[c.test_id for c in LIMIT_CASES])
+def test_limited_groups(case: LimitCase) -> None:
     plans = [
         Plan(
             sighting(GONE, Record(not_before=case.not_before)),
@@ -361,7 +370,21 @@ def test_restart_share(case: ShareCase) -> None:
         )
         for event in case.events
     ]
-    assert decide.restart_share(plans, NOW, 3) == case.expected
+    assert decide.limited_groups(plans, NOW, one_group) == case.expected
+
+
+def test_a_limit_slows_only_its_own_providers_restarts() -> None:
+    def restart(name: str) -> Plan:
+        decision = Decision(DEAD, Action.RESTART, True, "dead, restarted", due=ago(1))
+        return Plan(sighting(GONE, name=name), decision, Record())
+
+    plans = [restart(name) for name in ("codex1", "codex2", "claude1", "claude2", "other")]
+    group = {"codex1": "openai", "codex2": "openai", "claude1": "anthropic", "claude2": "anthropic"}
+
+    guarded = decide.storm_guard(plans, 5, {"openai"}, lambda e: group.get(e.name, e.name))
+
+    restarted = [p.sighting.entry.name for p in guarded if p.decision.action is Action.RESTART]
+    assert restarted == ["codex1", "claude1", "claude2", "other"]
 
 
 def test_the_storm_guard_holds_back_the_newest_restarts() -> None:

@@ -100,10 +100,11 @@ def test_a_rate_limit_waits_for_its_reset_time(sandbox: Sandbox) -> None:
 
     first = sandbox.check()
 
-    assert first.stdout == "api: running -> failed (restart after 12:05)\n"
-    assert "rate-limited, restart after 12:05" in sandbox.note().read_text()
-    assert sandbox.check(env=at(sandbox, 124)).stdout == ""  # 12:04: not yet
-    assert sandbox.check(env=at(sandbox, 125)).stdout == "api: failed -> failed (restarted)\n"
+    # "Try again in 2 hours 5 minutes" at 10:00, plus a margin, up to the minute.
+    assert first.stdout == "api: running -> failed (restart after 12:06)\n"
+    assert "rate-limited, restart after 12:06" in sandbox.note().read_text()
+    assert sandbox.check(env=at(sandbox, 125)).stdout == ""  # 12:05: not yet
+    assert sandbox.check(env=at(sandbox, 126)).stdout == "api: failed -> failed (restarted)\n"
     assert sum("rate-limited" in n[3] for n in sandbox.notifications()) == 1
 
 
@@ -117,7 +118,7 @@ def test_while_a_provider_limits_us_restarts_go_one_per_check(sandbox: Sandbox) 
     first = sandbox.check()
     second = sandbox.check()
 
-    assert "limited: running -> failed (restart after 12:05)" in first.stdout
+    assert "limited: running -> failed (restart after 12:06)" in first.stdout
     assert first.stdout.count("(restarted)") == 1
     assert second.stdout.count("(restarted)") == 1
 
@@ -201,7 +202,7 @@ def test_the_pane_speaks_before_codexs_shared_log(sandbox: Sandbox) -> None:
     log.write_text("ERROR another session: Failed to refresh token\n")
     launch(sandbox, "api", "codex", "exec", say(sandbox, "codex-usage-limit.txt", 1))
     sandbox.wait(lambda: "EXITED: 1" in sandbox.pane_text("api"))
-    assert sandbox.check().stdout == "api: running -> failed (restart after 12:05)\n"
+    assert sandbox.check().stdout == "api: running -> failed (restart after 12:06)\n"
 
 
 def test_codexs_log_says_why_when_the_pane_does_not(sandbox: Sandbox) -> None:

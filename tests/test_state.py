@@ -1,4 +1,5 @@
-"""The state file keeps its format across the records' move to frozen dataclasses."""
+"""The state file keeps its format across the records' move to frozen dataclasses, and
+an earlier one gains a new field without losing any."""
 
 from __future__ import annotations
 
@@ -37,22 +38,24 @@ def test_an_earlier_state_file_is_read_whole(tmp_path: Path) -> None:
     assert saved.servers == {"/tmp/sock": 999}
 
 
-def test_an_unchanged_state_is_not_written_and_a_changed_one_keeps_its_shape(
+def test_an_earlier_state_file_gains_the_new_field_once_then_stays_unwritten(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "state.json"
     path.write_text(EARLIER)
+    state.save(tmp_path, state.load(tmp_path))  # the first check after the upgrade
+    expected = json.loads(EARLIER)
+    key = state.StateFile.key("/tmp/sock", "api")
+    expected["records"][key]["told"] = []  # what was told, added after commit_asked
+    assert path.read_text() == json.dumps(expected, separators=(",", ":")) + "\n"
+
     before = os.stat(path)
     saved = state.load(tmp_path)
-
     state.save(tmp_path, saved)  # what a quiet check does
     after = os.stat(path)
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
 
-    key = state.StateFile.key("/tmp/sock", "api")
     saved.records[key] = dataclasses.replace(saved.records[key], exit_code=2)
     state.save(tmp_path, saved)
-    expected = json.loads(EARLIER)
     expected["records"][key]["exit_code"] = 2
-    assert json.loads(path.read_text()) == expected
     assert path.read_text() == json.dumps(expected, separators=(",", ":")) + "\n"

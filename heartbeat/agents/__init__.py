@@ -9,11 +9,13 @@ is one new module, listed in `FAMILIES`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from heartbeat import lazy
 from heartbeat.agents import claude, codex, generic, ralph
+from heartbeat.agents.command import invocation
 from heartbeat.model import AUTH_EXPIRED, Command, Entry, Reason
 
 if TYPE_CHECKING:
@@ -26,10 +28,17 @@ else:  # only a run that stopped is read for why
 class Family(Protocol):
     """What every agent module offers (a module satisfies it by its top-level names)."""
 
-    PROGRAM: str
+    NAME: str
+    PROGRAM: str  # the program a scheduler's PATH must find
+    PROVIDER: str | None  # whose quota and login it uses, when that is always the same
+    PROGRAMS: frozenset[str]  # the programs a command line runs it by
 
     def recognises(self, command: Command) -> bool:
         """Whether a command runs this agent."""
+        ...
+
+    def provider(self, words: list[str]) -> str | None:
+        """Whose quota and login the invocation (its words from the program on) uses."""
         ...
 
     def last_words(self, env: Mapping[str, str], now: datetime) -> list[str]:
@@ -42,6 +51,31 @@ FAMILIES: tuple[Family, ...] = (codex, ralph, claude)
 PROGRAMS = tuple(family.PROGRAM for family in FAMILIES)
 
 
+@dataclass(frozen=True)
+class Agent:
+    """The agent a command runs: its family, and whose quota and login it uses."""
+
+    family: str  # the module's name: codex, claude, ralph, generic
+    provider: str | None  # None: not known (a generic command, an engine of several)
+    words: tuple[str, ...] = ()  # the invocation, from the program on
+
+
+def recognise(command: Command) -> Agent:
+    """The agent a command line runs, found past `cd DIR &&`, `NAME=value`, `env`."""
+    for family in FAMILIES:
+        words = invocation(command, family.PROGRAMS)
+        if words is not None:
+            return Agent(family.NAME, family.provider(words), tuple(words))
+    return Agent("generic", None)
+
+
+def limit_group(entry: Entry) -> str:
+    """What a rate limit on this entry slows: the restarts of its provider's entries, or
+    of this entry alone when its provider is not known."""
+    provider = recognise(entry.command).provider
+    return f"provider:{provider}" if provider else f"entry:{entry.socket}\t{entry.name}"
+
+
 def stop_reason(
     command: Command,
     last_lines: Sequence[str],
@@ -49,12 +83,15 @@ def stop_reason(
     now: datetime,
     patterns: Sequence[Pattern] = (),
 ) -> Reason | None:
-    """Why a run stopped: its last words first, then what its agent recorded itself."""
+    """Why a run stopped: its last words first, then what its agent recorded itself (and
+    the agents it shares a provider with: `ralphy --codex` runs Codex)."""
     found = reasons.classify(last_lines, now, patterns)
+    agent = recognise(command)
     for family in FAMILIES:
         if found is not None:
             break
-        if family.recognises(command):
+        same_provider = agent.provider is not None and agent.provider == family.PROVIDER
+        if agent.family == family.NAME or same_provider:
             found = reasons.classify(family.last_words(env, now), now, patterns)
     return found
 

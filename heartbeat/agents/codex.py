@@ -8,9 +8,13 @@ import time
 from collections.abc import Mapping
 from datetime import datetime
 
+from heartbeat.agents.command import invocation
 from heartbeat.model import Command
 
+NAME = "codex"
 PROGRAM = "codex"
+PROGRAMS = frozenset({PROGRAM})
+PROVIDER: str | None = "openai"  # Codex's quota and login are OpenAI's
 # Codex's own log, where it says why it stopped (a login that failed to refresh, a
 # usage limit) when the pane does not.
 LOG = (".codex", "log", "codex-tui.log")
@@ -19,7 +23,11 @@ LOG_BYTES_READ = 16384
 
 
 def recognises(command: Command) -> bool:
-    return PROGRAM in str(command)
+    return invocation(command, PROGRAMS) is not None
+
+
+def provider(words: list[str]) -> str | None:
+    return PROVIDER
 
 
 def launch_argv(task: str) -> list[str]:

@@ -1,5 +1,10 @@
-"""Ralph loops (`ralphy --codex --prd PRD.md`): an agent run again and again over a PRD's
-checklist, continuing from the files and git each time."""
+"""Ralph loops (`ralphy --codex --prd PRD.md`, `ralph.sh --tool claude`): an agent run
+again and again over a PRD's checklist, continuing from the files and git each time.
+
+The loop runs another agent, whose quota and login it shares: ralphy's engine flags
+(`--claude`, the default, `--sonnet`, `--codex`, ...) and ralph.sh's `--tool NAME` say
+which.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +12,43 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from heartbeat import shell
+from heartbeat.agents.command import invocation
 from heartbeat.errors import ShellSyntaxError
 from heartbeat.model import Command
 
+NAME = "ralph"
 PROGRAM = "ralphy"
+PROVIDER: str | None = None  # the engine's: see `provider`
+PROGRAMS = frozenset({PROGRAM, "ralphy.sh", "ralph", "ralph.sh"})
+# The engine flags of ralphy, each with the provider whose quota and login it uses
+# (None: an engine that may run on several); `--tool NAME` of ralph.sh takes the names.
+ENGINES: dict[str, str | None] = {
+    "--claude": "anthropic",
+    "--sonnet": "anthropic",
+    "--codex": "openai",
+    "--opencode": None,
+    "--cursor": None,
+    "--qwen": None,
+    "--droid": None,
+}
+TOOLS = {"claude": "anthropic", "codex": "openai"}
 
 
 def recognises(command: Command) -> bool:
-    return PROGRAM in str(command)
+    return invocation(command, PROGRAMS) is not None
+
+
+def provider(words: list[str]) -> str | None:
+    """The provider of the engine the loop runs: ralphy's default is Claude Code; a
+    runner whose engine is not known here has none."""
+    for index, word in enumerate(words[1:], start=1):
+        if word in ENGINES:
+            return ENGINES[word]
+        if word == "--tool" and index + 1 < len(words):
+            return TOOLS.get(words[index + 1])
+        if word.startswith("--tool="):
+            return TOOLS.get(word.removeprefix("--tool="))
+    return ENGINES["--claude"] if words and words[0].startswith("ralphy") else None
 
 
 def launch_argv(prd: str, parallel: bool = False) -> list[str]:

@@ -108,9 +108,10 @@ def act_on(config: Config, plan: Plan, now: datetime, problems: list[str], budge
     if words == "restart failed":
         event = "failed"
     notice = None
-    if event in config.settings.notify_events:
+    if event in config.settings.notify_events and decide.is_news(record, event):
         hint = f" (heartbeat reset {entry.name})" if decision.state in HELD else ""
         notice = f"{entry.name} in {entry.dir}: {status}{hint}"
+        record = replace(record, told=(*record.told, event))  # once per event, not per stop
     change = Change(entry.name, sighting.old, decision.state.value, words, needs_person)
     close = decision.action is Action.CLOSE
     edit = Edit(entry.key, stamp_of(now), status, close, entry_id(entry))

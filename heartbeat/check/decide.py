@@ -10,7 +10,7 @@ that stays up 10 minutes resets the count, and 5 failed starts within an hour gi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +23,7 @@ from heartbeat.model import (
     RATE_LIMITED,
     Action,
     Decision,
+    Entry,
     History,
     Observation,
     RestartMode,
@@ -41,6 +42,10 @@ class Limits:
     give_up_window: timedelta = timedelta(minutes=60)  # ... within this long
     healthy_after: timedelta = timedelta(minutes=10)  # a run this long resets the count
     stall_after: timedelta = timedelta(minutes=30)  # no output and no commit this long
+    # A rate limit: never sooner than this after the stop, and never before its reset
+    # time plus a margin (a "try again in 0 seconds" must not spin).
+    limit_wait: timedelta = timedelta(minutes=1)
+    limit_margin: timedelta = timedelta(seconds=30)
 
     def backoff(self, failures: int) -> timedelta:
         """The wait before the restart that follows the n-th failure in a row."""
@@ -108,12 +113,9 @@ def decide(
         return _not_restarted(history, state, what)
 
     failures = tuple(f for f in history.failures if now - f < limits.give_up_window)
-    if reason is not None and reason.kind == RATE_LIMITED:
-        # Not the agent's failure: no count, but no restart before the limit lifts.
-        due = max(reason.retry_at or now + RATE_LIMIT_WAIT, now)
-        if new_end and due > now:
-            text = f"{what} · rate-limited, restart after {due:%H:%M}"
-            return Decision(state, Action.WAIT, True, text, False, failures, due, "rate-limited")
+    limited = reason is not None and reason.kind == RATE_LIMITED
+    if new_end and limited:
+        failures = (*failures, now)  # every start counts toward giving up (systemd's rule)
     elif new_end:
         failures = _counting_this_end(history, state, failures, now, limits)
     if len(failures) >= limits.give_up_after:
@@ -121,14 +123,31 @@ def decide(
         text = f"{what}, gave up after {len(failures)} failed starts in {minutes} min"
         return Decision(State.GAVE_UP, Action.NONE, True, text, True, failures, event="gave-up")
     due = (failures[-1] if failures else now) + limits.backoff(len(failures))
+    if limited and new_end and reason is not None:
+        due = _whole_minute(max(due, _limit_lifts(reason.retry_at, now, limits)))
     if history.not_before is not None:
         due = max(due, history.not_before)
     if now >= due:
         text = f"{what}, restarted"
         return Decision(state, Action.RESTART, True, text, False, failures, due, "restarted")
+    if limited and new_end:
+        text = f"{what} · rate-limited, restart after {due:%H:%M}"
+        return Decision(state, Action.WAIT, True, text, False, failures, due, "rate-limited")
     text = f"{what}, restart after {due:%H:%M}"
     event = "failed" if new_end else None
     return Decision(state, Action.WAIT, new_end, text, False, failures, due, event)
+
+
+def _limit_lifts(reset: datetime | None, now: datetime, limits: Limits) -> datetime:
+    """When a rate-limited agent may start again: its reset time (else a default wait)
+    plus a margin, and at least the minimum wait from now."""
+    return max((reset or now + RATE_LIMIT_WAIT) + limits.limit_margin, now + limits.limit_wait)
+
+
+def _whole_minute(moment: datetime) -> datetime:
+    """Up to the minute, which is what the status line names."""
+    whole = moment.replace(second=0, microsecond=0)
+    return whole if whole == moment else whole + timedelta(minutes=1)
 
 
 def _not_restarted(history: History, state: State, what: str) -> Decision:
@@ -248,9 +267,20 @@ def next_record(sighting: Sighting, decision: Decision, now: datetime) -> Record
         fields["commit_asked"] = quiet.commit_asked
     if sighting.verdict is not None and decision.changed:
         fields["verdict"] = sighting.verdict.verdict
+    if decision.state is State.RUNNING and not decision.failures:
+        fields["told"] = ()  # a healthy run: the next stop is news again
     changed = {name: value for name, value in fields.items() if getattr(record, name) != value}
     updated = replace(record, **changed) if changed else record
     return updated.with_baseline(sighting.baseline) if sighting.baseline else updated
+
+
+def is_news(record: Record, event: str) -> bool:
+    """Whether a person should hear of this event: each event once since the entry last
+    ran healthy, and a restart only when nothing was said before it (the last message
+    said when it would restart)."""
+    if event == "restarted":
+        return not record.told
+    return event not in record.told
 
 
 def history_of(record: Record) -> History:
@@ -268,20 +298,38 @@ def restart_order(plan: Plan) -> tuple[bool, datetime]:
     return (plan.decision.action is not Action.RESTART, due)
 
 
-def restart_share(plans: Sequence[Plan], now: datetime, most: int) -> int:
-    """How many restarts this check may make: one while a provider is limiting us, so
-    that the other restarts are staggered, one a check."""
+def limited_groups(
+    plans: Sequence[Plan], now: datetime, group_of: Callable[[Entry], str]
+) -> set[str]:
+    """What rate limits hold now: the groups (a provider's entries, or one entry whose
+    provider is not known) with an entry that was just limited or waits for a reset."""
+    held = set()
     for one in plans:
         until = one.sighting.record.not_before
         if one.decision.event == "rate-limited" or (
             until is not None and datetime.fromisoformat(until) > now
         ):
-            return 1
-    return most
+            held.add(group_of(one.sighting.entry))
+    return held
 
 
-def storm_guard(plans: Sequence[Plan], share: int) -> list[Plan]:
-    """At most `share` restarts in one check; the rest wait for the next, oldest first."""
+def storm_guard(
+    plans: Sequence[Plan],
+    most: int,
+    limited: set[str] | frozenset[str] = frozenset(),
+    group_of: Callable[[Entry], str] | None = None,
+) -> list[Plan]:
+    """At most `most` restarts in one check, and one of each group a rate limit holds
+    (parallel agents restarted together hit the limit together); the rest wait for the
+    next check, the longest-waiting first."""
     restarts = sorted((p for p in plans if p.decision.action is Action.RESTART), key=restart_order)
-    held = {id(p) for p in restarts[share:]}
+    held, kept, per_group = set(), 0, set()
+    for one in restarts:
+        group = group_of(one.sighting.entry) if limited and group_of else None
+        if kept >= most or (group in limited and group in per_group):
+            held.add(id(one))
+            continue
+        kept += 1
+        if group is not None:
+            per_group.add(group)
     return [replace(p, decision=deferred(p.decision)) if id(p) in held else p for p in plans]

@@ -27,8 +27,10 @@ from heartbeat.notes.notebook import Notebook, Selection, carry_over, select
 from heartbeat.state import StateFile
 
 if TYPE_CHECKING:
+    from heartbeat import agents
     from heartbeat.check import notify
-else:  # only a configured ping needs it
+else:  # only a rate limit, or a configured ping, needs them
+    agents = lazy.module("heartbeat.agents")
     notify = lazy.module("heartbeat.check.notify")
 
 HOOK_PENDING = "hook-pending"  # a hook found a check running: that check looks again
@@ -92,11 +94,11 @@ def run(
     look = observe.observe(config, saved, managed, now, problems, budget)
     remember_servers(saved, look.servers)
 
-    limits = decide.Limits(stall_after=timedelta(minutes=config.settings.stall_after_minutes))
+    limits = limits_of(config)
     plans = [decide.plan(sighting, now, limits) for sighting in look.sightings]
     problems += [plan.problem for plan in plans if plan.problem]
-    share = decide.restart_share(plans, now, config.settings.max_restarts_per_check)
-    plans = decide.storm_guard(plans, share)
+    limited = decide.limited_groups(plans, now, limit_group)
+    plans = decide.storm_guard(plans, config.settings.max_restarts_per_check, limited, limit_group)
 
     done = act.act(config, plans, now, problems, budget, sleep)
     for one in done:
@@ -109,6 +111,20 @@ def run(
         state.record_check(config.state_dir, now)  # for `status`: is heartbeat running?
         ping(config, outcome, problems, now)
     return outcome
+
+
+def limit_group(entry: Entry) -> str:
+    """What a rate limit on the entry slows (asked only while a limit is in play, so a
+    quiet check does not load the agents' modules)."""
+    return agents.limit_group(entry)
+
+
+def limits_of(config: Config) -> decide.Limits:
+    settings = config.settings
+    return decide.Limits(
+        stall_after=timedelta(minutes=settings.stall_after_minutes),
+        limit_wait=timedelta(seconds=settings.rate_limit_wait_seconds),
+    )
 
 
 def read_notes(config: Config, now: datetime, problems: list[str]) -> tuple[Notebook, Selection]:
