@@ -39,6 +39,12 @@ EVENTS = (
 )
 
 
+CONTINUE_PROMPT = (
+    "Your previous run was interrupted before it finished. Continue the original task from"
+    " where it stopped: check what is already done (git status, git log, the files) first."
+)
+
+
 @dataclass(frozen=True)
 class Settings:
     """What the config file may set, with the defaults."""
@@ -52,6 +58,8 @@ class Settings:
     trust_owned_notes: bool = False  # run hand-written commands without `heartbeat allow`
     stall_after_minutes: float = 30.0  # no output and no new commit this long: stalled
     rate_limit_wait_seconds: float = 60.0  # the least wait after a rate limit's stop
+    # What a resumed agent is told: its conversation holds the original task.
+    continue_prompt: str = CONTINUE_PROMPT
     notify_events: tuple[str, ...] = EVENTS  # which events a person is told about
     completion_check: bool = True  # the wrapper checks its entry the moment the agent ends
     instant_restarts: bool = True  # a tmux hook checks the moment a session closes

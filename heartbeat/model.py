@@ -62,6 +62,13 @@ class StallMode(StrEnum):
     RESTART = "restart"
 
 
+class ResumeMode(StrEnum):
+    """An entry's `resume:` sub-item."""
+
+    AUTO = "auto"  # a run that had a session and stopped before finishing continues it
+    NEVER = "never"  # every restart starts the logged command afresh
+
+
 class RestartMode(StrEnum):
     """An entry's `restart:` sub-item."""
 
@@ -109,7 +116,12 @@ class Entry:
     digest: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        modes = (("restart", self.restart_mode.value), ("on-stall", self.stall_mode.value))
+        modes: tuple[tuple[str, str], ...] = (
+            ("restart", self.restart_mode.value),
+            ("on-stall", self.stall_mode.value),
+        )
+        if "resume" in self.options:  # only when written: earlier approvals stay valid
+            modes = (*modes, ("resume", self.options["resume"]))
         digest = digest_of(
             self.name, self.command, self.dir, self.socket, (*self.environment, *modes)
         )
@@ -122,6 +134,10 @@ class Entry:
     @property
     def restart_mode(self) -> RestartMode:
         return RestartMode(self.options.get("restart", RestartMode.ON_FAILURE))
+
+    @property
+    def resume_mode(self) -> ResumeMode:
+        return ResumeMode(self.options.get("resume", ResumeMode.AUTO))
 
     @property
     def stall_mode(self) -> StallMode:

@@ -53,6 +53,13 @@ class Record:
     # The events a person was told about since the last healthy run: each is news once
     # (a looping agent would send the same on every stop); a healthy run forgets them.
     told: tuple[str, ...] = ()
+    # The agent's own conversation: of the current run, found once or pinned at launch.
+    session: str | None = None
+    resumed: bool = False  # the current run continues `session`
+    stale_session: str | None = None  # a session whose resume failed: not tried again
+    resume_failed: str | None = None  # why, until the restart afresh that follows it
+    started_at: float | None = None  # the real time (epoch) of the last start
+    homes: tuple[tuple[str, str], ...] = ()  # CODEX_HOME and the like, at launch
 
     def for_command(self, digest: str) -> Record:
         """The record as it stands for the command with this digest: a new or edited
@@ -75,6 +82,10 @@ class Record:
             activity=None,
             since=run.since,
             last_start=now.isoformat(),
+            started_at=run.started_at,
+            session=run.session,
+            resumed=run.resumed,
+            resume_failed=None,
             not_before=None,
             forgiven=False,
             **_baseline_fields(run.baseline),
@@ -115,6 +126,9 @@ class Started:
     pane_id: str | None
     since: str  # the stamp of the start
     baseline: Baseline
+    started_at: float  # the real time (epoch), which the agents' own files are named by
+    session: str | None = None  # the conversation it runs, when known at the start
+    resumed: bool = False  # it continues that conversation
 
 
 @dataclass
@@ -183,6 +197,7 @@ def _record_from_json(value: dict[str, Any], known: set[str]) -> Record:
     fields_read["state"] = State(value["state"]) if value.get("state") else None
     fields_read["failures"] = tuple(fields_read.get("failures", ()))
     fields_read["told"] = tuple(fields_read.get("told", ()))
+    fields_read["homes"] = tuple(tuple(pair) for pair in fields_read.get("homes", ()))
     if fields_read.get("baseline_prd") is not None:
         fields_read["baseline_prd"] = tuple(fields_read["baseline_prd"])
     return Record(**fields_read)
@@ -233,6 +248,7 @@ def _record_json(record: Record) -> dict[str, Any]:
     # what it read, and writes nothing when they are equal.
     raw["failures"] = list(record.failures)
     raw["told"] = list(record.told)
+    raw["homes"] = [list(pair) for pair in record.homes]
     if record.baseline_prd is not None:
         raw["baseline_prd"] = list(record.baseline_prd)
     return raw

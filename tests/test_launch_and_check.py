@@ -15,9 +15,14 @@ from heartbeat import files
 
 
 def launch(box: Sandbox, name: str, *command: str, env: dict[str, str] | None = None) -> None:
-    """Launch through heartbeat and wait until the stand-in agent has started."""
+    """Launch through heartbeat and wait until the stand-in agent has started.
+
+    With `--resume never`: the tests that use this are about restarting the logged
+    command; continuing an agent's conversation has tests of its own (test_resume.py).
+    """
     started = len(box.calls())
-    result = box.run("launch", name, "--dir", str(box.root), "--", *command, env=env)
+    flags = ("--dir", str(box.root), "--resume", "never")
+    result = box.run("launch", name, *flags, "--", *command, env=env)
     assert result.returncode == 0, result.stderr
     box.wait(lambda: len(box.calls()) > started)
 

@@ -114,7 +114,7 @@ def test_an_edit_saved_while_a_check_runs_survives(
     assert [change.line() for change in outcome.changes] == ["api: new -> dead (restarted)"]
     text = path.read_text()
     assert "- a thought typed during the check\n" in text
-    assert "  - 2026-11-24 10:00 — dead · not a git repo, restarted\n" in text
+    assert "  - 2026-11-24 10:00 — dead · not a git repo, restarted afresh (no session)\n" in text
 
 
 def test_an_edit_saved_between_our_read_and_our_rename_survives(
@@ -140,7 +140,7 @@ def test_an_edit_saved_between_our_read_and_our_rename_survives(
 
     text = path.read_text()
     assert "- saved while heartbeat was writing\n" in text
-    assert "  - 2026-11-24 10:00 — dead · not a git repo, restarted\n" in text
+    assert "  - 2026-11-24 10:00 — dead · not a git repo, restarted afresh (no session)\n" in text
 
 
 @pytest.mark.parametrize(
@@ -171,7 +171,8 @@ def test_status_lines_a_failed_write_lost_are_written_by_the_next_check(
 
     assert again.changes == []  # nothing new happened ...
     assert (
-        "  - 2026-11-24 10:00 — dead · not a git repo, restarted\n" in path.read_text()
+        "  - 2026-11-24 10:00 — dead · not a git repo, restarted afresh (no session)\n"
+        in path.read_text()
     )  # ... yet the line is there
 
 
@@ -199,7 +200,10 @@ def test_a_save_landing_just_before_our_swap_is_merged(
 
     text = path.read_text()
     assert "- the editor's own line\n" in text
-    assert text.count("  - 2026-11-24 10:00 — dead · not a git repo, restarted\n") == 1
+    assert (
+        text.count("  - 2026-11-24 10:00 — dead · not a git repo, restarted afresh (no session)\n")
+        == 1
+    )
     assert not [p for p in sandbox.notes.iterdir() if p.name.startswith(".")]
 
 
@@ -215,7 +219,7 @@ def test_status_lines_a_stale_save_dropped_are_written_again(sandbox: Sandbox) -
 
     text = sandbox.note().read_text()
     assert again.stdout == ""
-    assert text.count("— dead · not a git repo, restarted") == 1
+    assert text.count("— dead · not a git repo, restarted afresh (no session)") == 1
     assert "- typed in the editor\n" in text
     assert sandbox.check().stdout == "" and sandbox.note().read_text() == text
 
@@ -249,7 +253,9 @@ def test_an_editor_saving_200_times_during_50_checks_loses_nothing(sandbox: Sand
         moment = start + timedelta(minutes=11 * tick)  # each run lasted 10 minutes
         outcome = core.check(settings, moment)
         if any("(restarted)" in change.line() for change in outcome.changes):
-            reported.append(f"{moment:%Y-%m-%d %H:%M} — dead · not a git repo, restarted")
+            reported.append(
+                f"{moment:%Y-%m-%d %H:%M} — dead · not a git repo, restarted afresh (no session)"
+            )
         else:
             odd.append((tick, [c.line() for c in outcome.changes], outcome.problems))
     assert editor.wait(timeout=120) == 0
@@ -277,7 +283,7 @@ def test_a_replayed_line_never_lands_under_a_new_entry_of_that_name(sandbox: San
 
     text = sandbox.note().read_text()
     assert text.count("**job**") == 1 and "exec y" in text
-    assert "dead · not a git repo, restarted" not in text
+    assert "dead · not a git repo, restarted afresh (no session)" not in text
 
 
 def test_a_status_line_removed_by_hand_comes_back_once_at_most(sandbox: Sandbox) -> None:
@@ -285,7 +291,7 @@ def test_a_status_line_removed_by_hand_comes_back_once_at_most(sandbox: Sandbox)
     assert launched.returncode == 0
     sandbox.server.cmd("kill-session", "-t", "=api")
     sandbox.check()
-    line = "  - 2026-11-24 10:00 — dead · not a git repo, restarted\n"
+    line = "  - 2026-11-24 10:00 — dead · not a git repo, restarted afresh (no session)\n"
     for _ in range(3):  # the person removes it three times
         sandbox.note().write_text(sandbox.note().read_text().replace(line, ""))
         sandbox.check()

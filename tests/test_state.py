@@ -46,7 +46,16 @@ def test_an_earlier_state_file_gains_the_new_field_once_then_stays_unwritten(
     state.save(tmp_path, state.load(tmp_path))  # the first check after the upgrade
     expected = json.loads(EARLIER)
     key = state.StateFile.key("/tmp/sock", "api")
-    expected["records"][key]["told"] = []  # what was told, added after commit_asked
+    # The fields added since, each with its empty value, after commit_asked.
+    expected["records"][key] |= {
+        "told": [],
+        "session": None,
+        "resumed": False,
+        "stale_session": None,
+        "resume_failed": None,
+        "started_at": None,
+        "homes": [],
+    }
     assert path.read_text() == json.dumps(expected, separators=(",", ":")) + "\n"
 
     before = os.stat(path)

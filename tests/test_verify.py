@@ -230,11 +230,13 @@ def test_the_completion_hook_restarts_a_failed_agent_itself(sandbox: Sandbox) ->
     )
     assert result.returncode == 0, result.stderr
 
-    # No check is run here: the hook restarts it once, and the second failure waits.
+    # No check is run here: the hook resumes its session once, and the second failure
+    # (a resume that ended at once, so it did not take) waits.
     sandbox.wait(lambda: "restart after" in sandbox.note().read_text(), seconds=20)
     text = sandbox.note().read_text()
-    assert "— failed (exit 1) · not a git repo, restarted" in text
+    assert "— failed (exit 1) · not a git repo, resumed session" in text
     assert len(sandbox.calls()) == 2
+    assert "exec resume " in sandbox.calls()[1]
 
 
 def test_an_entry_on_another_socket_is_seen_finishing(sandbox: Sandbox) -> None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from heartbeat import lazy
 from heartbeat.agents import claude, codex, generic, ralph
-from heartbeat.agents.command import invocation
+from heartbeat.agents.command import invocation, is_session_id, resumable_words
 from heartbeat.model import AUTH_EXPIRED, Command, Entry, Reason
 
 if TYPE_CHECKING:
@@ -74,6 +74,87 @@ def limit_group(entry: Entry) -> str:
     of this entry alone when its provider is not known."""
     provider = recognise(entry.command).provider
     return f"provider:{provider}" if provider else f"entry:{entry.socket}\t{entry.name}"
+
+
+class Sessions(Protocol):
+    """What an agent that keeps its conversations offers, so that a restart continues one."""
+
+    PROGRAMS: frozenset[str]
+
+    def session_in(self, words: list[str]) -> str | None:
+        """The session the command names itself."""
+        ...
+
+    def find_session(self, env: Mapping[str, str], folder: str, started: float) -> str | None:
+        """The session a run started in `folder` at `started` (epoch seconds) created."""
+        ...
+
+    def resume_argv(self, words: list[str], session: str, prompt: str) -> list[str] | None:
+        """The invocation that continues `session` with `prompt`, from the original's words."""
+        ...
+
+    def resume_refused(self, lines: list[str]) -> str | None:
+        """Why a resume did not take, when the run's last words say."""
+        ...
+
+
+SESSIONS: dict[str, Sessions] = {"codex": codex, "claude": claude}
+# Variables that say where an agent keeps its sessions and login: kept from the launch,
+# since cron's environment has none of them.
+HOME_VARIABLES = ("CODEX_HOME", "CLAUDE_CONFIG_DIR")
+
+
+def keeps_sessions(command: Command) -> bool:
+    return recognise(command).family in SESSIONS
+
+
+def session_of(
+    entry: Entry, env: Mapping[str, str], started: float | None, known: str | None
+) -> str | None:
+    """The conversation of the entry's last run: the note's `session:` line (the last one
+    wins), the id the command names itself, the one found before (`known`), or the one
+    the run created (looked for once, by folder and start time)."""
+    agent = recognise(entry.command)
+    sessions = SESSIONS.get(agent.family)
+    if sessions is None:
+        return None
+    written = entry.options.get("session", "")
+    if is_session_id(written):
+        return written
+    named = sessions.session_in(list(agent.words))
+    if named or known:
+        return named or known
+    return sessions.find_session(env, entry.dir, started) if started else None
+
+
+def resume_command(entry: Entry, session: str, prompt: str) -> tuple[str, ...] | None:
+    """The argv that continues the entry's conversation, built from its (approved)
+    command's words, the id and the prompt; None when the command cannot be resumed."""
+    agent = recognise(entry.command)
+    sessions = SESSIONS.get(agent.family)
+    if sessions is None or not is_session_id(session):
+        return None
+    found = resumable_words(entry.command, entry.dir, sessions.PROGRAMS)
+    if found is None:
+        return None
+    prefix, words = found
+    resumed = sessions.resume_argv(words, session, prompt)
+    return (*prefix, *resumed) if resumed else None
+
+
+def resume_refused(command: Command, lines: list[str]) -> str | None:
+    sessions = SESSIONS.get(recognise(command).family)
+    return sessions.resume_refused(lines) if sessions else None
+
+
+def pin(argv: list[str]) -> tuple[list[str], str | None]:
+    """A launch's argv with a session id of heartbeat's choosing, for an agent that
+    takes one (Claude Code's headless runs); the id, or None."""
+    words = invocation(tuple(argv), claude.PROGRAMS)
+    if words is None or len(words) != len(argv):
+        return argv, None
+    pinned = claude.pinned(words)
+    return (pinned[0], pinned[1]) if pinned else (argv, None)
 
 
 def stop_reason(

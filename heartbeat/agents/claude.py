@@ -1,11 +1,18 @@
-"""Anthropic's Claude Code (`claude -p ...`)."""
+"""Anthropic's Claude Code (`claude -p ...`): headless runs pinned to a session id that
+heartbeat chooses, and resumed with `claude -p --resume ID PROMPT` after a crash.
+
+Sources: Claude Code's CLI reference (`-p`, `-r/--resume`, `--session-id <uuid>` "must be a
+valid UUID", `--permission-mode`); `--resume` of an unknown id prints "No conversation
+found with session ID: <id>" and exits 1 (anthropics/claude-code#12730, #40609).
+"""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from datetime import datetime
 
-from heartbeat.agents.command import invocation
+from heartbeat.agents.command import invocation, is_session_id, split_options
 from heartbeat.model import Command
 
 NAME = "claude"
@@ -25,3 +32,96 @@ def provider(words: list[str]) -> str | None:
 def last_words(env: Mapping[str, str], now: datetime) -> list[str]:
     """Nothing beyond the pane: Claude Code prints why it stopped in its pane."""
     return []
+
+
+# Options that take a value, so that the prompt is told from them (the CLI reference).
+WITH_VALUE = frozenset(
+    {
+        "--session-id",
+        "--resume",
+        "-r",
+        "--permission-mode",
+        "--model",
+        "--fallback-model",
+        "--allowedTools",
+        "--allowed-tools",
+        "--disallowedTools",
+        "--disallowed-tools",
+        "--output-format",
+        "--input-format",
+        "--add-dir",
+        "--append-system-prompt",
+        "--system-prompt",
+        "--max-turns",
+        "--mcp-config",
+        "--settings",
+        "--permission-prompt-tool",
+        "--agents",
+    }
+)
+# What names a conversation: not carried into a resume, which names its own.
+SESSION_OPTIONS = frozenset({"--session-id", "--resume", "-r", "--continue", "-c"})
+PRINT_OPTIONS = frozenset({"-p", "--print"})
+
+
+def launch_argv(task: str, extra: list[str]) -> tuple[list[str], str]:
+    """What `heartbeat launch --claude TASK [-- OPTION ...]` runs, and the session id
+    heartbeat chose for it."""
+    session = str(uuid.uuid4())
+    argv = [PROGRAM, "-p", "--session-id", session, "--permission-mode", "acceptEdits"]
+    return [*argv, *extra, task], session
+
+
+def pinned(words: list[str]) -> tuple[list[str], str] | None:
+    """A headless run given its own session id, when it names none (`--session-id`,
+    `--resume`, `--continue`); None when it does, or is not headless."""
+    options, _ = split_options(words, WITH_VALUE)
+    names = {option.partition("=")[0] for option in options}
+    if names & SESSION_OPTIONS or not names & PRINT_OPTIONS:
+        return None
+    session = str(uuid.uuid4())
+    return [words[0], "--session-id", session, *words[1:]], session
+
+
+def session_in(words: list[str]) -> str | None:
+    """The session a command names itself (`--session-id ID` or `--resume ID`)."""
+    options, _ = split_options(words, WITH_VALUE)
+    for index, option in enumerate(options):
+        name, _, value = option.partition("=")
+        if name in ("--session-id", "--resume", "-r"):
+            value = value or (options[index + 1] if index + 1 < len(options) else "")
+            return value if is_session_id(value) else None
+    return None
+
+
+def resume_argv(words: list[str], session: str, prompt: str) -> list[str] | None:
+    """`claude -p --resume ID [its options] PROMPT`, from the original invocation."""
+    options, _ = split_options(words, WITH_VALUE)
+    kept: list[str] = []
+    skip = False
+    for index, option in enumerate(options):
+        if skip:
+            skip = False
+            continue
+        name = option.partition("=")[0]
+        with_value = name in WITH_VALUE and "=" not in option and index + 1 < len(options)
+        if name in SESSION_OPTIONS or name in PRINT_OPTIONS:
+            skip = with_value
+            continue
+        kept.append(option)
+    return [words[0], "-p", "--resume", session, *kept, prompt]
+
+
+def resume_refused(lines: list[str]) -> str | None:
+    """Why a resume did not take, when its words say."""
+    text = "\n".join(lines)
+    if "No conversation found with session ID" in text:
+        return "the conversation is missing"
+    if "is already in use" in text:
+        return "the conversation is in use by another run"
+    return None
+
+
+def find_session(env: Mapping[str, str], folder: str, started: float) -> str | None:
+    """None: a headless run's session is pinned when it starts, so never looked for."""
+    return None

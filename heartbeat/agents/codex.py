@@ -1,14 +1,26 @@
 """OpenAI's Codex CLI (`codex exec ...`): how its command is recognised, how heartbeat
-launches it, and where it writes why it stopped."""
+launches it, where it writes why it stopped, and how a crashed run is resumed.
+
+Sources (openai/codex, codex-rs): a run's rollout file is
+`$CODEX_HOME/sessions/YYYY/MM/DD/rollout-YYYY-MM-DDThh-mm-ss-<uuid>.jsonl` in local time
+(core/src/rollout/recorder.rs), CODEX_HOME defaulting to ~/.codex (utils/home-dir); its
+first line is `{"timestamp":..., "type":"session_meta", "payload":{"id":..., "cwd":...}}`
+(protocol/src/protocol.rs). `codex exec [OPTIONS] resume SESSION_ID [PROMPT]` continues
+one (exec/src/cli.rs); exec's options go before `resume`, which refuses `-C`, `-s`, `-p`
+after it. An unknown id fails with "no rollout found for thread id <id>".
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import stat
 import time
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timedelta
 
-from heartbeat.agents.command import invocation
+from heartbeat.agents.command import invocation, is_session_id, split_options
 from heartbeat.model import Command
 
 NAME = "codex"
@@ -47,3 +59,121 @@ def last_words(env: Mapping[str, str], now: datetime, lines: int = 40) -> list[s
             return handle.read().decode("utf-8", "replace").splitlines()[-lines:]
     except OSError:
         return []
+
+
+# exec's options that take a value (exec/src/cli.rs and the shared options).
+WITH_VALUE = frozenset(
+    {
+        "-m",
+        "--model",
+        "-s",
+        "--sandbox",
+        "-p",
+        "--profile",
+        "-C",
+        "--cd",
+        "-c",
+        "--config",
+        "-i",
+        "--image",
+        "--add-dir",
+        "--output-schema",
+        "--color",
+        "-o",
+        "--output-last-message",
+        "--local-provider",
+    }
+)
+EXEC = frozenset({"exec", "e"})
+_ROLLOUT = re.compile(r"rollout-(\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2})-([0-9a-fA-F-]{36})\.jsonl")
+# A rollout file is created as the run starts: within this of heartbeat's start.
+ROLLOUT_WITHIN = timedelta(minutes=2)
+FIRST_LINE_BYTES = 1 << 16
+
+
+def home(env: Mapping[str, str]) -> str:
+    user_home = env.get("HOME") or os.path.expanduser("~")
+    return env.get("CODEX_HOME") or os.path.join(user_home, ".codex")
+
+
+def find_session(env: Mapping[str, str], folder: str, started: float) -> str | None:
+    """The id of the session a `codex exec` run started in `folder` at `started` (epoch
+    seconds) created: the rollout file named for a time just after the start whose
+    `session_meta` names that folder, the nearest such; never merely the newest."""
+    start = datetime.fromtimestamp(started)
+    found: list[tuple[timedelta, str]] = []
+    for path, named, session in _rollouts_near(home(env), start):
+        if not (start - timedelta(seconds=5) <= named <= start + ROLLOUT_WITHIN):
+            continue
+        meta = _session_meta(path)
+        if meta is None or meta.get("id") != session:
+            continue
+        if os.path.normpath(str(meta.get("cwd", ""))) == os.path.normpath(folder):
+            found.append((abs(named - start), session))
+    return min(found)[1] if found else None
+
+
+def _rollouts_near(codex_home: str, start: datetime) -> Iterator[tuple[str, datetime, str]]:
+    for day in {start.date(), (start + ROLLOUT_WITHIN).date()}:
+        folder = os.path.join(codex_home, "sessions", f"{day:%Y}", f"{day:%m}", f"{day:%d}")
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        for name in names:
+            match = _ROLLOUT.fullmatch(name)
+            if match and is_session_id(match[2]):
+                named = datetime.strptime(match[1], "%Y-%m-%dT%H-%M-%S")
+                yield os.path.join(folder, name), named, match[2]
+
+
+def _session_meta(path: str) -> dict[str, object] | None:
+    """The payload of a rollout's first record, read without following a link; None for
+    anything else (a truncated or foreign file is skipped, never an error)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid():
+            return None
+        first = os.read(fd, FIRST_LINE_BYTES).split(b"\n", 1)[0]
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    try:
+        record = json.loads(first)
+    except ValueError:
+        return None
+    if not isinstance(record, dict) or record.get("type") != "session_meta":
+        return None
+    payload = record.get("payload")
+    return payload if isinstance(payload, dict) else None
+
+
+def session_in(words: list[str]) -> str | None:
+    """The session a command resumes itself (`codex exec resume ID`)."""
+    _, positional = split_options(words, WITH_VALUE, start=2)
+    if len(positional) >= 2 and positional[0] == "resume" and is_session_id(positional[1]):
+        return positional[1]
+    return None
+
+
+def resume_argv(words: list[str], session: str, prompt: str) -> list[str] | None:
+    """`codex exec [its options] resume ID PROMPT`, from the original `codex exec` run:
+    the options go before `resume`, where every version takes them."""
+    if len(words) < 2 or words[1] not in EXEC:
+        return None
+    options, positional = split_options(words, WITH_VALUE, start=2)
+    if positional[:1] == ["resume"] or "--ephemeral" in options:
+        return None  # resumes already, or keeps no session to resume
+    return [words[0], words[1], *options, "resume", session, prompt]
+
+
+def resume_refused(lines: list[str]) -> str | None:
+    text = "\n".join(lines)
+    if "no rollout found for thread id" in text or "No saved session found" in text:
+        return "the conversation is missing"
+    return None

@@ -8,7 +8,7 @@ import re
 
 from heartbeat.errors import ShellSyntaxError
 from heartbeat.model import Command
-from heartbeat.shell import Operator, tokens
+from heartbeat.shell import UNKNOWN, Operator, tokens
 
 _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 # Wrappers that run the rest of their words as the command.
@@ -60,3 +60,62 @@ def invocation(command: Command, programs: frozenset[str]) -> list[str] | None:
         if rest and os.path.basename(rest[0]) in programs:
             return rest
     return None
+
+
+# A session id in the agents' own strict form: a UUID, lower or upper case.
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def is_session_id(text: str) -> bool:
+    return _UUID.fullmatch(text) is not None
+
+
+def split_options(
+    words: list[str], with_value: frozenset[str], start: int = 1
+) -> tuple[list[str], list[str]]:
+    """An invocation's options (each with its value) and its positional words, from
+    words[start:]. `--flag=value` is one word; everything after `--` is positional."""
+    options: list[str] = []
+    positional: list[str] = []
+    i = start
+    while i < len(words):
+        word = words[i]
+        if word == "--":
+            positional += words[i + 1 :]
+            break
+        if word.startswith("-") and word != "-":
+            takes_value = word in with_value and "=" not in word
+            options += words[i : i + 2] if takes_value else [word]
+            i += 2 if takes_value else 1
+        else:
+            positional.append(word)
+            i += 1
+    return options, positional
+
+
+def resumable_words(
+    command: Command, folder: str, programs: frozenset[str]
+) -> tuple[list[str], list[str]] | None:
+    """The agent's invocation as words (what runs it first, such as `env NAME=value`, and
+    its own words from the program on), when the command is that invocation alone (after
+    a `cd` to the entry's own folder at most): a resume is built from these words as an
+    argv, never from shell text. None when the command does more, or holds an expansion
+    only the launching shell could know."""
+    commands = simple_commands(command)
+    if commands and commands[0][:1] == ["cd"] and len(commands[0]) == 2:
+        if os.path.normpath(commands[0][1]) != os.path.normpath(folder):
+            return None
+        commands = commands[1:]
+    if len(commands) != 1:
+        return None
+    words = commands[0]
+    rest = program_words(words)
+    if not rest or os.path.basename(rest[0]) not in programs:
+        return None
+    if any(UNKNOWN in word for word in words):
+        return None
+    prefix = words[: len(words) - len(rest)]
+    # `NAME=value codex ...` as an argv: env runs it with the same variables.
+    if prefix and _ASSIGNMENT.match(prefix[0]):
+        prefix = ["env", *prefix]
+    return prefix, rest

@@ -88,12 +88,15 @@ def act_on(config: Config, plan: Plan, now: datetime, problems: list[str], budge
                 name=entry.name,
                 socket=entry.socket,
                 folder=entry.dir,
-                command=agents.restart_command(entry),
+                command=plan.resume or agents.restart_command(entry),
                 wrapped=entry.wrapped,
                 path=record.path,
                 environment=entry.environment,
+                homes=record.homes,
                 now=now,
                 deadline=budget.deadline,
+                session=record.session if plan.resume else None,
+                resumed=plan.resume is not None,
             )
             record = record.started(started, now)
         except HeartbeatError as error:

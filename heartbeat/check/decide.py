@@ -27,6 +27,7 @@ from heartbeat.model import (
     History,
     Observation,
     RestartMode,
+    ResumeMode,
     StallMode,
     State,
     stamp_of,
@@ -217,12 +218,39 @@ def plan(sighting: Sighting, now: datetime, limits: Limits = DEFAULT_LIMITS) -> 
     problem = None
     if decision.action is Action.RESTART and not sighting.approved:
         decision, problem = _awaiting_approval(sighting, decision)
+    resume = None
+    if decision.action is Action.RESTART and sighting.keeps_sessions:
+        decision, resume = _how_restarted(sighting, decision)
     if sighting.verdict is not None and decision.changed:
         # The status line of a run that just stopped says what git says it did.
         what, status = describe(observed), decision.status
         rest = status[len(what) :] if status.startswith(what) else f", {status}"
         decision = replace(decision, status=f"{what} · {sighting.verdict.summary()}{rest}")
-    return Plan(sighting, decision, next_record(sighting, decision, now), problem)
+    return Plan(sighting, decision, next_record(sighting, decision, now), problem, resume)
+
+
+def _how_restarted(
+    sighting: Sighting, decision: Decision
+) -> tuple[Decision, tuple[str, ...] | None]:
+    """A restart of an agent that keeps its conversations: it continues the run's own
+    when it has one and stopped before finishing; else it starts afresh, and says why."""
+    base = decision.status.removesuffix(", restarted")
+    session, entry = sighting.session, sighting.entry
+    if sighting.resume_refused:
+        why = sighting.resume_refused
+        return replace(decision, status=f"{base}, resume failed: {why}; started afresh"), None
+    if (
+        sighting.resume
+        and session
+        and entry.resume_mode is ResumeMode.AUTO
+        and sighting.observed.state is not State.FINISHED
+    ):
+        return replace(decision, status=f"{base}, resumed session {session[:8]}…"), sighting.resume
+    why = "resume: never" if entry.resume_mode is ResumeMode.NEVER else "no session"
+    if session and not sighting.resume and entry.resume_mode is ResumeMode.AUTO:
+        stale = session == sighting.record.stale_session
+        why = "its session did not resume before" if stale else "its command cannot be resumed"
+    return replace(decision, status=f"{base}, restarted afresh ({why})"), None
 
 
 def _awaiting_approval(sighting: Sighting, decision: Decision) -> tuple[Decision, str]:
@@ -269,6 +297,11 @@ def next_record(sighting: Sighting, decision: Decision, now: datetime) -> Record
         fields["verdict"] = sighting.verdict.verdict
     if decision.state is State.RUNNING and not decision.failures:
         fields["told"] = ()  # a healthy run: the next stop is news again
+    if sighting.session is not None:
+        fields["session"] = sighting.session
+    if sighting.resume_refused and record.session:
+        fields["stale_session"] = record.session  # not tried again
+        fields["resume_failed"] = sighting.resume_refused
     changed = {name: value for name, value in fields.items() if getattr(record, name) != value}
     updated = replace(record, **changed) if changed else record
     return updated.with_baseline(sighting.baseline) if sighting.baseline else updated

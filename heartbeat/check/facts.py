@@ -61,6 +61,11 @@ class Sighting:
     baseline: Baseline | None = None  # taken now: first seen running, without one
     quiet: Quiet | None = None  # the stall clock as this look leaves it
     verdict: Report | None = None  # for a run that just stopped: what git says it did
+    # For a run that just stopped before finishing, of an agent that keeps sessions:
+    keeps_sessions: bool = False
+    session: str | None = None  # its conversation
+    resume: tuple[str, ...] | None = None  # the argv that continues it
+    resume_refused: str | None = None  # why the run, itself a resume, did not take
 
     @property
     def old(self) -> str:
@@ -76,6 +81,7 @@ class Plan:
     decision: Decision
     record: Record
     problem: str | None = None  # what a person is told now (a command awaiting approval)
+    resume: tuple[str, ...] | None = None  # a restart continues the conversation so
 
 
 @dataclass(frozen=True)

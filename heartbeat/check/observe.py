@@ -6,19 +6,20 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from heartbeat import lazy, state
 from heartbeat.check.facts import Budget, Quiet, Sighting
 from heartbeat.check.start import tmux_at
 from heartbeat.config import Config
 from heartbeat.errors import TmuxError
-from heartbeat.model import HELD, Entry, Observation, Pane, Reason, Snapshot, State, stamp_of
+from heartbeat.model import HELD, Entry, Observation, Pane, Snapshot, State, stamp_of
 from heartbeat.state import Record, StateFile
 from heartbeat.trust import AllowList
 
@@ -104,9 +105,13 @@ def _sighting(
     stopped_badly = observed.exit_code != 0 and not (
         observed.exit_code is None and observed.present
     )
+    conversation = _NO_CONVERSATION
     if stopped_badly and not record.forgiven:
-        reason = _stop_reason(config, entry, pane, pane_text, now, problems, budget)
+        lines = _last_words(config, entry, pane, pane_text, problems, budget)
+        reason = agents.stop_reason(entry.command, lines, config.env, now, config.patterns)
         observed = replace(observed, reason=reason)
+        new_end = record.state in (None, *RUNNING_STATES)
+        conversation = _conversation(config, entry, record, lines if new_end else None)
     elif pane is not None:
         stalled, quiet = _stall_clock(config, entry, pane, record, now)
         observed = replace(observed, stalled=True) if stalled else observed
@@ -115,8 +120,58 @@ def _sighting(
         start = baseline or record.baseline
         verdict = verify.measure(entry.command, entry.dir, start, observed.exit_code, now)
     return Sighting(
-        note, entry, record, pane, observed, approved, read_at, baseline, quiet, verdict
+        note,
+        entry,
+        record,
+        pane,
+        observed,
+        approved,
+        read_at,
+        baseline,
+        quiet,
+        verdict,
+        keeps_sessions=conversation.keeps_sessions,
+        session=conversation.session,
+        resume=conversation.resume,
+        resume_refused=conversation.refused,
     )
+
+
+class Conversation(NamedTuple):
+    """What the agent's own records say of a run that stopped before finishing."""
+
+    keeps_sessions: bool = False  # the agent keeps conversations heartbeat can resume
+    session: str | None = None
+    resume: tuple[str, ...] | None = None  # the argv that continues it
+    refused: str | None = None  # why the run, itself a resume, did not take
+
+
+_NO_CONVERSATION = Conversation()
+RESUME_FAILS_WITHIN = 30.0  # seconds: a resume that ends this soon did not take
+
+
+def _conversation(
+    config: Config, entry: Entry, record: Record, lines: list[str] | None
+) -> Conversation:
+    """For a run that stopped before finishing: whether its agent keeps sessions, its
+    session, the argv that resumes it, and why the run (itself a resume) did not take:
+    judged from its last `lines` when its end is new, else as the record remembers."""
+    if not agents.keeps_sessions(entry.command):
+        return _NO_CONVERSATION
+    env = {**config.env, **dict(record.homes)}
+    session = agents.session_of(entry, env, record.started_at, record.session)
+    refused = record.resume_failed if lines is None else None
+    if record.resumed and lines is not None:
+        quick = record.started_at is not None and time.time() - record.started_at < (
+            RESUME_FAILS_WITHIN
+        )
+        refused = agents.resume_refused(entry.command, lines) or (
+            "it ended within 30 s" if quick else None
+        )
+    resume = None
+    if session and session != record.stale_session and not refused:
+        resume = agents.resume_command(entry, session, config.settings.continue_prompt)
+    return Conversation(True, session, resume, refused)
 
 
 def look_at(
@@ -232,16 +287,15 @@ def _stall_clock(
     return True, Quiet(record.seen_activity, record.quiet_since, now.isoformat())
 
 
-def _stop_reason(
+def _last_words(
     config: Config,
     entry: Entry,
     pane: Pane | None,
     pane_text: list[str] | None,
-    now: datetime,
     problems: list[str],
     budget: Budget,
-) -> Reason | None:
-    """Why the agent stopped, from its last words and its own records."""
+) -> list[str]:
+    """The agent's last lines in its pane, read for why it stopped."""
     lines = pane_text
     if lines is None and pane is not None:
         try:
@@ -249,8 +303,7 @@ def _stop_reason(
             lines = at.capture(entry.name, REASON_LINES)
         except TmuxError as error:
             problems.append(str(error))
-    last = list(lines or [])[-REASON_LINES:]
-    return agents.stop_reason(entry.command, last, config.env, now, config.patterns)
+    return list(lines or [])[-REASON_LINES:]
 
 
 def _snapshot(

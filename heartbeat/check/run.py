@@ -182,8 +182,13 @@ def status_edits(
         host = Edit(entry.key, stamp, f"host: {config.host}", option=True)
         edits[path].append(replace(host, entry_id=entry_id(entry)))
     for one in done:
+        found = one.plan.sighting
+        if found.session and found.entry.options.get("session") != found.session:
+            # The conversation, where a person (or an agent after a compaction) sees it.
+            session = Edit(found.entry.key, stamp, f"session: {found.session}", option=True)
+            edits[found.note].append(replace(session, entry_id=entry_id(found.entry)))
         if one.edit is not None:
-            edits[one.plan.sighting.note].append(one.edit)
+            edits[found.note].append(one.edit)
     return edits
 
 

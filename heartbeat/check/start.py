@@ -4,7 +4,9 @@ the tmux hook script that makes restarts instant."""
 from __future__ import annotations
 
 import os
+import shlex
 import sys
+import time
 from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -42,30 +44,36 @@ def start_session(
     wrapped: bool,
     path: str | None,
     environment: Iterable[tuple[str, str]] = (),
+    homes: Iterable[tuple[str, str]] = (),
     now: datetime,
     deadline: float | None = None,
+    session: str | None = None,
+    resumed: bool = False,
 ) -> Started:
     """Start an entry's session; returns what its record keeps of the run.
 
     `wrapped`: heartbeat's wrapper runs the command (recording its exit, then the
     completion hook); otherwise it is the skill's own line, which has its own tail.
+    An argv `command` of a wrapped entry (a resume, built word by word) is quoted for
+    the wrapper's shell. `homes`: where the agent keeps its sessions and login, as the
+    launch had them. `session`: the conversation the run has (`resumed`: continues).
     """
     stamp = stamp_of(now)
     baseline = verify.baseline(command, folder, now)  # what this run's work is measured from
     if not os.path.isdir(folder):
         raise RefusedError(f"{name}: dir {folder} does not exist")
-    env = {"PATH": path or config.path}
+    env = {"PATH": path or config.path, **dict(homes)}
     run: str | None = None
     at = tmux_at(config, socket, deadline)
     if wrapped:
-        assert isinstance(command, str)
+        text = command if isinstance(command, str) else shlex.join(command)
         run = state.new_run_id(stamp)
-        argv, wrapper_env = _wrapped(config, name, socket, folder, command, run)
+        argv, wrapper_env = _wrapped(config, name, socket, folder, text, run)
         pid, pane_id = at.start(name, folder, argv, env | wrapper_env, hook_script(config))
     else:
         env |= dict(environment)
         pid, pane_id = at.start(name, folder, command, env, hook_script(config))
-    return Started(run, pid, pane_id, stamp, baseline)
+    return Started(run, pid, pane_id, stamp, baseline, time.time(), session, resumed)
 
 
 def _wrapped(

@@ -30,7 +30,7 @@ from heartbeat.cli.registry import (
     verb,
 )
 from heartbeat.errors import UsageError
-from heartbeat.model import RestartMode
+from heartbeat.model import RestartMode, ResumeMode
 
 if TYPE_CHECKING:
     from heartbeat import agents
@@ -87,33 +87,46 @@ def check(args: argparse.Namespace) -> None:
     NOTES,
     SOCKET,
     arg("--codex", metavar="TASK", help="run `codex exec --full-auto TASK`"),
+    arg(
+        "--claude",
+        metavar="TASK",
+        help="run `claude -p --session-id ID --permission-mode acceptEdits [-- OPTION ...] TASK`",
+    ),
     arg("--ralph", metavar="PRD", help="run `ralphy --codex --prd PRD`"),
     arg("--parallel", action="store_true", help="with --ralph: `ralphy --codex --parallel`"),
     RESTART,
+    arg(
+        "--resume",
+        choices=[mode.value for mode in ResumeMode],
+        default=ResumeMode.AUTO.value,
+        help="whether a restart continues the agent's conversation (default: %(default)s)",
+    ),
     COMMAND_AFTER_DASHES,
 )
 def launch(args: argparse.Namespace) -> None:
     """Start COMMAND in a tmux session NAME and log it in today's note.
 
     One COMMAND argument is a shell command (as tmux takes it); several are run
-    as they are.
+    as they are. With --claude, what follows -- is options for claude.
 
     Example: heartbeat launch api-tests --dir ~/src/api -- codex exec --full-auto 'Add tests'
     """
     argv = list(args.command)
-    shortcuts = [
-        flag for flag, value in (("--codex", args.codex), ("--ralph", args.ralph)) if value
-    ]
-    if len(shortcuts) + bool(argv) > 1:
-        raise UsageError("give one of --codex, --ralph or a COMMAND after --")
+    given = [flag for flag in ("codex", "claude", "ralph") if getattr(args, flag)]
+    if len(given) > 1 or (argv and given and given != ["claude"]):
+        raise UsageError("give one of --codex, --claude, --ralph or a COMMAND after --")
     if args.parallel and not args.ralph:
         raise UsageError("--parallel goes with --ralph")
+    session = None
     if args.codex:
         argv = agents.codex.launch_argv(args.codex)
+    elif args.claude:
+        argv, session = agents.claude.launch_argv(args.claude, argv)
     elif args.ralph:
         argv = agents.ralph.launch_argv(args.ralph, args.parallel)
     config = load_config(args)
-    path = launching.launch(config, now(), args.name, args.folder, argv, RestartMode(args.restart))
+    restart, resume = RestartMode(args.restart), ResumeMode(args.resume)
+    path = launching.launch(config, now(), args.name, args.folder, argv, restart, resume, session)
     echo(f"{args.name}: running on {config.socket}, logged in {notebook.label_of(path)}")
 
 

@@ -26,7 +26,13 @@ class Edit:
     # Which entry it was for (its digest and start), so that a line written again after
     # a stale save never lands under a new entry of the same name.
     entry_id: str = ""
-    option: bool = False  # a `key: value` sub-item (text), not a status line
+    # A `key: value` sub-item (text), not a status line: added unless the entry says that
+    # already (its last such line wins, as a later run's `session:` line does).
+    option: bool = False
+
+    def option_item(self) -> tuple[str, str]:
+        key, _, value = self.text.partition(":")
+        return key.strip().casefold(), value.strip()
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -59,8 +65,8 @@ def is_written(note: Note, edit: Edit) -> bool:
     """Whether the edit's status line is in the note (or its entry is gone or new)."""
     targets = [entry for entry in note.by_key.get(edit.key, ()) if entry_id(entry) == edit.entry_id]
     if edit.option:
-        key = edit.text.partition(":")[0].strip().casefold()
-        return not targets or any(key in entry.options for entry in targets)
+        key, value = edit.option_item()
+        return not targets or any(entry.options.get(key) == value for entry in targets)
     wanted = {
         status_text(edit.stamp, edit.text),
         status_text(edit.stamp, f"{CLOSED_PREFIX}: {edit.text}"),
@@ -100,8 +106,8 @@ def apply_edits(
             continue
         span = target.span
         if edit.option:
-            key = edit.text.partition(":")[0].strip().casefold()
-            if key not in target.options:
+            key, value = edit.option_item()
+            if target.options.get(key) != value:
                 insertions.append(
                     (span.last, f"{span.child_indent}{span.child_marker} {edit.text}")
                 )

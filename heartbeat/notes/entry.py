@@ -11,13 +11,23 @@ from typing import Any, NamedTuple
 
 from heartbeat.config import MAX_SOCKET_BYTES, expand_home
 from heartbeat.errors import NoteError, ShellSyntaxError
-from heartbeat.model import NAME_RULE, Entry, RestartMode, Span, StallMode, valid_session_name
+from heartbeat.model import (
+    NAME_RULE,
+    Entry,
+    RestartMode,
+    ResumeMode,
+    Span,
+    StallMode,
+    valid_session_name,
+)
 from heartbeat.notes import tmuxline
 from heartbeat.notes.parse import CLOSED_PREFIX, ReadContext
 
 # A status line heartbeat writes: `2026-11-24 10:45 — dead, restarted`.
 STATUS_LINE = re.compile(r"(\d{4}-\d{2}-\d{2} \d{2}:\d{2}) — (.+)", re.DOTALL)
-KNOWN_KEYS = frozenset({"dir", "socket", "started", "restart", "host", "on-stall"})
+KNOWN_KEYS = frozenset(
+    {"dir", "socket", "started", "restart", "host", "on-stall", "session", "resume"}
+)
 _ITEM_START = re.compile(r"([ \t]*)([-*+]|\d{1,9}[.)])([ \t]+|$)")
 _BOX = re.compile(r"\[([ xX])\][ \t]")
 _TMUX_LINE = re.compile(r"\s*(?:\S*/)?tmux\s")
@@ -187,7 +197,7 @@ def _launch_of(
 def _checked(launch: _Launch, options: dict[str, str], context: ReadContext) -> _Launch | str:
     """The launch with its paths made whole, or why it must not run."""
     name = launch.name
-    for key, enum in (("restart", RestartMode), ("on-stall", StallMode)):
+    for key, enum in (("restart", RestartMode), ("on-stall", StallMode), ("resume", ResumeMode)):
         if key in options and options[key] not in {mode.value for mode in enum}:
             modes = ", ".join(mode.value for mode in enum)
             return f"{name}: {key} must be one of {modes}, not {options[key]!r}"

@@ -9,11 +9,19 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from heartbeat import files, render, state, trust
+from heartbeat import agents, files, render, state, trust
 from heartbeat.check.start import start_session, tmux_at
 from heartbeat.config import Config
 from heartbeat.errors import HeartbeatError, RefusedError, UsageError
-from heartbeat.model import NAME_RULE, Entry, RestartMode, State, stamp_of, valid_session_name
+from heartbeat.model import (
+    NAME_RULE,
+    Entry,
+    RestartMode,
+    ResumeMode,
+    State,
+    stamp_of,
+    valid_session_name,
+)
 from heartbeat.notes.notebook import Notebook, label_of
 from heartbeat.state import Record, StateFile
 
@@ -41,7 +49,13 @@ def _validated(name: str, folder: str, argv: Sequence[str]) -> tuple[str, str]:
 
 
 def _log_entry(
-    config: Config, now: datetime, name: str, directory: str, command: str, restart: RestartMode
+    config: Config,
+    now: datetime,
+    name: str,
+    directory: str,
+    command: str,
+    restart: RestartMode,
+    extra: Sequence[str] = (),
 ) -> tuple[Path, Entry]:
     """Add the entry to today's note and approve it: heartbeat launched it.
 
@@ -51,7 +65,8 @@ def _log_entry(
     stamp = stamp_of(now)
     book = Notebook(config, now.date())
     path = book.ensure_today()
-    extra = [] if restart is RestartMode.ON_FAILURE else [f"restart: {restart.value}"]
+    if restart is not RestartMode.ON_FAILURE:
+        extra = [f"restart: {restart.value}", *extra]
     block = render.entry(name, command, directory, config.socket, stamp, config.host, extra)
     book.edit(path, [], added=[block])
     book.reload(path)
@@ -77,10 +92,25 @@ def launch(
     folder: str,
     argv: Sequence[str],
     restart: RestartMode = RestartMode.ON_FAILURE,
+    resume: ResumeMode = ResumeMode.AUTO,
+    session: str | None = None,
 ) -> Path:
-    """Start NAME in FOLDER on the socket and log it in today's note; returns the note."""
+    """Start NAME in FOLDER on the socket and log it in today's note; returns the note.
+
+    `session`: the conversation the command pins (the `--claude` shortcut); an agent's
+    command given after `--` that takes a session id and pins none gets one of
+    heartbeat's choosing (`agents.pin`).
+    """
+    if session is None and len(argv) > 1:
+        pinned, session = agents.pin(list(argv))
+        argv = pinned
     directory, command = _validated(name, folder, argv)
     stamp = stamp_of(now)
+    extra = [f"session: {session}"] if session else []
+    if resume is not ResumeMode.AUTO:
+        extra.append(f"resume: {resume.value}")
+    # Where the agents keep their sessions and logins: cron's environment lacks them.
+    homes = tuple((key, config.env[key]) for key in agents.HOME_VARIABLES if config.env.get(key))
     with files.locked(config.state_dir, wait=True):
         Notebook(config, now.date()).refuse_unsafe_today()  # before anything starts
         if tmux_at(config, config.socket).has_session(name):
@@ -94,15 +124,17 @@ def launch(
             command=command,
             wrapped=True,
             path=config.path,
+            homes=homes,
             now=now,
+            session=session,
         )
         try:
-            path, entry = _log_entry(config, now, name, directory, command, restart)
+            path, entry = _log_entry(config, now, name, directory, command, restart, extra)
         except (HeartbeatError, OSError):
             tmux_at(config, config.socket).kill(name)  # no side effect when not logged
             raise
-        record = Record(path=config.path, digest=entry.digest).started(started, now)
-        saved.records[StateFile.key(config.socket, name)] = record
+        record = Record(path=config.path, digest=entry.digest, homes=homes)
+        saved.records[StateFile.key(config.socket, name)] = record.started(started, now)
         state.save(config.state_dir, saved)
         state.log(config.state_dir, stamp, f"{name}: launched in {directory}: {command}")
     return path

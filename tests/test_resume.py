@@ -1,0 +1,187 @@
+"""A restart continues the agent's own conversation: Claude Code pinned to a session id
+at launch and resumed with `claude -p --resume ID PROMPT`; Codex's id found in the rollout
+file its run created and resumed with `codex exec resume ID PROMPT`. A resume that does
+not take is followed by the original command; a finished run is never resumed.
+
+The stand-ins (tests/bin/claude, tests/bin/codex) keep transcripts and rollout files
+where and as the real agents do; their docstrings cite the sources.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from conftest import Sandbox
+from test_restart_policy import at
+
+from heartbeat.config import CONTINUE_PROMPT
+
+UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+
+
+def start(box: Sandbox, name: str, *args: str) -> None:
+    before = len(box.calls())
+    result = box.run("launch", name, "--dir", str(box.root), *args)
+    assert result.returncode == 0, result.stderr
+    box.wait(lambda: len(box.calls()) > before)
+
+
+def session_line(box: Sandbox) -> str:
+    found = re.findall(rf"- session: ({UUID})", box.note().read_text())
+    assert found, box.note().read_text()
+    return found[-1]
+
+
+def transcript(box: Sandbox, session: str) -> Path:
+    project = re.sub(r"[^a-zA-Z0-9]", "-", str(box.root))
+    return box.home / ".claude" / "projects" / project / f"{session}.jsonl"
+
+
+def test_claude_is_pinned_at_launch_and_resumed_after_a_crash(sandbox: Sandbox) -> None:
+    start(sandbox, "api", "--claude", "crash-once", "--", "--model", "opus")
+    session = session_line(sandbox)
+    first = sandbox.calls()[0].split("|", 1)[1]
+    assert (
+        first == f"-p --session-id {session} --permission-mode acceptEdits --model opus crash-once"
+    )
+    sandbox.wait(lambda: "EXITED: 3" in sandbox.pane_text("api"))
+
+    result = sandbox.check()
+
+    assert result.stdout == "api: running -> failed (restarted)\n"
+    sandbox.wait(lambda: len(sandbox.calls()) == 2)
+    resumed = sandbox.calls()[1].split("|", 1)[1]  # the argv, as the agent got it, joined
+    assert resumed == " ".join(
+        [
+            "-p",
+            "--resume",
+            session,
+            "--permission-mode",
+            "acceptEdits",
+            "--model",
+            "opus",
+            CONTINUE_PROMPT,
+        ]
+    )
+    assert (
+        f"failed (exit 3) · not a git repo, resumed session {session[:8]}…"
+        in sandbox.note().read_text()
+    )
+    lines = transcript(sandbox, session).read_text().splitlines()
+    assert [json.loads(line)["message"]["content"] for line in lines] == [
+        "crash-once",
+        CONTINUE_PROMPT,
+    ]
+    assert "EXITED" not in sandbox.pane_text("api")  # the resumed run goes on working
+
+
+def test_codex_finds_its_session_in_the_rollout_and_resumes_it(sandbox: Sandbox) -> None:
+    codex_home = sandbox.root / "codex-home"
+    codex_home.mkdir()
+    env = dict(sandbox.env, CODEX_HOME=str(codex_home))
+    before = len(sandbox.calls())
+    assert (
+        sandbox.run(
+            "launch", "api", "--dir", str(sandbox.root), "--codex", "crash-once", env=env
+        ).returncode
+        == 0
+    )
+    sandbox.wait(lambda: len(sandbox.calls()) > before)
+    sandbox.wait(lambda: "EXITED: 3" in sandbox.pane_text("api"))
+    rollouts = list(codex_home.glob("sessions/*/*/*/rollout-*.jsonl"))
+    assert len(rollouts) == 1
+    session = json.loads(rollouts[0].read_text().splitlines()[0])["payload"]["id"]
+
+    # cron's environment has no CODEX_HOME: the launch recorded it.
+    result = sandbox.check(env=sandbox.cron_env())
+
+    assert result.stdout == "api: running -> failed (restarted)\n", result.stderr
+    assert session_line(sandbox) == session
+    sandbox.wait(lambda: len(sandbox.calls()) == 2)
+    resumed = sandbox.calls()[-1].split("|", 1)[1]
+    assert resumed == " ".join(["exec", "--full-auto", "resume", session, CONTINUE_PROMPT])
+    assert "resumed session" in sandbox.note().read_text()
+
+
+def test_a_decoy_rollout_of_another_folder_is_not_taken(sandbox: Sandbox) -> None:
+    codex_home = sandbox.root / "codex-home"
+    env = dict(sandbox.env, CODEX_HOME=str(codex_home))
+    elsewhere = sandbox.root / "elsewhere"
+    elsewhere.mkdir()
+    # Another run, in another folder, started at the same moment: newest, but not ours.
+    assert (
+        sandbox.run(
+            "launch", "api", "--dir", str(sandbox.root), "--codex", "crash-once", env=env
+        ).returncode
+        == 0
+    )
+    assert (
+        sandbox.run(
+            "launch", "other", "--dir", str(elsewhere), "--codex", "work", env=env
+        ).returncode
+        == 0
+    )
+    sandbox.wait(lambda: len(list(codex_home.glob("sessions/*/*/*/rollout-*.jsonl"))) == 2)
+    sandbox.wait(lambda: "EXITED: 3" in sandbox.pane_text("api"))
+    ours = [
+        json.loads(path.read_text().splitlines()[0])["payload"]
+        for path in codex_home.glob("sessions/*/*/*/rollout-*.jsonl")
+    ]
+    mine = next(meta["id"] for meta in ours if meta["cwd"] == str(sandbox.root))
+
+    sandbox.check(env=env)
+
+    assert session_line(sandbox) == mine
+
+
+def test_a_resume_that_does_not_take_is_followed_by_the_original_command(sandbox: Sandbox) -> None:
+    start(sandbox, "api", "--claude", "crash-once")
+    session = session_line(sandbox)
+    sandbox.wait(lambda: "EXITED: 3" in sandbox.pane_text("api"))
+    transcript(sandbox, session).unlink()  # the conversation is gone
+
+    sandbox.check()  # resumes: claude says "No conversation found", exit 1
+    sandbox.wait(lambda: "EXITED: 1" in sandbox.pane_text("api"))
+    sandbox.check(env=at(sandbox, 1))  # the resume's end: a failed start, backed off
+    result = sandbox.check(env=at(sandbox, 2))
+
+    text = sandbox.note().read_text()
+    assert "resume failed: the conversation is missing; started afresh" in text
+    assert result.stdout == "api: failed -> failed (restarted)\n"
+    sandbox.wait(lambda: len(sandbox.calls()) == 3)
+    assert "--resume" not in sandbox.calls()[-1]
+    assert f"--session-id {session}" in sandbox.calls()[-1]  # the logged command, as it was
+
+
+def test_a_finished_run_is_never_resumed(sandbox: Sandbox) -> None:
+    start(sandbox, "api", "--claude", "exit:0", "--restart", "always")
+    sandbox.wait(lambda: "EXITED: 0" in sandbox.pane_text("api"))
+
+    sandbox.check()
+
+    assert len(sandbox.calls()) == 1 or "--resume" not in sandbox.calls()[-1]
+    assert "resumed session" not in sandbox.note().read_text()
+
+
+def test_resume_never_restarts_afresh_and_says_so(sandbox: Sandbox) -> None:
+    start(sandbox, "api", "--claude", "crash-once", "--resume", "never")
+    sandbox.wait(lambda: "EXITED: 3" in sandbox.pane_text("api"))
+
+    sandbox.check()
+
+    assert "restarted afresh (resume: never)" in sandbox.note().read_text()
+    assert "--resume" not in sandbox.calls()[-1]
+
+
+def test_a_command_without_a_session_restarts_afresh_and_says_so(sandbox: Sandbox) -> None:
+    sandbox.write_note(
+        "## Active Long-Running Processes\n\n"
+        f"- api: `claude -p crash-once`\n  - dir: {sandbox.root}\n"
+    )
+    sandbox.allow("api")
+
+    sandbox.check()
+
+    assert "dead · not a git repo, restarted afresh (no session)" in sandbox.note().read_text()
