@@ -69,6 +69,7 @@ def test_claude_is_pinned_at_launch_and_resumed_after_a_crash(sandbox: Sandbox) 
         f"failed (exit 3) · not a git repo, resumed session {session[:8]}…"
         in sandbox.note().read_text()
     )
+    sandbox.wait(lambda: len(transcript(sandbox, session).read_text().splitlines()) == 2)
     lines = transcript(sandbox, session).read_text().splitlines()
     assert [json.loads(line)["message"]["content"] for line in lines] == [
         "crash-once",
@@ -151,17 +152,26 @@ def test_a_resume_that_does_not_take_is_followed_by_the_original_command(sandbox
     assert "resume failed: the conversation is missing; started afresh" in text
     assert result.stdout == "api: failed -> failed (restarted)\n"
     sandbox.wait(lambda: len(sandbox.calls()) == 3)
-    assert "--resume" not in sandbox.calls()[-1]
-    assert f"--session-id {session}" in sandbox.calls()[-1]  # the logged command, as it was
+    # The logged command, as it was but for a conversation of its own.
+    assert re.sub(UUID, "ID", sandbox.calls()[-1]) == re.sub(UUID, "ID", sandbox.calls()[0])
+    assert session not in sandbox.calls()[-1] and session_line(sandbox) != session
 
 
-def test_a_finished_run_is_never_resumed(sandbox: Sandbox) -> None:
+def test_a_finished_run_is_never_resumed_and_starts_a_conversation_of_its_own(
+    sandbox: Sandbox,
+) -> None:
     start(sandbox, "api", "--claude", "exit:0", "--restart", "always")
+    first = session_line(sandbox)
     sandbox.wait(lambda: "EXITED: 0" in sandbox.pane_text("api"))
 
-    sandbox.check()
+    assert sandbox.check().stdout == "api: running -> finished (restarted)\n"
 
-    assert len(sandbox.calls()) == 1 or "--resume" not in sandbox.calls()[-1]
+    sandbox.wait(lambda: len(sandbox.calls()) == 2)
+    again = sandbox.calls()[1].split("|", 1)[1]
+    assert "--resume" not in again and first not in again
+    # A new id, since Claude Code refuses a --session-id whose conversation exists.
+    second = session_line(sandbox)
+    assert second != first and f"--session-id {second}" in again
     assert "resumed session" not in sandbox.note().read_text()
 
 

@@ -177,9 +177,17 @@ def stop_reason(
     return found
 
 
-def restart_command(entry: Entry) -> Command:
-    """What a restart of the entry runs."""
-    return generic.restart_command(entry)
+def restart_command(entry: Entry) -> tuple[Command, str | None]:
+    """What a restart afresh of the entry runs, and the session it pins: its logged
+    command, with a new session id when that command pins one (Claude Code refuses to
+    start a conversation that exists already)."""
+    found = resumable_words(entry.command, entry.dir, claude.PROGRAMS)
+    if found is not None:
+        prefix, words = found
+        repinned = claude.repinned(words)
+        if repinned is not None:
+            return (*prefix, *repinned[0]), repinned[1]
+    return generic.restart_command(entry), None
 
 
 def prd_named(command: Command) -> str | None:

@@ -125,3 +125,14 @@ def resume_refused(lines: list[str]) -> str | None:
 def find_session(env: Mapping[str, str], folder: str, started: float) -> str | None:
     """None: a headless run's session is pinned when it starts, so never looked for."""
     return None
+
+
+def repinned(words: list[str]) -> tuple[list[str], str] | None:
+    """The invocation with the session it pins (`--session-id ID`) replaced by a new one:
+    a fresh start of a pinned command, whose old conversation the CLI would refuse as
+    "already in use". None when it pins none."""
+    for index, word in enumerate(words[:-1]):
+        if word == "--session-id" and is_session_id(words[index + 1]):
+            session = str(uuid.uuid4())
+            return [*words[: index + 1], session, *words[index + 2 :]], session
+    return None

@@ -83,19 +83,22 @@ def act_on(config: Config, plan: Plan, now: datetime, problems: list[str], budge
     if decision.action is Action.RESTART:
         try:
             status += _clear_previous_run(config, plan, budget)
+            command, session = agents.restart_command(entry)
+            if plan.resume:
+                command, session = plan.resume, record.session
             started = start_session(
                 config,
                 name=entry.name,
                 socket=entry.socket,
                 folder=entry.dir,
-                command=plan.resume or agents.restart_command(entry),
+                command=command,
                 wrapped=entry.wrapped,
                 path=record.path,
                 environment=entry.environment,
                 homes=record.homes,
                 now=now,
                 deadline=budget.deadline,
-                session=record.session if plan.resume else None,
+                session=session,
                 resumed=plan.resume is not None,
             )
             record = record.started(started, now)

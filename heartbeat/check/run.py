@@ -183,10 +183,13 @@ def status_edits(
         edits[path].append(replace(host, entry_id=entry_id(entry)))
     for one in done:
         found = one.plan.sighting
-        if found.session and found.entry.options.get("session") != found.session:
+        # A session this check learned (found, or pinned anew by a restart afresh).
+        session = one.record.session
+        learned = session != found.record.session or session == found.session
+        if session and learned and found.entry.options.get("session") != session:
             # The conversation, where a person (or an agent after a compaction) sees it.
-            session = Edit(found.entry.key, stamp, f"session: {found.session}", option=True)
-            edits[found.note].append(replace(session, entry_id=entry_id(found.entry)))
+            line = Edit(found.entry.key, stamp, f"session: {session}", option=True)
+            edits[found.note].append(replace(line, entry_id=entry_id(found.entry)))
         if one.edit is not None:
             edits[found.note].append(one.edit)
     return edits

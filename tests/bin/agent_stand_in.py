@@ -1,5 +1,5 @@
-"""What the stand-in `claude` and `codex` scripts share: recording how they were called,
-and behaving as their task says (the task is the prompt of the run's first turn).
+"""What the stand-in `claude` and `codex` scripts share: behaving as their task says (the
+task is the prompt of the run's first turn).
 
   exit:N        exits with N at once
   commit:MSG    changes a file, commits it with MSG, exits 0
@@ -15,14 +15,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-
-HERE = Path(__file__).resolve().parent
-
-
-def record_call(argv: list[str]) -> None:
-    log = os.environ.get("AGENT_CALLS") or str(HERE.parent / "calls.log")
-    with open(log, "a", encoding="utf-8") as handle:
-        handle.write(f"{os.environ.get('PWD', os.getcwd())}|{' '.join(argv)}\n")
 
 
 def behave(task: str, resumed: bool) -> None:

@@ -1,0 +1,96 @@
+"""Stand-in for Claude Code's `claude` CLI where heartbeat depends on it.
+
+- `-p` runs headless; `--session-id UUID` starts that session (a UUID, else "Error:
+  Invalid session ID. Must be a valid UUID."), refused with "Error: Session ID <id> is
+  already in use." and exit 1 when its transcript exists (anthropics/claude-code#5524);
+  `-r/--resume ID` continues one, or prints "No conversation found with session ID: <id>"
+  on stderr and exits 1 (anthropics/claude-code#12730, #40609).
+- The transcript is `$CLAUDE_CONFIG_DIR` (else ~/.claude) `/projects/<cwd with every
+  character but letters and digits as ->/<session-id>.jsonl`, one JSON record a line, in
+  the CLI's envelope (parentUuid, cwd, sessionId, version, type, message, uuid, timestamp).
+Then it behaves as the session's first prompt says (see agent_stand_in.py).
+"""
+
+import json
+import os
+import re
+import sys
+import uuid
+from datetime import UTC, datetime
+
+sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
+from agent_stand_in import behave
+
+WITH_VALUE = {
+    "--session-id",
+    "--resume",
+    "-r",
+    "--permission-mode",
+    "--model",
+    "--output-format",
+    "--allowedTools",
+    "--add-dir",
+    "--max-turns",
+}
+
+
+def main() -> None:
+    argv = sys.argv[1:]
+
+    options, prompt = {}, None
+    i = 0
+    while i < len(argv):
+        if argv[i] in WITH_VALUE and i + 1 < len(argv):
+            options[argv[i]] = argv[i + 1]
+            i += 2
+        elif argv[i].startswith("-"):
+            options[argv[i]] = ""
+            i += 1
+        else:
+            prompt = argv[i]
+            i += 1
+    home = os.environ.get("CLAUDE_CONFIG_DIR") or os.path.join(os.environ["HOME"], ".claude")
+    cwd = os.environ.get("PWD", os.getcwd())
+    project = os.path.join(home, "projects", re.sub(r"[^a-zA-Z0-9]", "-", cwd))
+    resume = options.get("--resume") or options.get("-r")
+    if resume:
+        path = os.path.join(project, f"{resume}.jsonl")
+        if not os.path.exists(path):
+            print(f"No conversation found with session ID: {resume}", file=sys.stderr)
+            sys.exit(1)
+        with open(path) as handle:
+            task = json.loads(handle.readline())["message"]["content"]
+        append(path, cwd, resume, prompt or "")
+        behave(task, resumed=True)
+    session = options.get("--session-id") or str(uuid.uuid4())
+    if not re.fullmatch(r"[0-9a-fA-F-]{36}", session):
+        print("Error: Invalid session ID. Must be a valid UUID.", file=sys.stderr)
+        sys.exit(1)
+    path = os.path.join(project, f"{session}.jsonl")
+    if os.path.exists(path):
+        print(f"Error: Session ID {session} is already in use.", file=sys.stderr)
+        sys.exit(1)
+    os.makedirs(project, exist_ok=True)
+    append(path, cwd, session, prompt or "")
+    behave(prompt or "", resumed=False)
+
+
+def append(path: str, cwd: str, session: str, prompt: str) -> None:
+    record = {
+        "parentUuid": None,
+        "isSidechain": False,
+        "userType": "external",
+        "cwd": cwd,
+        "sessionId": session,
+        "version": "2.1.38",
+        "gitBranch": "",
+        "type": "user",
+        "message": {"role": "user", "content": prompt},
+        "uuid": str(uuid.uuid4()),
+        "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+    }
+    with open(path, "a") as handle:
+        handle.write(json.dumps(record) + "\n")
+
+
+main()
