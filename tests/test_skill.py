@@ -18,7 +18,7 @@ def blocks() -> list[str]:
 
 def test_the_skill_has_blocks_for_each_kind_of_agent() -> None:
     text = "\n".join(blocks())
-    for needle in ("--codex", "-- claude", "--ralph", "heartbeat status", "heartbeat verify"):
+    for needle in ("--codex", "--claude", "--ralph", "heartbeat status", "heartbeat verify"):
         assert needle in text
 
 
@@ -41,10 +41,16 @@ def test_every_block_of_the_skill_runs(sandbox: Sandbox) -> None:
                 timeout=60,
             )
             assert result.returncode == 0, f"{block}\n{result.stdout}\n{result.stderr}"
-        calls = "\n".join(sandbox.calls())
-        assert "exec --full-auto Add input validation tests for /orders" in calls
-        assert "-p Fix the flaky login test --permission-mode acceptEdits" in calls
-        assert "--codex --prd PRD.md" in calls
+        expected = (
+            "exec --full-auto Add input validation tests for /orders",
+            "--permission-mode acceptEdits Fix the flaky login test",
+            "--codex --prd PRD.md",
+        )
+        # Each agent records its start as it comes up, a moment after its launch.
+        sandbox.wait(lambda: all(call in "\n".join(sandbox.calls()) for call in expected))
+        assert re.search(
+            r"\|-p --session-id [0-9a-f-]{36} --permission-mode", "\n".join(sandbox.calls())
+        )
     finally:
         subprocess.run(
             ["tmux", "-S", str(sandbox.home / ".tmux" / "sock"), "kill-server"], capture_output=True
