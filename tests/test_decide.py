@@ -402,3 +402,25 @@ def test_the_storm_guard_holds_back_the_newest_restarts() -> None:
         "b": (Action.WAIT, False),  # the next check's turn, and nothing written yet
     }
     assert [p.sighting.entry.name for p in guarded] == ["b", "a", "c"]  # order kept
+
+
+@pytest.mark.parametrize(
+    ("moment", "expected"),
+    [
+        (NOW + timedelta(hours=5), "15:00"),
+        (NOW + timedelta(hours=14), "Wed 00:00"),  # tomorrow: the day is named
+        (NOW + timedelta(days=3), "Fri 10:00"),
+        (NOW + timedelta(days=9), "2026-12-03 10:00"),
+    ],
+)
+def test_a_restart_time_names_its_day_when_not_today(moment: datetime, expected: str) -> None:
+    assert decide.when(moment, NOW) == expected
+
+
+def test_a_reset_tomorrow_is_shown_with_its_day() -> None:
+    reason = Reason(
+        RATE_LIMITED, "wait", retry_at=NOW.replace(hour=9, minute=0) + timedelta(days=1)
+    )
+    plan = decide.plan(sighting(replace(EXIT_3, reason=reason), Record(state=RUNNING)), NOW)
+
+    assert plan.decision.status == "failed (exit 3) · rate-limited, restart after Wed 09:01"

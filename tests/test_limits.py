@@ -104,4 +104,4 @@ def test_the_least_wait_is_a_setting(sandbox: Sandbox) -> None:
 
     assert sandbox.check().stdout == "api: running -> failed (restart after 10:05)\n"
     assert sandbox.check(env=at(sandbox, 4)).stdout == ""
-    assert sandbox.check(env=at(sandbox, 5)).stdout == "api: failed -> failed (restarted)\n"
+    assert sandbox.check(env=at(sandbox, 5)).stdout == "api: failed (restarted)\n"

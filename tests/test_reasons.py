@@ -104,7 +104,7 @@ def test_a_rate_limit_waits_for_its_reset_time(sandbox: Sandbox) -> None:
     assert first.stdout == "api: running -> failed (restart after 12:06)\n"
     assert "rate-limited, restart after 12:06" in sandbox.note().read_text()
     assert sandbox.check(env=at(sandbox, 125)).stdout == ""  # 12:05: not yet
-    assert sandbox.check(env=at(sandbox, 126)).stdout == "api: failed -> failed (restarted)\n"
+    assert sandbox.check(env=at(sandbox, 126)).stdout == "api: failed (restarted)\n"
     assert sum("rate-limited" in n[3] for n in sandbox.notifications()) == 1
 
 

@@ -150,7 +150,7 @@ def test_a_resume_that_does_not_take_is_followed_by_the_original_command(sandbox
 
     text = sandbox.note().read_text()
     assert "resume failed: the conversation is missing; started afresh" in text
-    assert result.stdout == "api: failed -> failed (restarted)\n"
+    assert result.stdout == "api: failed (restarted)\n"
     sandbox.wait(lambda: len(sandbox.calls()) == 3)
     # The logged command, as it was but for a conversation of its own.
     assert re.sub(UUID, "ID", sandbox.calls()[-1]) == re.sub(UUID, "ID", sandbox.calls()[0])

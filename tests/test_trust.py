@@ -43,7 +43,7 @@ def test_a_hand_written_command_runs_only_once_allowed(sandbox: Sandbox) -> None
     allow_file = sandbox.state / "allowed.json"
     assert stat.S_IMODE(allow_file.stat().st_mode) == 0o600
     assert not str(allow_file).startswith(str(sandbox.notes))
-    assert sandbox.check().stdout == "hand: dead -> dead (restarted)\n"
+    assert sandbox.check().stdout == "hand: dead (restarted)\n"
     sandbox.wait(lambda: sandbox.calls() == [f"{sandbox.root}|exec work"])
 
 

@@ -104,6 +104,16 @@ def test_verify_reports_on_a_closed_entry(sandbox: Sandbox, repo: Path) -> None:
     assert out.endswith("verdict: finished (exit 0) · 1 commit · PRD 1/3 · verified\n")
 
 
+def test_verify_exits_1_unless_the_work_is_there(sandbox: Sandbox, repo: Path) -> None:
+    launch_in(sandbox, repo, "api", "codex", "exec", "tick")  # boxes ticked, nothing done
+    sandbox.wait(lambda: "EXITED: 0" in sandbox.pane_text("api"))
+
+    result = sandbox.run("verify", "api")
+
+    assert "verdict: claimed, not done" in result.stdout
+    assert result.returncode == 1
+
+
 def test_git_is_asked_without_taking_the_index_lock(sandbox: Sandbox, repo: Path) -> None:
     log = sandbox.root / "git-calls"
     real = subprocess.run(["sh", "-c", "command -v git"], capture_output=True, text=True).stdout
@@ -176,6 +186,13 @@ def test_prd_new_writes_a_skeleton_and_never_over_a_file(sandbox: Sandbox) -> No
     text = (sandbox.root / "PRD.md").read_text()
     assert "## Tasks\n\n- [ ] " in text
     assert (again.returncode, "exists already" in again.stderr) == (1, True)
+
+
+def test_prd_new_never_writes_a_file_named_after_a_missing_folder(sandbox: Sandbox) -> None:
+    for missing in ("newdir", "nope/"):
+        result = sandbox.run("prd", "new", str(sandbox.root / missing))
+        assert result.returncode == 1 and "does not exist" in result.stderr, result
+    assert not (sandbox.root / "newdir").exists() and not (sandbox.root / "nope").exists()
 
 
 def test_status_shows_prd_progress_and_the_verdict(sandbox: Sandbox, repo: Path) -> None:

@@ -132,11 +132,20 @@ def decide(
         text = f"{what}, restarted"
         return Decision(state, Action.RESTART, True, text, False, failures, due, "restarted")
     if limited and new_end:
-        text = f"{what} · rate-limited, restart after {due:%H:%M}"
+        text = f"{what} · rate-limited, restart after {when(due, now)}"
         return Decision(state, Action.WAIT, True, text, False, failures, due, "rate-limited")
-    text = f"{what}, restart after {due:%H:%M}"
+    text = f"{what}, restart after {when(due, now)}"
     event = "failed" if new_end else None
     return Decision(state, Action.WAIT, new_end, text, False, failures, due, event)
+
+
+def when(moment: datetime, now: datetime) -> str:
+    """`15:05` today, `Wed 15:05` within the week, `2026-12-09 15:05` later."""
+    if moment.date() == now.date():
+        return f"{moment:%H:%M}"
+    if moment - now < timedelta(days=6):
+        return f"{moment:%a %H:%M}"
+    return f"{moment:%Y-%m-%d %H:%M}"
 
 
 def _limit_lifts(reset: datetime | None, now: datetime, limits: Limits) -> datetime:

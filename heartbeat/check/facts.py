@@ -95,7 +95,10 @@ class Change:
     needs_person: bool = False
 
     def line(self) -> str:
-        return f"{self.name}: {self.old} -> {self.new} ({self.action})"
+        """`api: running -> failed (restarted)`: what was seen, then what heartbeat did;
+        a state seen again is named once (`api: failed (restarted)`)."""
+        seen = self.new if self.old == self.new else f"{self.old} -> {self.new}"
+        return f"{self.name}: {seen} ({self.action})"
 
 
 @dataclass(frozen=True)

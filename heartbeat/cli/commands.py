@@ -225,7 +225,7 @@ def verify_command(args: argparse.Namespace) -> None:
     """Show whether NAME's work is done: git log, diff, the pane's end, PRD, verdict.
 
     Checks git, not checkboxes: agents tick PRD boxes without doing the work. Works on
-    running, finished and closed entries.
+    running, finished and closed entries. Exit 0 only when the verdict is `verified`.
 
     Example: heartbeat verify api-tests
     """
@@ -248,6 +248,7 @@ def verify_command(args: argparse.Namespace) -> None:
     if report.changes is not None:
         echo(f"since start: {report.changes.describe()}")
     echo(f"verdict: {report.verdict}" + (f" ({report.hint})" if report.hint else ""))
+    sys.exit(EXIT_OK if found.verified else EXIT_NEEDS_PERSON)
 
 
 @verb(arg("path", nargs="?", default=".", metavar="PATH"), name="prd new")

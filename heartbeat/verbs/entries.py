@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -94,6 +95,7 @@ class VerifyReport:
     pane: list[str]
     report: verify.Report
     baseline: Baseline | None
+    verified: bool  # the work is there: `heartbeat verify` exits 0
 
 
 def verify_entry(config: Config, now: datetime, name: str) -> VerifyReport:
@@ -117,9 +119,12 @@ def verify_entry(config: Config, now: datetime, name: str) -> VerifyReport:
     start = record.baseline
     report = verify.measure(entry.command, entry.dir, start, record.exit_code, now)
     stopped = [s for s in entry.statuses if " · " in s]
+    verified = report.verdict == verify.VERIFIED
     if not entry.is_open and stopped:
         # Closed: its baseline is gone, but the line written when it stopped says it all.
-        report = replace(report, verdict=stopped[-1].split(" — ", 1)[1], hint="")
+        line = stopped[-1].split(" — ", 1)[1]
+        verified = re.search(rf"(?:^| · ){verify.VERIFIED}(?:,| · |$)", line) is not None
+        report = replace(report, verdict=line, hint="")
     return VerifyReport(
         entry,
         observed_state,
@@ -128,6 +133,7 @@ def verify_entry(config: Config, now: datetime, name: str) -> VerifyReport:
         pane_lines,
         report,
         start,
+        verified,
     )
 
 
@@ -136,6 +142,9 @@ def new_prd(path: str) -> Path:
     target = Path(path).expanduser()
     if target.is_dir():
         target = target / prd.DEFAULT_NAME
+    elif path.endswith("/") or target.suffix.lower() != ".md":
+        # A folder that is not there: never a file named after it.
+        raise RefusedError(f"folder {target} does not exist (a PRD file's name ends in .md)")
     if not target.parent.is_dir():
         raise RefusedError(f"folder {target.parent} does not exist")
     title = target.parent.resolve().name or "project"
