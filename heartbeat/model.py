@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 # tmux rewrites `.` and `:` in session names, and under cron's C locale non-ASCII
 # names come back mangled: such a session would look dead forever.
@@ -252,3 +253,118 @@ class Decision:
     failures: tuple[datetime, ...] = ()
     due: datetime | None = None  # when the restart may happen
     event: str | None = None  # what a person is told about, when changed
+
+
+# --- what the state file keeps of an entry --------------------------------------------
+
+
+@dataclass(frozen=True)
+class Record:
+    """What heartbeat knows about one entry, keyed by socket and name.
+
+    Frozen: a check's decide stage returns the next record and its act stage stores it,
+    so no code deep in a check changes a record it was handed. The methods below name
+    the few changes that happen outside a check's decision.
+    """
+
+    state: State | None = None
+    exit_code: int | None = None
+    run: str | None = None  # id of the run heartbeat started; names its exit file
+    path: str | None = None  # PATH at launch, passed to every restart
+    pid: int | None = None  # the pane's first process: its process group and session
+    pane_id: str | None = None  # the pane's id, which its processes carry in TMUX_PANE
+    activity: int | None = None  # pane activity time when its output was last read
+    since: str | None = None  # when `state` was first seen
+    last_start: str | None = None  # ISO time heartbeat last started it
+    failures: tuple[str, ...] = ()  # ISO times of recent failed runs
+    not_before: str | None = None  # ISO time a rate limit lifts
+    forgiven: bool = False  # reset by a person: the last run's words no longer hold it
+    digest: str | None = None  # of command, dir and socket: an edit resets the counts
+    # How the folder stood at the first start, to verify the work against.
+    baseline_at: str | None = None
+    baseline_head: str | None = None  # None: not a git repository
+    baseline_prd: tuple[str, ...] | None = None  # ticked PRD tasks
+    verdict: str | None = None  # of the last run that stopped
+    # For stall detection: when the pane's output or the HEAD last moved.
+    seen_activity: int | None = None
+    quiet_since: str | None = None
+    commit_asked: str | None = None  # when git last said a stalled agent made no commit
+    # The events a person was told about since the last healthy run: each is news once
+    # (a looping agent would send the same on every stop); a healthy run forgets them.
+    told: tuple[str, ...] = ()
+    # The agent's own conversation: of the current run, found once or pinned at launch.
+    session: str | None = None
+    resumed: bool = False  # the current run continues `session`
+    stale_session: str | None = None  # a session whose resume failed: not tried again
+    resume_failed: str | None = None  # why, until the restart afresh that follows it
+    started_at: float | None = None  # the real time (epoch) of the last start
+    homes: tuple[tuple[str, str], ...] = ()  # CODEX_HOME and the like, at launch
+
+    def for_command(self, digest: str) -> Record:
+        """The record as it stands for the command with this digest: a new or edited
+        command starts with a clean slate (no failures, no baseline, not held)."""
+        if self.digest == digest:
+            return self
+        held = self.state in HELD
+        state = None if held else self.state
+        return replace(self, failures=(), digest=digest, baseline_at=None, state=state, told=())
+
+    def started(self, run: Started, now: datetime) -> Record:
+        """A run heartbeat has just started."""
+        return replace(
+            self,
+            run=run.run,
+            pid=run.pid,
+            pane_id=run.pane_id,
+            state=State.RUNNING,
+            exit_code=None,
+            activity=None,
+            since=run.since,
+            last_start=now.isoformat(),
+            started_at=run.started_at,
+            session=run.session,
+            resumed=run.resumed,
+            resume_failed=None,
+            not_before=None,
+            forgiven=False,
+            **_baseline_fields(run.baseline),
+        )
+
+    @property
+    def baseline(self) -> Baseline | None:
+        """How the folder stood when the run started, to verify its work against."""
+        if self.baseline_at is None:
+            return None
+        ticked = frozenset(self.baseline_prd) if self.baseline_prd is not None else None
+        return Baseline(self.baseline_head, ticked, datetime.fromisoformat(self.baseline_at))
+
+    def with_baseline(self, baseline: Baseline) -> Record:
+        return replace(self, **_baseline_fields(baseline))
+
+    def forgive(self) -> Record:
+        """`heartbeat reset`: failed starts forgotten, and seen afresh if held."""
+        state = None if self.state in HELD else self.state
+        return replace(self, failures=(), not_before=None, forgiven=True, state=state, told=())
+
+
+def _baseline_fields(baseline: Baseline) -> dict[str, Any]:
+    ticked = tuple(sorted(baseline.prd_ticked)) if baseline.prd_ticked is not None else None
+    return {
+        "baseline_at": baseline.started.isoformat(),
+        "baseline_head": baseline.head,
+        "baseline_prd": ticked,
+    }
+
+
+@dataclass(frozen=True)
+class Started:
+    """What starting a run returns, for its record."""
+
+    run: str | None  # the run id (heartbeat's wrapper only)
+    pid: int | None
+    pane_id: str | None
+    since: str  # the stamp of the start
+    baseline: Baseline
+    started_at: float  # the real time (epoch), which the agents' own files are named by
+    session: str | None = None  # the conversation it runs, when known at the start
+    resumed: bool = False  # it continues that conversation

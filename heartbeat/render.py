@@ -20,7 +20,7 @@ def wrapper_script() -> str:
 
 
 def prd(title: str) -> str:
-    """A PRD skeleton with a `## Tasks` checklist, as Ralph loops read it."""
+    """A PRD skeleton with a `## Tasks` checklist, as loops that work through a PRD read it."""
     return Template(template("templates", "PRD.md")).substitute(title=title)
 
 

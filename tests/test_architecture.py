@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import re
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import heartbeat
-from heartbeat.state import Record
+from heartbeat.model import Record
 
 PACKAGE = Path(heartbeat.__file__).parent
 
@@ -59,6 +60,8 @@ def imports_of(module: str) -> frozenset[str]:
 
 def _imported(tree: ast.AST) -> Iterator[str]:
     for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            yield f"<relative import {'.' * node.level}{node.module or ''}>"
         if isinstance(node, ast.Import):
             yield from (alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module:
@@ -83,14 +86,26 @@ def ours(names: frozenset[str]) -> set[str]:
     return {name for name in names if name in modules()}
 
 
+def parents(module: str) -> set[str]:
+    """The packages an import of `module` runs first (their `__init__`)."""
+    parts = module.split(".")
+    return {".".join(parts[:i]) for i in range(1, len(parts))}
+
+
 def reachable(start: str) -> set[str]:
     seen, todo = set(), [start]
     while todo:
         module = todo.pop()
-        for name in ours(imports_of(module)) - seen:
+        for name in (ours(imports_of(module)) | (parents(module) & set(modules()))) - seen:
             seen.add(name)
             todo.append(name)
     return seen
+
+
+@pytest.mark.parametrize("module", sorted(modules()))
+def test_imports_are_absolute(module: str) -> None:
+    """So that every rule below sees them by name."""
+    assert not [name for name in imports_of(module) if name.startswith("<relative")]
 
 
 def test_the_reader_sees_every_kind_of_import() -> None:
@@ -141,24 +156,41 @@ def test_notes_and_decisions_never_reach_tmux(module: str) -> None:
 
 def test_decide_is_pure() -> None:
     """decide reads no file, runs nothing and reads no clock: only records come in."""
-    allowed = {"heartbeat.check.facts", "heartbeat.model", "heartbeat.state"}
-    assert ours(imports_of("heartbeat.check.decide")) <= allowed
+    allowed = (
+        "__future__",
+        "collections.abc",
+        "dataclasses",
+        "datetime",
+        "typing",
+        "heartbeat.check.facts",
+        "heartbeat.model",
+    )
+    names = imports_of("heartbeat.check.decide")
+    stray = {n for n in names if not any(n == a or n.startswith(f"{a}.") for a in allowed)}
+    assert not stray, sorted(stray)
     tree = ast.parse(modules()["heartbeat.check.decide"].read_text())
-    names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    used = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
     attributes = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
-    assert not names & {"open", "time", "os", "subprocess", "random"}
-    assert not attributes & {"now", "today", "utcnow", "monotonic", "sleep"}
+    assert not used & {"open", "print", "exec", "eval", "__import__"}
+    assert not attributes & {"now", "today", "utcnow", "monotonic", "sleep", "read_text"}
 
 
-SPEAKING_CALLS = {"print", "exit", "quit", "input"}
+SPEAKING_CALLS = {"print", "exit", "quit", "input", "SystemExit"}
 SPEAKERS = {("sys", "stdout"), ("sys", "stderr"), ("sys", "exit"), ("os", "_exit")}
 
 
 def _speaks(tree: ast.AST) -> Iterator[str]:
     for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module in ("sys", "os"):
+            taken = {alias.name for alias in node.names}
+            yield from taken & {"stdout", "stderr", "exit", "_exit"}
         match node:
             case ast.Call(func=ast.Name(id=name)) if name in SPEAKING_CALLS:
                 yield name
+            case ast.Raise(
+                exc=ast.Name(id="SystemExit") | ast.Call(func=ast.Name(id="SystemExit"))
+            ):
+                yield "raise SystemExit"
             case ast.Attribute(value=ast.Name(id=owner), attr=attr) if (owner, attr) in SPEAKERS:
                 yield f"{owner}.{attr}"
 
@@ -178,16 +210,21 @@ def test_the_checks_records_are_changed_in_one_place() -> None:
     assert dataclasses.replace(record, exit_code=3).exit_code == 3
 
 
+AGENT_NAME = re.compile(r"\b(codex|claude|ralphy?)\b", re.IGNORECASE)
+
+
 def test_no_module_outside_agents_names_an_agent() -> None:
-    """What heartbeat knows of a particular agent lives in its module under agents/."""
+    """What heartbeat knows of a particular agent lives in its module under agents/: no
+    other module names one in its text, or imports an agent's module."""
     named = []
     for module, path in modules().items():
         if room(module) in ("agents", "cli"):
             continue  # cli: the launch shortcuts' flags and their help
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str):
-                words = node.value.lower().replace("`", " ").split()
-                if {"codex", "claude", "ralphy"} & set(words):
-                    named.append(f"{module}: {node.value[:60]!r}")
+            text = node.value if isinstance(node, ast.Constant) else None
+            if isinstance(text, str) and AGENT_NAME.search(text):
+                named.append(f"{module}: {text[:60]!r}")
+        families = {name for name in imports_of(module) if name.startswith("heartbeat.agents.")}
+        named += [f"{module} imports {name}" for name in families - {"heartbeat.agents.reasons"}]
     assert not named, named

@@ -21,11 +21,11 @@ from heartbeat.model import (
     Observation,
     Pane,
     Reason,
+    Record,
     RestartMode,
     Span,
     State,
 )
-from heartbeat.state import Record
 from heartbeat.work.verify import Report
 
 

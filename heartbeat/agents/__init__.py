@@ -46,6 +46,9 @@ class Family(Protocol):
         ...
 
 
+# What to do about an agent that read files and left at once: the loop keeps it working.
+NO_OP_HINT = f"the agent read and left: run it as a Ralph loop ({ralph.LAUNCH_FLAG} PRD.md)"
+
 FAMILIES: tuple[Family, ...] = (codex, ralph, claude)
 # The agents' programs, which a scheduler's bare PATH must find.
 PROGRAMS = tuple(family.PROGRAM for family in FAMILIES)

@@ -18,6 +18,7 @@ from heartbeat.model import Command
 
 NAME = "ralph"
 PROGRAM = "ralphy"
+LAUNCH_FLAG = "--ralph"  # heartbeat launch's shortcut for a loop
 PROVIDER: str | None = None  # the engine's: see `provider`
 PROGRAMS = frozenset({PROGRAM, "ralphy.sh", "ralph", "ralph.sh"})
 # The engine flags of ralphy, each with the provider whose quota and login it uses

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING
 
 from heartbeat import lazy, state
 from heartbeat.check import decide
-from heartbeat.check.facts import RESTART_TIME_NEEDED, Budget, Change, Done, Plan
+from heartbeat.check.budget import RESTART_TIME_NEEDED, Budget
+from heartbeat.check.facts import Change, Done, Plan
 from heartbeat.check.start import start_session, tmux_at
 from heartbeat.config import Config
 from heartbeat.errors import HeartbeatError, RefusedError
-from heartbeat.model import HELD, Action, State, stamp_of
+from heartbeat.model import HELD, Action, Record, State, stamp_of
 from heartbeat.notes.edit import Edit, entry_id
-from heartbeat.state import Record
 
 if TYPE_CHECKING:
     from heartbeat import agents

@@ -26,13 +26,13 @@ from heartbeat.model import (
     Entry,
     History,
     Observation,
+    Record,
     RestartMode,
     ResumeMode,
     StallMode,
     State,
     stamp_of,
 )
-from heartbeat.state import Record
 
 
 @dataclass(frozen=True)

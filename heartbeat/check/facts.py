@@ -1,4 +1,4 @@
-"""The plain data that passes between a check's stages, and the check's time bound.
+"""The plain data that passes between a check's stages.
 
 observe -> `Sighting` (what is true of one entry) -> decide -> `Plan` (what to do, and
 the record once it is done) -> act -> `Done` (what was done and what to write) -> run.
@@ -6,36 +6,15 @@ the record once it is done) -> act -> `Done` (what was done and what to write) -
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from heartbeat.model import Baseline, Decision, Entry, Observation, Pane
-from heartbeat.state import Record
+from heartbeat.model import Baseline, Decision, Entry, Observation, Pane, Record
 
 if TYPE_CHECKING:
     from heartbeat.notes.edit import Edit
     from heartbeat.work.verify import Report
-
-RESTART_TIME_NEEDED = 5.0  # seconds of the check's budget a restart may take
-
-
-@dataclass(frozen=True)
-class Budget:
-    """A whole check ends within a bound, even when a tmux server hangs."""
-
-    deadline: float  # on the monotonic clock
-
-    @classmethod
-    def of(cls, seconds: float) -> Budget:
-        return cls(time.monotonic() + seconds)
-
-    def left(self) -> float:
-        return self.deadline - time.monotonic()
-
-    def has_room_for_a_restart(self) -> bool:
-        return self.left() >= RESTART_TIME_NEEDED
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from heartbeat import lazy, state
-from heartbeat.check.facts import Budget, Quiet, Sighting
+from heartbeat.check.budget import Budget
+from heartbeat.check.facts import Quiet, Sighting
 from heartbeat.check.start import tmux_at
 from heartbeat.config import Config
 from heartbeat.errors import TmuxError
-from heartbeat.model import HELD, Entry, Observation, Pane, Snapshot, State, stamp_of
-from heartbeat.state import Record, StateFile
+from heartbeat.model import HELD, Entry, Observation, Pane, Record, Snapshot, State, stamp_of
+from heartbeat.state import StateFile
 from heartbeat.trust import AllowList
 
 if TYPE_CHECKING:

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from heartbeat import files, lazy, state
 from heartbeat.check import act, decide, observe
-from heartbeat.check.facts import Budget, Done, Outcome
+from heartbeat.check.budget import Budget
+from heartbeat.check.facts import Done, Outcome
 from heartbeat.config import Config
 from heartbeat.errors import HeartbeatError
 from heartbeat.model import Entry, stamp_of

@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING
 from heartbeat import files, lazy, state
 from heartbeat.config import Config
 from heartbeat.errors import RefusedError
-from heartbeat.model import Command, stamp_of
-from heartbeat.state import Started
+from heartbeat.model import Command, Started, stamp_of
 from heartbeat.tmux.server import Tmux
 
 if TYPE_CHECKING:

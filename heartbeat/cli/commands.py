@@ -322,10 +322,10 @@ def doctor(args: argparse.Namespace) -> None:
 
     Example: heartbeat doctor
     """
-    from heartbeat.install import doctor
+    from heartbeat.install import doctor as checkup  # (this handler is `doctor`)
 
-    findings = doctor.doctor(load_config(args), now())
+    findings = checkup.doctor(load_config(args), now())
     for finding in findings:
         mark = "ok  " if finding.ok else "FIX "
         echo(f"{mark}{finding.what}" + (f": {finding.fix}" if finding.fix else ""))
-    sys.exit(EXIT_OK if doctor.doctor_ok(findings) else EXIT_NEEDS_PERSON)
+    sys.exit(EXIT_OK if checkup.doctor_ok(findings) else EXIT_NEEDS_PERSON)

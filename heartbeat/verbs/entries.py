@@ -11,10 +11,10 @@ from heartbeat import files, render, state, trust
 from heartbeat.check.start import tmux_at
 from heartbeat.config import Config
 from heartbeat.errors import RefusedError, TmuxError
-from heartbeat.model import Baseline, Entry, State, stamp_of
+from heartbeat.model import Baseline, Entry, Record, State, stamp_of
 from heartbeat.notes.edit import Edit
 from heartbeat.notes.notebook import LoadedNote, Notebook, label_of, select
-from heartbeat.state import Record, StateFile
+from heartbeat.state import StateFile
 from heartbeat.work import git, prd, verify
 
 

@@ -16,6 +16,7 @@ from heartbeat.errors import HeartbeatError, RefusedError, UsageError
 from heartbeat.model import (
     NAME_RULE,
     Entry,
+    Record,
     RestartMode,
     ResumeMode,
     State,
@@ -23,7 +24,7 @@ from heartbeat.model import (
     valid_session_name,
 )
 from heartbeat.notes.notebook import Notebook, label_of
-from heartbeat.state import Record, StateFile
+from heartbeat.state import StateFile
 
 
 def command_text(argv: Sequence[str]) -> str:
@@ -97,7 +98,7 @@ def launch(
 ) -> Path:
     """Start NAME in FOLDER on the socket and log it in today's note; returns the note.
 
-    `session`: the conversation the command pins (the `--claude` shortcut); an agent's
+    `session`: the conversation the command pins (a launch shortcut's); an agent's
     command given after `--` that takes a session id and pins none gets one of
     heartbeat's choosing (`agents.pin`).
     """

@@ -11,9 +11,9 @@ from heartbeat.check.observe import look_at
 from heartbeat.check.start import tmux_at
 from heartbeat.config import Config
 from heartbeat.errors import TmuxError
-from heartbeat.model import HELD, Entry, Pane, State
+from heartbeat.model import HELD, Entry, Pane, Record, State
 from heartbeat.notes.notebook import Notebook, select
-from heartbeat.state import Record, StateFile
+from heartbeat.state import StateFile
 from heartbeat.work import prd
 
 

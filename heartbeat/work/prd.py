@@ -1,4 +1,4 @@
-"""A PRD's task checklist (`- [ ]` / `- [x]`), as Ralph loops track their progress."""
+"""A PRD's task checklist (`- [ ]` / `- [x]`), as loops over a PRD track their progress."""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from heartbeat import agents
 from heartbeat.model import Baseline, Command
 from heartbeat.work import git, prd
 from heartbeat.work.git import Changes
@@ -66,7 +67,7 @@ def judge(
     if newly_ticked:
         return CLAIMED, "PRD boxes ticked without a commit or a diff"
     if exit_code == 0 and ran_for is not None and ran_for < NO_OP_WITHIN:
-        return NO_OP, "the agent read and left: run it as a Ralph loop (--ralph PRD.md)"
+        return NO_OP, agents.NO_OP_HINT
     return UNCHANGED, ""
 
 

@@ -1,0 +1,25 @@
+"""The check's time bound: a whole check ends within it, even when a tmux server hangs."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+RESTART_TIME_NEEDED = 5.0  # seconds of the check's budget a restart may take
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The monotonic time by which the check ends."""
+
+    deadline: float  # on the monotonic clock
+
+    @classmethod
+    def of(cls, seconds: float) -> Budget:
+        return cls(time.monotonic() + seconds)
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def has_room_for_a_restart(self) -> bool:
+        return self.left() >= RESTART_TIME_NEEDED
