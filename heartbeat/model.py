@@ -196,6 +196,17 @@ class Reason:
 
 
 @dataclass(frozen=True)
+class Hold:
+    """A provider's expired login: every entry of its agents that stops is held, until
+    the login file changes (or a person runs `heartbeat reset`)."""
+
+    path: str  # the login file
+    stamp: tuple[int, int, int] | None  # its inode, size and mtime then (None: absent)
+    since: str  # ISO time
+    hint: str  # what to run, as the agent said
+
+
+@dataclass(frozen=True)
 class Baseline:
     """How an agent's folder stood when its run started: its work is measured from here."""
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from heartbeat import files
-from heartbeat.model import Record, State
+from heartbeat.model import Hold, Record, State
 
 VERSION = 1
 
@@ -29,6 +29,7 @@ class StateFile:
     # Status lines the last checks wrote (newest last), by note path, so that one a stale
     # save dropped is written again.
     written: list[dict[str, list[dict[str, Any]]]] = field(default_factory=list)
+    holds: dict[str, Hold] = field(default_factory=dict)  # expired logins, by provider
     warning: str | None = None
     saved: dict[str, Any] | None = field(default=None, repr=False)  # as read or last written
 
@@ -69,6 +70,7 @@ def load(state_dir: Path) -> StateFile:
             {str(k): int(v) for k, v in raw.get("servers", {}).items()},
             dict(raw.get("pending", {})),
             list(raw.get("written", [])),
+            {str(k): _hold_from_json(v) for k, v in raw.get("holds", {}).items()},
             saved=raw,
         )
     except FileNotFoundError:
@@ -89,6 +91,25 @@ def _record_from_json(value: dict[str, Any], known: set[str]) -> Record:
     if fields_read.get("baseline_prd") is not None:
         fields_read["baseline_prd"] = tuple(fields_read["baseline_prd"])
     return Record(**fields_read)
+
+
+def _hold_from_json(raw: dict[str, Any]) -> Hold:
+    """A hold as the file has it; ValueError, KeyError or TypeError when it is not one."""
+    datetime.fromisoformat(raw["since"])
+    stamp = None
+    if raw["stamp"] is not None:
+        inode, size, mtime = (int(number) for number in raw["stamp"])
+        stamp = (inode, size, mtime)
+    return Hold(str(raw["path"]), stamp, str(raw["since"]), str(raw["hint"]))
+
+
+def _hold_json(hold: Hold) -> dict[str, Any]:
+    return {
+        "path": hold.path,
+        "stamp": list(hold.stamp) if hold.stamp else None,
+        "since": hold.since,
+        "hint": hold.hint,
+    }
 
 
 def _check_times(record: Record) -> None:
@@ -121,6 +142,8 @@ def save(state_dir: Path, state: StateFile) -> None:
         "pending": state.pending,
         "written": state.written,
     }
+    if state.holds:  # only then: a state file from before holds stays as it was
+        raw["holds"] = {provider: _hold_json(h) for provider, h in sorted(state.holds.items())}
     if raw == state.saved:
         return
     # Compact: json's C encoder serves only that form, and is fast at thousands of records.

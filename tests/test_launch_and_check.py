@@ -239,7 +239,8 @@ def test_the_completion_hook_waits_for_the_lock_instead_of_skipping(sandbox: San
     sandbox.wait(lambda: len(sandbox.notifications()) == 1)
 
     assert f"api in {sandbox.root}: finished (exit 0)" in sandbox.notifications()[0][3]
-    assert "- [x] **api**" in sandbox.note().read_text()
+    # The note is written once the check has told a person: wait for it too.
+    sandbox.wait(lambda: "- [x] **api**" in sandbox.note().read_text())
 
 
 @pytest.mark.skipif(not Path("/proc/locks").exists(), reason="needs Linux's /proc/locks")

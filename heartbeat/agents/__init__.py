@@ -8,6 +8,7 @@ is one new module, listed in `FAMILIES`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -158,6 +159,26 @@ def pin(argv: list[str]) -> tuple[list[str], str | None]:
         return argv, None
     pinned = claude.pinned(words)
     return (pinned[0], pinned[1]) if pinned else (argv, None)
+
+
+# Whose login each provider's agents share, by the agent that keeps it.
+LOGINS = {codex.PROVIDER: codex, claude.PROVIDER: claude}
+
+
+def credential_file(provider: str, env: Mapping[str, str]) -> str | None:
+    """Where the provider's agents keep their login, as `env` says."""
+    keeper = LOGINS.get(provider)
+    return keeper.credential(env) if keeper is not None else None
+
+
+def credential_stamp(path: str) -> tuple[int, int, int] | None:
+    """A login file as the file system describes it (inode, size, mtime), never its
+    content: a changed stamp is a renewed login. None: there is none."""
+    try:
+        found = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return None
+    return (found.st_ino, found.st_size, found.st_mtime_ns)
 
 
 def stop_reason(

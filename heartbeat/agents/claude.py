@@ -8,6 +8,7 @@ found with session ID: <id>" and exits 1 (anthropics/claude-code#12730, #40609).
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
@@ -136,3 +137,11 @@ def repinned(words: list[str]) -> tuple[list[str], str] | None:
             session = str(uuid.uuid4())
             return [*words[: index + 1], session, *words[index + 2 :]], session
     return None
+
+
+def credential(env: Mapping[str, str]) -> str:
+    """Claude Code's login: `$CLAUDE_CONFIG_DIR/.credentials.json`, by default under
+    ~/.claude (on macOS it may be in the Keychain instead)."""
+    user_home = env.get("HOME") or os.path.expanduser("~")
+    folder = env.get("CLAUDE_CONFIG_DIR") or os.path.join(user_home, ".claude")
+    return os.path.join(folder, ".credentials.json")

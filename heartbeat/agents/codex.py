@@ -177,3 +177,9 @@ def resume_refused(lines: list[str]) -> str | None:
     if "no rollout found for thread id" in text or "No saved session found" in text:
         return "the conversation is missing"
     return None
+
+
+def credential(env: Mapping[str, str]) -> str:
+    """Codex's login (`$CODEX_HOME/auth.json`, login/src/auth/storage.rs): its stat is
+    compared, never its secret read."""
+    return os.path.join(home(env), "auth.json")

@@ -10,7 +10,7 @@ that stays up 10 minutes resets the count, and 5 failed starts within an hour gi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,6 +25,7 @@ from heartbeat.model import (
     Decision,
     Entry,
     History,
+    Hold,
     Observation,
     Record,
     RestartMode,
@@ -218,12 +219,37 @@ def deferred(decision: Decision) -> Decision:
 # --- a check's plans --------------------------------------------------------------------
 
 
-def plan(sighting: Sighting, now: datetime, limits: Limits = DEFAULT_LIMITS) -> Plan:
-    """What to do about one entry, and its record once that is done."""
+def holds_in_force(
+    sightings: Sequence[Sighting], holds: Mapping[str, Hold], lifted: set[str]
+) -> dict[str, str]:
+    """The providers whose agents are held for an expired login, with what to run: those
+    held before (unless their login was renewed), and those whose login failed now."""
+    held = {provider: hold.hint for provider, hold in holds.items() if provider not in lifted}
+    for sighting in sightings:
+        reason = sighting.observed.reason
+        if reason is not None and reason.kind == AUTH_EXPIRED and sighting.provider:
+            held.setdefault(sighting.provider, reason.hint)
+    return held
+
+
+def plan(
+    sighting: Sighting,
+    now: datetime,
+    limits: Limits = DEFAULT_LIMITS,
+    held: Mapping[str, str] | None = None,
+) -> Plan:
+    """What to do about one entry, and its record once that is done (`held`: the
+    providers whose login expired, whose agents are held when they stop)."""
     entry, record, observed = sighting.entry, sighting.record, sighting.observed
-    decision = decide(
-        history_of(record), observed, now, entry.restart_mode, limits, entry.stall_mode
-    )
+    history = history_of(record)
+    decision = decide(history, observed, now, entry.restart_mode, limits, entry.stall_mode)
+    hint = (held or {}).get(sighting.provider or "")
+    new_end = history.state in (None, State.RUNNING, State.STALLED)
+    if hint is not None and new_end and decision.state not in (*HELD, *RUNNING_STATES):
+        # A restart into the same expired login fails the same way: held with the rest,
+        # told in the first one's message.
+        what = f"{describe(observed)} · held: the {sighting.provider} login expired; {hint}"
+        decision = Decision(State.AUTH_EXPIRED, Action.NONE, True, what, True)
     problem = None
     if decision.action is Action.RESTART and not sighting.approved:
         decision, problem = _awaiting_approval(sighting, decision)
@@ -338,6 +364,9 @@ def restart_order(plan: Plan) -> tuple[bool, datetime]:
     """Restarts first, the longest-waiting first; the order of the rest does not matter."""
     due = plan.decision.due or datetime.max
     return (plan.decision.action is not Action.RESTART, due)
+
+
+RUNNING_STATES = (State.RUNNING, State.STALLED)
 
 
 def limited_groups(

@@ -45,6 +45,7 @@ class Sighting:
     session: str | None = None  # its conversation
     resume: tuple[str, ...] | None = None  # the argv that continues it
     resume_refused: str | None = None  # why the run, itself a resume, did not take
+    provider: str | None = None  # whose quota and login it uses (asked on stops only)
 
     @property
     def old(self) -> str:

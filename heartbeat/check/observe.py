@@ -52,6 +52,17 @@ class Look:
 
     sightings: list[Sighting] = field(default_factory=list)
     servers: dict[str, int | None] = field(default_factory=dict)  # None: forget it
+    lifted: set[str] = field(default_factory=set)  # providers whose login was renewed
+
+
+def _renewed_logins(saved: StateFile) -> set[str]:
+    """The providers held for an expired login whose login file has changed since: a
+    stat, never a read of the secret (and nothing at all while nothing is held)."""
+    return {
+        provider
+        for provider, hold in saved.holds.items()
+        if agents.credential_stamp(hold.path) != hold.stamp
+    }
 
 
 def observe(
@@ -67,7 +78,7 @@ def observe(
     for note, entry in entries:
         by_socket[entry.socket].append((note, entry))
     allowed = None if config.settings.trust_owned_notes else AllowList.load(config.state_dir)
-    look = Look()
+    look = Look(lifted=_renewed_logins(saved))
     for socket, group in by_socket.items():
         try:
             # Panes' current commands tell when the skill's own lines have ended.
@@ -78,9 +89,10 @@ def observe(
             continue
         for note, entry in group:
             approved = allowed is None or allowed.allows(entry)
-            look.sightings.append(
-                _sighting(config, saved, note, entry, snapshot, approved, now, problems, budget)
+            found = _sighting(
+                config, saved, note, entry, snapshot, approved, now, problems, budget, look.lifted
             )
+            look.sightings.append(found)
     return look
 
 
@@ -94,8 +106,10 @@ def _sighting(
     now: datetime,
     problems: list[str],
     budget: Budget,
+    lifted: set[str],
 ) -> Sighting:
-    """Everything one check learns about one entry."""
+    """Everything one check learns about one entry (`lifted`: the providers whose
+    expired login was renewed since it held their agents)."""
     record = saved.record(entry.socket, entry.name).for_command(entry.digest)
     pane = snapshot.panes.get(entry.name)
     baseline = None
@@ -106,11 +120,16 @@ def _sighting(
     stopped_badly = observed.exit_code != 0 and not (
         observed.exit_code is None and observed.present
     )
-    conversation = _NO_CONVERSATION
-    if stopped_badly and not record.forgiven:
+    conversation, provider = _NO_CONVERSATION, None
+    if record.state is State.AUTH_EXPIRED or stopped_badly:
+        provider = agents.recognise(entry.command).provider  # whose login it shares
+    if record.state is State.AUTH_EXPIRED and provider in lifted:
+        record = record.forgive()  # its login was renewed: seen afresh, and restarted
+    if stopped_badly:
         lines = _last_words(config, entry, pane, pane_text, problems, budget)
-        reason = agents.stop_reason(entry.command, lines, config.env, now, config.patterns)
-        observed = replace(observed, reason=reason)
+        if not record.forgiven:
+            reason = agents.stop_reason(entry.command, lines, config.env, now, config.patterns)
+            observed = replace(observed, reason=reason)
         new_end = record.state in (None, *RUNNING_STATES)
         conversation = _conversation(config, entry, record, lines if new_end else None)
     elif pane is not None:
@@ -135,6 +154,7 @@ def _sighting(
         session=conversation.session,
         resume=conversation.resume,
         resume_refused=conversation.refused,
+        provider=provider,
     )
 
 

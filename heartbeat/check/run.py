@@ -22,7 +22,7 @@ from heartbeat.check.budget import Budget
 from heartbeat.check.facts import Done, Outcome
 from heartbeat.config import Config
 from heartbeat.errors import HeartbeatError
-from heartbeat.model import Entry, stamp_of
+from heartbeat.model import Entry, Hold, stamp_of
 from heartbeat.notes.edit import Edit, entry_id, is_written
 from heartbeat.notes.notebook import Notebook, Selection, carry_over, select
 from heartbeat.state import StateFile
@@ -96,7 +96,8 @@ def run(
     remember_servers(saved, look.servers)
 
     limits = limits_of(config)
-    plans = [decide.plan(sighting, now, limits) for sighting in look.sightings]
+    held = decide.holds_in_force(look.sightings, saved.holds, look.lifted)
+    plans = [decide.plan(sighting, now, limits, held) for sighting in look.sightings]
     problems += [plan.problem for plan in plans if plan.problem]
     limited = decide.limited_groups(plans, now, limit_group)
     plans = decide.storm_guard(plans, config.settings.max_restarts_per_check, limited, limit_group)
@@ -104,6 +105,7 @@ def run(
     done = act.act(config, plans, now, problems, budget, sleep)
     for one in done:
         saved.records[StateFile.key(*one.plan.sighting.entry.key)] = one.record
+    remember_holds(config, saved, look, held, now)
 
     write_notes(book, saved, status_edits(config, done, adopted, now), problems)
     outcome = outcome_of(done, problems, saved)
@@ -163,6 +165,22 @@ def this_hosts(
     adopted = [pair for pair in managed if "host" not in pair[1].options]
     mine = [pair for pair in managed if pair[1].options.get("host", config.host) == config.host]
     return mine, adopted
+
+
+def remember_holds(
+    config: Config, saved: StateFile, look: observe.Look, held: dict[str, str], now: datetime
+) -> None:
+    """Expired logins: a renewed one is forgotten; a new one is kept with the stamp of its
+    login file, whose change lifts it."""
+    for provider in look.lifted:
+        saved.holds.pop(provider, None)
+    for provider, hint in held.items():
+        if provider in saved.holds:
+            continue
+        leader = next(s for s in look.sightings if s.provider == provider)
+        path = agents.credential_file(provider, {**config.env, **dict(leader.record.homes)})
+        if path is not None:
+            saved.holds[provider] = Hold(path, agents.credential_stamp(path), now.isoformat(), hint)
 
 
 def remember_servers(saved: StateFile, servers: dict[str, int | None]) -> None:

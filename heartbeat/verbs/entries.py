@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-from heartbeat import files, render, state, trust
+from heartbeat import agents, files, render, state, trust
 from heartbeat.check.start import tmux_at
 from heartbeat.config import Config
 from heartbeat.errors import RefusedError, TmuxError
@@ -66,8 +66,19 @@ def reset(config: Config, now: datetime, name: str) -> Entry:
         book.read_all()
         _, entry = find_entry(book, name)
         saved = state.load(config.state_dir)
-        key = StateFile.key(entry.socket, entry.name)
-        saved.records[key] = saved.record(entry.socket, entry.name).forgive()
+        held = saved.record(entry.socket, entry.name).state is State.AUTH_EXPIRED
+        provider = agents.recognise(entry.command).provider if held else None
+        lifted = [entry]
+        if provider is not None and saved.holds.pop(provider, None) is not None:
+            # The login hold is lifted by hand: every entry it held is seen afresh.
+            lifted += [
+                other
+                for _, other in select(book).managed
+                if saved.record(*other.key).state is State.AUTH_EXPIRED
+                and agents.recognise(other.command).provider == provider
+            ]
+        for one in lifted:
+            saved.records[StateFile.key(*one.key)] = saved.record(*one.key).forgive()
         state.save(config.state_dir, saved)
         state.log(config.state_dir, stamp_of(now), f"{name}: reset")
     return entry
