@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from heartbeat.errors import ConfigError, UsageError
-from heartbeat.model import AUTH_EXPIRED, RATE_LIMITED
+from heartbeat.model import AUTH_EXPIRED, RATE_LIMITED, TRANSIENT
 
 DEFAULT_SOCKET = "~/.tmux/sock"
 DEFAULT_NOTES = "memory"
@@ -238,7 +238,7 @@ def notify_command(env: Mapping[str, str], configured: Any, file: Path) -> tuple
 
 # --- the user's own stop reasons --------------------------------------------------------
 
-KNOWN_REASONS = (AUTH_EXPIRED, RATE_LIMITED)
+KNOWN_REASONS = (AUTH_EXPIRED, RATE_LIMITED, TRANSIENT)
 
 
 @dataclass(frozen=True)

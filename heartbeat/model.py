@@ -180,6 +180,7 @@ class Snapshot:
 # Why an agent stopped, when its last words or its own records say (see `agents`).
 AUTH_EXPIRED = "auth-expired"  # a login is needed: a restart cannot fix it
 RATE_LIMITED = "rate-limited"  # a provider's limit: no restart before it lifts
+TRANSIENT = "transient"  # busy servers, a dropped connection: restarted soon
 RATE_LIMIT_WAIT = timedelta(minutes=15)  # when the agent does not say when it lifts
 
 
@@ -187,7 +188,7 @@ RATE_LIMIT_WAIT = timedelta(minutes=15)  # when the agent does not say when it l
 class Reason:
     """A known cause of a stop, with what to do about it."""
 
-    kind: str  # AUTH_EXPIRED or RATE_LIMITED
+    kind: str  # AUTH_EXPIRED, RATE_LIMITED or TRANSIENT
     hint: str
     retry_at: datetime | None = None  # for rate limits, when the text says
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
+from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import NOW, SETTINGS, Sandbox
@@ -16,6 +17,11 @@ from heartbeat.check import decide
 
 CAPTURES = Path(__file__).parent / "captures"
 MOMENT = datetime.fromisoformat(NOW)
+
+
+def local(wall: datetime, zone: str) -> datetime:
+    """A wall-clock time in `zone`, as this machine's local time."""
+    return wall.replace(tzinfo=ZoneInfo(zone)).astimezone().replace(tzinfo=None)
 
 
 class CaptureCase(NamedTuple):
@@ -35,10 +41,10 @@ CAPTURE_CASES = [
         MOMENT + timedelta(hours=2, minutes=5),
     ),
     CaptureCase(
-        "claude limit with a reset hour",
+        "claude limit with a reset hour in its own zone",
         "claude-limit-resets.txt",
         "rate-limited",
-        MOMENT.replace(hour=15, minute=0),
+        local(MOMENT.replace(hour=15, minute=0), "Europe/Berlin"),
     ),
     CaptureCase("a crash is no known reason", "ralph-traceback.txt", None),
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from functools import cache
 
 from heartbeat.config import Pattern, compile_patterns
@@ -26,12 +26,20 @@ _AT_ISO = re.compile(
     r"(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2})?(?:Z|[+-]\d{2}:?\d{2})?)",
     re.IGNORECASE,
 )
-# "try again at 3:05 PM", "resets at 17:00", "limit will reset at 5pm", "resets 3pm"
+# "try again at 3:05 PM", "resets at 17:00", "limit will reset at 5pm", "resets 3pm",
+# "resets 4:50am (Europe/Rome)", "resets Dec 2, 7pm (Europe/Moscow)", "resets Oct 24",
+# "try again at Jul 5th, 2026 8:19 PM" (Claude Code's and Codex's own wordings)
+_MONTH = r"(?P<month>jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
+_DAY = r"(?P<day>\d{1,2})(?:st|nd|rd|th)?(?:,?\s+(?P<year>\d{4}))?"
+_CLOCK = r"(?P<hour>\d{1,2})(?::(?P<minute>\d{2}))?\s*(?P<meridiem>[ap]\.?m\.?)?"
 _AT = re.compile(
-    r"(?:try again|retry|resets?)\s+(?:at\s+(\d{1,2})(?::(\d{2}))?\s*([ap]\.?m\.?)?"
-    r"|(\d{1,2})(?::(\d{2}))?\s*([ap]\.?m\.?))",
+    rf"(?:try again|retry|resets?)\s+(?:at\s+)?(?:{_MONTH}\s+{_DAY}(?:,?\s+|\s*$|(?=\s*[(·.])))?"
+    rf"(?:{_CLOCK})?(?:\s*\((?P<zone>[A-Za-z_]+(?:/[A-Za-z_+-]+)+)\))?",
     re.IGNORECASE,
 )
+# Claude Code's older headless form: "Claude AI usage limit reached|1762952400"
+_EPOCH = re.compile(r"limit reached\|(\d{9,11})\b", re.IGNORECASE)
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 
 
 @cache
@@ -68,18 +76,53 @@ def retry_time(text: str, now: datetime) -> datetime | None:
         if moment.tzinfo is not None:  # to this machine's local time
             moment = moment.astimezone().replace(tzinfo=None)
         return moment
-    found = _AT.search(text)
-    if found:
-        at, bare = found.group(1, 2, 3), found.group(4, 5, 6)
-        hour_text, minute_text, meridiem_text = at if at[0] is not None else bare
-        hour, minute = int(hour_text), int(minute_text or 0)
-        meridiem = (meridiem_text or "").lower().replace(".", "")
-        if meridiem == "pm" and hour < 12:
-            hour += 12
-        if meridiem == "am" and hour == 12:
-            hour = 0
-        if hour > 23 or minute > 59:
-            return None
-        moment = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
-        return moment if moment > now else moment + timedelta(days=1)
+    epoch = _EPOCH.search(text)
+    if epoch:
+        return datetime.fromtimestamp(int(epoch[1]))
+    for phrase in _AT.finditer(text):
+        named = _moment(phrase, now)
+        if named is not None:
+            return named
     return None
+
+
+def _moment(found: re.Match[str], now: datetime) -> datetime | None:
+    """The local time a "resets ..." phrase names: the next such moment after `now`, in
+    the zone it names (else this machine's)."""
+    if found["hour"] is None and found["month"] is None:
+        return None
+    hour, minute = int(found["hour"] or 0), int(found["minute"] or 0)
+    meridiem = (found["meridiem"] or "").lower().replace(".", "")
+    if meridiem == "pm" and hour < 12:
+        hour += 12
+    if meridiem == "am" and hour == 12:
+        hour = 0
+    # A bare number ("retry 3 times") is no time of day.
+    bare = found["hour"] is not None and not meridiem and found["minute"] is None
+    if hour > 23 or minute > 59 or bare:
+        return None
+    zone = _zone(found["zone"])
+    here = now.astimezone(zone) if zone else now
+    try:
+        day = here
+        if found["month"]:
+            month = _MONTHS.index(found["month"][:3].lower()) + 1
+            year = int(found["year"]) if found["year"] else here.year
+            day = here.replace(year=year, month=month, day=int(found["day"]))
+        moment = day.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    except ValueError:
+        return None
+    if moment <= here:
+        moment += timedelta(days=365 if found["month"] and not found["year"] else 1)
+    return moment.astimezone().replace(tzinfo=None) if zone else moment
+
+
+def _zone(name: str | None) -> tzinfo | None:
+    if not name:
+        return None
+    try:
+        from zoneinfo import ZoneInfo  # here: only a reset time with a zone needs it
+
+        return ZoneInfo(name)
+    except (KeyError, ValueError, OSError):
+        return None

@@ -21,6 +21,7 @@ from heartbeat.model import (
     HELD,
     RATE_LIMIT_WAIT,
     RATE_LIMITED,
+    TRANSIENT,
     Action,
     Decision,
     Entry,
@@ -102,6 +103,8 @@ def decide(
 
     what = describe(observed)
     reason = observed.reason
+    if reason is not None and reason.kind == TRANSIENT:
+        what = f"{what} · {reason.describe()}"  # restarted as a crash is, and named
     # A run is new news when the last check saw it running (or never saw it).
     new_end = history.state in (None, State.RUNNING, State.STALLED)
     if reason is not None and reason.kind == AUTH_EXPIRED:

@@ -1,0 +1,168 @@
+"""Why an agent stopped, by message family: real messages of Claude Code and Codex (each
+with where it was seen) fall into their family, with the reset time they give resolved
+to a full local date-time; a message that is new tomorrow should still fall into its
+family, so each family has several wordings."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import NamedTuple
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from heartbeat.agents import reasons
+
+NOW = datetime(2026, 11, 24, 22, 1)  # a Tuesday, late: "3:05 PM" means tomorrow
+
+
+def local(wall: datetime, zone: str) -> datetime:
+    return wall.replace(tzinfo=ZoneInfo(zone)).astimezone().replace(tzinfo=None)
+
+
+class Message(NamedTuple):
+    test_id: str
+    text: str
+    kind: str | None
+    retry_at: datetime | None = None
+
+
+MESSAGES = [
+    # Claude Code's usage, session and plan limits (anthropics/claude-code issues).
+    Message(
+        "claude hit your limit, zone (#52575)",
+        "You've hit your limit · resets 4:50am (Europe/Rome)",
+        "rate-limited",
+        local(datetime(2026, 11, 25, 4, 50), "Europe/Rome"),
+    ),
+    Message(
+        "claude session limit, zone (#74079)",
+        "You've hit your session limit · resets 12:50am (America/Los_Angeles)",
+        "rate-limited",
+        local(datetime(2026, 11, 25, 0, 50), "America/Los_Angeles"),
+    ),
+    Message(
+        "claude 5-hour limit, no zone (#7892)",
+        "5-hour limit reached ∙ resets 9pm",
+        "rate-limited",
+        datetime(2026, 11, 25, 21, 0),
+    ),
+    Message(
+        "claude weekly limit with a date (#12686)",
+        "Weekly limit reached · resets Dec 2, 7pm (Europe/Moscow) ·",
+        "rate-limited",
+        local(datetime(2026, 12, 2, 19, 0), "Europe/Moscow"),
+    ),
+    Message(
+        "claude headless epoch form (#11429)",
+        "Claude AI usage limit reached|1762952400",
+        "rate-limited",
+        datetime.fromtimestamp(1762952400),
+    ),
+    Message(
+        "claude 429 body (#9046)",
+        'Error: 429 {"type":"error","error":{"type":"rate_limit_error","message":"This request'
+        " would exceed your account's rate limit. Please try again later.\"}}",
+        "rate-limited",
+    ),
+    # Codex's usage limits (codex-rs/core/src/error.rs; openai/codex issues).
+    Message(
+        "codex usage limit, a time today (#43892)",
+        "ERROR: You've hit your usage limit. Visit https://chatgpt.com/codex/settings/usage"
+        " to purchase more credits or try again at 11:58 PM.",
+        "rate-limited",
+        datetime(2026, 11, 24, 23, 58),
+    ),
+    Message(
+        "codex usage limit, a time already past: tomorrow",
+        "You've hit your usage limit. Try again at 3:05 PM.",
+        "rate-limited",
+        datetime(2026, 11, 25, 15, 5),
+    ),
+    Message(
+        "codex usage limit with a date (#26668)",
+        "You've hit your usage limit. Upgrade to Plus to continue using Codex"
+        " (https://chatgpt.com/explore/plus), or try again at Jul 5th, 2027 8:19 PM.",
+        "rate-limited",
+        datetime(2027, 7, 5, 20, 19),
+    ),
+    Message(
+        "codex usage limit, a duration (#3899)",
+        "■ You've hit your usage limit. Upgrade to Pro (https://openai.com/chatgpt/pricing)"
+        " or try again in 5 days 22 hours 11 minutes.",
+        "rate-limited",
+        NOW + timedelta(days=5, hours=22, minutes=11),
+    ),
+    Message(
+        "codex retry exhaustion (#10550)",
+        "exceeded retry limit, last status: 429 Too Many Requests, request id: 9c84b52ce87fbe62-SJC",
+        "rate-limited",
+    ),
+    # Logins.
+    Message(
+        "codex refresh token reused (login/src/auth/manager.rs)",
+        "ERROR: Your access token could not be refreshed because your refresh token was"
+        " already used. Please log out and sign in again.",
+        "auth-expired",
+    ),
+    Message(
+        "codex refresh token expired (manager.rs)",
+        "Your access token could not be refreshed because your refresh token has expired."
+        " Please log out and sign in again.",
+        "auth-expired",
+    ),
+    Message(
+        "claude oauth expired (#10712)",
+        'API Error: 401 {"type":"error","error":{"type":"authentication_error","message":"OAuth'
+        ' token has expired. Please obtain a new token or refresh your existing token."}}'
+        " · Please run /login",
+        "auth-expired",
+    ),
+    Message("claude invalid key (#6331)", "Invalid API key · Please run /login", "auth-expired"),
+    Message(
+        "claude not logged in (CHANGELOG 2.1.205)",
+        "Not logged in · Please run /login",
+        "auth-expired",
+    ),
+    # Transient: restarted soon, not a wait of hours, not a login.
+    Message(
+        "claude server limiting, not a quota (a hook test's fixture)",
+        "Server is temporarily limiting requests (not your usage limit). Retry in 156s.",
+        "transient",
+    ),
+    Message(
+        "claude overloaded",
+        "API Error: 529 Overloaded. This is a server-side issue, usually temporary — try"
+        " again in a moment.",
+        "transient",
+    ),
+    Message(
+        "codex high demand (error.rs)",
+        "We're currently experiencing high demand, which may cause temporary errors.",
+        "transient",
+    ),
+    Message(
+        "codex retry exhaustion on a 500",
+        "exceeded retry limit, last status: 500 Internal Server Error",
+        "transient",
+    ),
+    # Ordinary words are no reason.
+    Message("a test about logins", "test_login_expired_token_is_refreshed PASSED", None),
+    Message("a counted retry", "retrying 3 times", None),
+]
+
+
+@pytest.mark.parametrize("case", MESSAGES, ids=[m.test_id for m in MESSAGES])
+def test_a_message_falls_into_its_family(case: Message) -> None:
+    found = reasons.classify([case.text, "EXITED: 1"], NOW)
+    assert (found.kind if found else None) == case.kind
+    if case.retry_at is not None:
+        assert found is not None and found.retry_at == case.retry_at
+
+
+def test_a_message_wrapped_by_the_pane_is_read_whole() -> None:
+    """heartbeat captures panes with their wrapped lines joined (`capture-pane -J`); a
+    message broken by a narrow pane still reads when a line break falls in it."""
+    lines = ["You've hit your usage limit. Upgrade to Pro or try again at", "3:05 PM."]
+    found = reasons.classify(lines, NOW)
+    assert found is not None and found.kind == "rate-limited"
