@@ -10,10 +10,14 @@ from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import pytest
+from conftest import NOW as SANDBOX_NOW
+from conftest import Sandbox
 
 from heartbeat.agents import reasons
+from heartbeat.check import decide
 
 NOW = datetime(2026, 11, 24, 22, 1)  # a Tuesday, late: "3:05 PM" means tomorrow
+MOMENT = datetime.fromisoformat(SANDBOX_NOW)
 
 
 def local(wall: datetime, zone: str) -> datetime:
@@ -166,3 +170,19 @@ def test_a_message_wrapped_by_the_pane_is_read_whole() -> None:
     lines = ["You've hit your usage limit. Upgrade to Pro or try again at", "3:05 PM."]
     found = reasons.classify(lines, NOW)
     assert found is not None and found.kind == "rate-limited"
+
+
+def test_the_agents_own_record_of_the_run_comes_before_the_pane(sandbox: Sandbox) -> None:
+    """Claude Code writes the API error in the run's transcript (an assistant record with
+    isApiErrorMessage, apiErrorStatus 429, error "rate_limit"); its pane here says
+    nothing of it, and the reset time comes from the record."""
+    result = sandbox.run("launch", "api", "--dir", str(sandbox.root), "--claude", "limit-quietly")
+    assert result.returncode == 0, result.stderr
+    sandbox.wait(lambda: "EXITED: 1" in sandbox.pane_text("api"))
+    assert "limit" not in sandbox.pane_text("api")
+
+    sandbox.check()
+
+    text = sandbox.note().read_text()
+    when = local(datetime(2026, 11, 25, 4, 50), "Europe/Rome") + timedelta(seconds=30)
+    assert f"rate-limited, restart after {decide.when(decide._whole_minute(when), MOMENT)}" in text

@@ -43,7 +43,11 @@ class Family(Protocol):
         ...
 
     def last_words(self, env: Mapping[str, str], now: datetime) -> list[str]:
-        """The end of what the agent recorded itself about its last run, if recent."""
+        """The end of the agent's own log, which all its runs share, when recent."""
+        ...
+
+    def run_records(self, env: Mapping[str, str], folder: str, session: str | None) -> list[str]:
+        """What the run's own records (its transcript) say of how it ended."""
         ...
 
 
@@ -187,17 +191,24 @@ def stop_reason(
     env: Mapping[str, str],
     now: datetime,
     patterns: Sequence[Pattern] = (),
+    folder: str = "",
+    session: str | None = None,
 ) -> Reason | None:
-    """Why a run stopped: its last words first, then what its agent recorded itself (and
-    the agents it shares a provider with: `ralphy --codex` runs Codex)."""
-    found = reasons.classify(last_lines, now, patterns)
+    """Why a run stopped: its agent's records of that run first, then its last words in
+    the pane, then the log its agent (or one it shares a provider with: `ralphy --codex`
+    runs Codex) keeps for all runs."""
     agent = recognise(command)
-    for family in FAMILIES:
+    mine = [f for f in FAMILIES if agent.family == f.NAME]
+    shared = [f for f in FAMILIES if agent.provider is not None and agent.provider == f.PROVIDER]
+    for family in mine:  # read only while nothing said why
+        found = reasons.classify(family.run_records(env, folder, session), now, patterns)
+        if found is not None:
+            return found
+    found = reasons.classify(last_lines, now, patterns)
+    for family in dict.fromkeys([*mine, *shared]):
         if found is not None:
             break
-        same_provider = agent.provider is not None and agent.provider == family.PROVIDER
-        if agent.family == family.NAME or same_provider:
-            found = reasons.classify(family.last_words(env, now), now, patterns)
+        found = reasons.classify(family.last_words(env, now), now, patterns)
     return found
 
 

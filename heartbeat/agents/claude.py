@@ -8,12 +8,14 @@ found with session ID: <id>" and exits 1 (anthropics/claude-code#12730, #40609).
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
 
-from heartbeat.agents.command import invocation, is_session_id, split_options
+from heartbeat.agents.command import invocation, is_session_id, read_tail, split_options
 from heartbeat.model import Command
 
 NAME = "claude"
@@ -31,8 +33,57 @@ def provider(words: list[str]) -> str | None:
 
 
 def last_words(env: Mapping[str, str], now: datetime) -> list[str]:
-    """Nothing beyond the pane: Claude Code prints why it stopped in its pane."""
+    """No log shared by all runs: the run's own transcript says it (`run_records`)."""
     return []
+
+
+TRANSCRIPT_TAIL_BYTES = 1 << 16
+
+
+def transcript(env: Mapping[str, str], folder: str, session: str) -> str | None:
+    """The run's transcript: `projects/<folder, every character but letters and digits as
+    ->/<session>.jsonl` under CLAUDE_CONFIG_DIR (else ~/.claude); None for a folder whose
+    name the CLI shortens with a hash heartbeat cannot know."""
+    name = re.sub(r"[^a-zA-Z0-9]", "-", folder)
+    if len(name) > 200 or not is_session_id(session):
+        return None
+    user_home = env.get("HOME") or os.path.expanduser("~")
+    config = env.get("CLAUDE_CONFIG_DIR") or os.path.join(user_home, ".claude")
+    return os.path.join(config, "projects", name, f"{session}.jsonl")
+
+
+def run_records(env: Mapping[str, str], folder: str, session: str | None) -> list[str]:
+    """What the run's transcript says of its end, when its last assistant record is an
+    API error (`isApiErrorMessage`): its text, HTTP status and error kind. An error the
+    agent got past (an answer follows it) says nothing; an unreadable or truncated
+    record is skipped."""
+    path = transcript(env, folder, session) if session else None
+    tail = read_tail(path, TRANSCRIPT_TAIL_BYTES) if path else b""
+    for line in reversed(tail.splitlines()):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(record, dict) or record.get("type") != "assistant":
+            continue
+        if record.get("isApiErrorMessage") is not True:
+            return []
+        return _error_lines(record)
+    return []
+
+
+def _error_lines(record: dict[str, object]) -> list[str]:
+    lines = []
+    message = record.get("message")
+    content = message.get("content") if isinstance(message, dict) else None
+    for part in content if isinstance(content, list) else []:
+        if isinstance(part, dict) and isinstance(part.get("text"), str):
+            lines += str(part["text"]).splitlines()
+    if isinstance(record.get("apiErrorStatus"), int):
+        lines.append(f"API Error: {record['apiErrorStatus']}")
+    if isinstance(record.get("error"), str):
+        lines.append(f"error: {record['error']}")
+    return lines
 
 
 # Options that take a value, so that the prompt is told from them (the CLI reference).

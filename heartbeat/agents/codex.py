@@ -183,3 +183,9 @@ def credential(env: Mapping[str, str]) -> str:
     """Codex's login (`$CODEX_HOME/auth.json`, login/src/auth/storage.rs): its stat is
     compared, never its secret read."""
     return os.path.join(home(env), "auth.json")
+
+
+def run_records(env: Mapping[str, str], folder: str, session: str | None) -> list[str]:
+    """Nothing: its rollout file keeps no error records (codex-rs
+    rollout/policy.rs); its pane and its log say why it stopped."""
+    return []

@@ -78,3 +78,9 @@ def prd_flag(command: Command) -> str | None:
 def last_words(env: Mapping[str, str], now: datetime) -> list[str]:
     """Nothing beyond the pane: a Ralph loop prints why it stopped in its pane."""
     return []
+
+
+def run_records(env: Mapping[str, str], folder: str, session: str | None) -> list[str]:
+    """Nothing: a loop's runs keep no record of their own; its pane and its log say
+    why it stopped."""
+    return []

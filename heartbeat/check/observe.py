@@ -128,7 +128,11 @@ def _sighting(
     if stopped_badly:
         lines = _last_words(config, entry, pane, pane_text, problems, budget)
         if not record.forgiven:
-            reason = agents.stop_reason(entry.command, lines, config.env, now, config.patterns)
+            env = {**config.env, **dict(record.homes)}
+            session = entry.options.get("session") or record.session
+            reason = agents.stop_reason(
+                entry.command, lines, env, now, config.patterns, entry.dir, session
+            )
             observed = replace(observed, reason=reason)
         new_end = record.state in (None, *RUNNING_STATES)
         conversation = _conversation(config, entry, record, lines if new_end else None)

@@ -72,7 +72,34 @@ def main() -> None:
         sys.exit(1)
     os.makedirs(project, exist_ok=True)
     append(path, cwd, session, prompt or "")
+    if prompt == "limit-quietly":
+        # The CLI's record of an API error: a synthetic assistant message (its model
+        # "<synthetic>"), isApiErrorMessage, apiErrorStatus and the error kind.
+        api_error(path, cwd, session, "You've hit your session limit · resets 4:50am (Europe/Rome)")
+        sys.exit(1)
     behave(prompt or "", resumed=False)
+
+
+def api_error(path: str, cwd: str, session: str, text: str) -> None:
+    record = {
+        "parentUuid": None,
+        "cwd": cwd,
+        "sessionId": session,
+        "version": "2.1.38",
+        "type": "assistant",
+        "message": {
+            "model": "<synthetic>",
+            "role": "assistant",
+            "content": [{"type": "text", "text": text}],
+        },
+        "error": "rate_limit",
+        "isApiErrorMessage": True,
+        "apiErrorStatus": 429,
+        "uuid": str(uuid.uuid4()),
+        "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+    }
+    with open(path, "a") as handle:
+        handle.write(json.dumps(record) + "\n")
 
 
 def append(path: str, cwd: str, session: str, prompt: str) -> None:
