@@ -1,5 +1,10 @@
 """The plain data that passes between a check's stages.
 
+A sighting, a plan and a done are built once and never changed, though not frozen: a
+frozen dataclass sets each field through `object.__setattr__`, ten times the cost, and
+a check builds one of each for every entry (decide returns a changed copy with
+`dataclasses.replace`). The record they carry is frozen.
+
 observe -> `Sighting` (what is true of one entry) -> decide -> `Plan` (what to do, and
 the record once it is done) -> act -> `Done` (what was done and what to write) -> run.
 """
@@ -26,7 +31,7 @@ class Quiet:
     commit_asked: str | None  # when git last said a quiet agent made no commit
 
 
-@dataclass(frozen=True)
+@dataclass
 class Sighting:
     """What one check found true of one entry: all that `decide` works from."""
 
@@ -53,7 +58,7 @@ class Sighting:
         return self.record.state.value if self.record.state else "new"
 
 
-@dataclass(frozen=True)
+@dataclass
 class Plan:
     """What to do about one entry, and its record once that is done."""
 
@@ -81,7 +86,7 @@ class Change:
         return f"{self.name}: {seen} ({self.action})"
 
 
-@dataclass(frozen=True)
+@dataclass
 class Done:
     """What acting on one plan did: the record to store, the note's line, the news."""
 
