@@ -20,7 +20,17 @@ from heartbeat.check.facts import Quiet, Sighting
 from heartbeat.check.start import tmux_at
 from heartbeat.config import Config
 from heartbeat.errors import TmuxError
-from heartbeat.model import HELD, Entry, Observation, Pane, Record, Snapshot, State, stamp_of
+from heartbeat.model import (
+    HELD,
+    Entry,
+    Observation,
+    Pane,
+    Reason,
+    Record,
+    Snapshot,
+    State,
+    stamp_of,
+)
 from heartbeat.state import StateFile
 from heartbeat.trust import AllowList
 
@@ -128,12 +138,7 @@ def _sighting(
     if stopped_badly:
         lines = _last_words(config, entry, pane, pane_text, problems, budget)
         if not record.forgiven:
-            env = {**config.env, **dict(record.homes)}
-            session = entry.options.get("session") or record.session
-            reason = agents.stop_reason(
-                entry.command, lines, env, now, config.patterns, entry.dir, session
-            )
-            observed = replace(observed, reason=reason)
+            observed = replace(observed, reason=_stop_reason(config, entry, record, lines, now))
         new_end = record.state in (None, *RUNNING_STATES)
         conversation = _conversation(config, entry, record, lines if new_end else None)
     elif pane is not None:
@@ -310,6 +315,15 @@ def _stall_clock(
     if committed is not None and committed >= quiet_since.timestamp():
         return False, Quiet(record.seen_activity, now.isoformat(), None)
     return True, Quiet(record.seen_activity, record.quiet_since, now.isoformat())
+
+
+def _stop_reason(
+    config: Config, entry: Entry, record: Record, lines: list[str], now: datetime
+) -> Reason | None:
+    """Why the run stopped, as its agent's records, its pane and its agent's log say."""
+    env = {**config.env, **dict(record.homes)}
+    session = entry.options.get("session") or record.session
+    return agents.stop_reason(entry.command, lines, env, now, config.patterns, entry.dir, session)
 
 
 def _last_words(

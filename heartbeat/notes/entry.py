@@ -69,7 +69,12 @@ def read_item(
     context: ReadContext,
 ) -> Entry | NoteError | None:
     """One top-level item of the section: an entry, or what is wrong with it (None when
-    it is closed: a closed entry is not watched, so nothing in it needs fixing)."""
+    it is closed: a closed entry is not watched, so nothing in it needs fixing).
+
+    Somewhat long: it reads the item's parts in the order the note holds them (head,
+    box, name, command, sub-items), each step a line or two, and returns at the first
+    that is wrong.
+    """
     head_line, last = tokens[start].map[0], _last_line(lines, tokens[start].map)
     head_raw = ""
     if tokens[start + 1].type == "paragraph_open":  # the item's first block
