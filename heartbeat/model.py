@@ -319,7 +319,18 @@ class Record:
             return self
         held = self.state in HELD
         state = None if held else self.state
-        return replace(self, failures=(), digest=digest, baseline_at=None, state=state, told=())
+        return replace(
+            self,
+            failures=(),
+            digest=digest,
+            baseline_at=None,
+            state=state,
+            told=(),
+            session=None,  # the conversation was the old command's
+            resumed=False,
+            stale_session=None,
+            resume_failed=None,
+        )
 
     def started(self, run: Started, now: datetime) -> Record:
         """A run heartbeat has just started."""

@@ -75,7 +75,15 @@ def load(state_dir: Path) -> StateFile:
         )
     except FileNotFoundError:
         return StateFile()
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        OverflowError,
+        RecursionError,
+    ) as error:
         return StateFile(
             warning=f"{path}: state file unreadable ({type(error).__name__}); "
             "rebuilding it from tmux and the notes"
@@ -126,11 +134,20 @@ def _hold_json(hold: Hold) -> dict[str, Any]:
 
 
 def _check_times(record: Record) -> None:
-    """Raise ValueError when a time in the record cannot be read."""
+    """Raise ValueError when a time, or a field a check relies on, cannot be read."""
     times = (record.not_before, record.last_start, record.baseline_at, record.commit_asked)
     for when in (*record.failures, *times):
         if when is not None:
             datetime.fromisoformat(when)
+    if record.started_at is not None:
+        datetime.fromtimestamp(float(record.started_at))  # OverflowError: rebuilt
+    fields_typed = (
+        all(isinstance(k, str) and isinstance(v, str) for k, v in record.homes)
+        and all(isinstance(event, str) for event in record.told)
+        and all(isinstance(text, str | None) for text in (record.session, record.stale_session))
+    )
+    if not fields_typed:
+        raise ValueError("a record's field has the wrong type")
 
 
 def _check_edits(item: Any) -> None:

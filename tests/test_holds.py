@@ -80,3 +80,30 @@ def test_reset_lifts_the_hold_for_every_agent_it_held(sandbox: Sandbox) -> None:
         "api: new -> failed (restarted)",
         "web: new -> failed (restarted)",
     ]
+
+
+def test_two_agents_failing_their_login_at_once_send_one_message(sandbox: Sandbox) -> None:
+    launch(sandbox, "api", "codex", "exec", LOGIN_FAILS)
+    launch(sandbox, "web", "codex", "exec", LOGIN_FAILS)
+    sandbox.wait(
+        lambda: "EXITED: 1" in sandbox.pane_text("api") and "EXITED: 1" in sandbox.pane_text("web")
+    )
+
+    sandbox.check()
+    sandbox.check(env=at(sandbox, 1))
+
+    assert sandbox.note().read_text().count("auth-expired: run: codex auth login") == 2
+    assert len([t for t in told(sandbox) if "auth-expired" in t]) == 1
+
+
+def test_a_deleted_login_is_no_renewed_one(sandbox: Sandbox) -> None:
+    login = sandbox.home / ".codex" / "auth.json"
+    login.parent.mkdir(parents=True, exist_ok=True)
+    login.write_text('{"tokens":{"access_token":"old"}}')
+    two_held(sandbox)
+    starts = len(sandbox.calls())
+
+    login.unlink()  # codex logout
+    assert sandbox.check(env=at(sandbox, 1)).stdout == ""
+
+    assert len(sandbox.calls()) == starts

@@ -51,3 +51,17 @@ def test_launch_records_the_host_and_a_carried_entry_keeps_it(sandbox: Sandbox) 
     sandbox.check()
     text = sandbox.note().read_text()
     assert "**api**" in text and text.count("  - host: desktop\n") == 2
+
+
+def test_a_host_a_person_changed_is_not_written_over(sandbox: Sandbox) -> None:
+    sandbox.env["HEARTBEAT_HOST"] = "laptop"
+    sandbox.write_note(SECTION + f"- mine: `codex exec x`\n  - dir: {sandbox.root}\n")
+    sandbox.allow("mine")
+    sandbox.check()
+    moved = sandbox.note().read_text().replace("  - host: laptop\n", "  - host: server\n")
+    sandbox.write_note(moved)
+
+    sandbox.check(env=dict(sandbox.env, HEARTBEAT_NOW="2026-11-24T10:05:00"))
+
+    text = sandbox.note().read_text()
+    assert "  - host: server\n" in text and "host: laptop" not in text

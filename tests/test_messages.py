@@ -5,6 +5,7 @@ family, so each family has several wordings."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
@@ -47,9 +48,15 @@ MESSAGES = [
     ),
     Message(
         "claude 5-hour limit, no zone (#7892)",
+        "5-hour limit reached ∙ resets 11pm",
+        "rate-limited",
+        datetime(2026, 11, 24, 23, 0),
+    ),
+    Message(
+        "a time just past (within 3 hours) is the reset the agent saw coming: lifted",
         "5-hour limit reached ∙ resets 9pm",
         "rate-limited",
-        datetime(2026, 11, 25, 21, 0),
+        datetime(2026, 11, 24, 21, 0),
     ),
     Message(
         "claude weekly limit with a date (#12686)",
@@ -86,9 +93,44 @@ MESSAGES = [
     Message(
         "codex usage limit with a date (#26668)",
         "You've hit your usage limit. Upgrade to Plus to continue using Codex"
-        " (https://chatgpt.com/explore/plus), or try again at Jul 5th, 2027 8:19 PM.",
+        " (https://chatgpt.com/explore/plus), or try again at Dec 5th, 2026 8:19 PM.",
         "rate-limited",
-        datetime(2027, 7, 5, 20, 19),
+        datetime(2026, 12, 5, 20, 19),
+    ),
+    Message(
+        "a date without a year, long past: next year's",
+        "Opus weekly limit reached ∙ resets Feb 24",
+        "rate-limited",
+        None,  # over a month away: misread, so the default wait
+    ),
+    Message(
+        "a date named in its year, past: as it says, so lifted",
+        "You've hit your usage limit. Try again at Nov 23rd, 2026 8:19 PM.",
+        "rate-limited",
+        datetime(2026, 11, 23, 20, 19),
+    ),
+    Message(
+        "a month that does not exist is no time, and no crash",
+        "You've hit your limit · resets at 2026-13-01T09:00:00Z",
+        "rate-limited",
+        None,
+    ),
+    Message(
+        "a wait of years is no time, and no crash",
+        "Rate limit reached. Please try again in 3000000 days.",
+        "rate-limited",
+        None,
+    ),
+    Message(
+        "the latest word wins: a limit after a retried 529",
+        "API Error: 529 Overloaded, retrying\nYou've hit your session limit · resets 11:30pm",
+        "rate-limited",
+        datetime(2026, 11, 24, 23, 30),
+    ),
+    Message(
+        "and a 529 after a limit that was got past",
+        "You've hit your session limit · resets 11:30pm\nAPI Error: 529 Overloaded",
+        "transient",
     ),
     Message(
         "codex usage limit, a duration (#3899)",
@@ -158,9 +200,9 @@ MESSAGES = [
 
 @pytest.mark.parametrize("case", MESSAGES, ids=[m.test_id for m in MESSAGES])
 def test_a_message_falls_into_its_family(case: Message) -> None:
-    found = reasons.classify([case.text, "EXITED: 1"], NOW)
+    found = reasons.classify([*case.text.splitlines(), "EXITED: 1"], NOW)
     assert (found.kind if found else None) == case.kind
-    if case.retry_at is not None:
+    if case.kind == "rate-limited":
         assert found is not None and found.retry_at == case.retry_at
 
 
@@ -186,3 +228,30 @@ def test_the_agents_own_record_of_the_run_comes_before_the_pane(sandbox: Sandbox
     text = sandbox.note().read_text()
     when = local(datetime(2026, 11, 25, 4, 50), "Europe/Rome") + timedelta(seconds=30)
     assert f"rate-limited, restart after {decide.when(decide._whole_minute(when), MOMENT)}" in text
+
+
+def test_odd_files_where_the_agents_keep_theirs_never_stop_a_check(sandbox: Sandbox) -> None:
+    """A rollout named for an hour 24, a transcript nested 20,000 deep, a FIFO where
+    Codex's log goes: each is skipped, and the check ends with its usual answer."""
+    import os
+
+    result = sandbox.run("launch", "api", "--dir", str(sandbox.root), "--claude", "exit:1")
+    assert result.returncode == 0, result.stderr
+    sandbox.wait(lambda: "EXITED: 1" in sandbox.pane_text("api"))
+    session = re.findall(r"- session: (\S+)", sandbox.note().read_text())[-1]
+    project = re.sub(r"[^a-zA-Z0-9]", "-", str(sandbox.root))
+    transcript = sandbox.home / ".claude" / "projects" / project / f"{session}.jsonl"
+    with transcript.open("a") as handle:
+        handle.write("[" * 20000 + "\n")
+    today = datetime.now()
+    sessions = sandbox.home / ".codex" / "sessions" / f"{today:%Y}" / f"{today:%m}" / f"{today:%d}"
+    sessions.mkdir(parents=True)
+    (sessions / f"rollout-{today:%Y-%m-%d}T24-00-00-{session}.jsonl").write_text("{}\n")
+    log = sandbox.home / ".codex" / "log"
+    log.mkdir(parents=True)
+    os.mkfifo(log / "codex-tui.log")
+
+    result = sandbox.check(env=dict(sandbox.env, HEARTBEAT_NOW=SANDBOX_NOW))
+
+    assert "Traceback" not in result.stderr
+    assert result.stdout == "api: running -> failed (restarted)\n"

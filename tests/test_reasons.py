@@ -64,7 +64,8 @@ def test_a_capture_says_why_its_agent_stopped(case: CaptureCase) -> None:
     [
         ("try again in 20m0s", MOMENT + timedelta(minutes=20)),
         ("Please retry after 37 seconds", MOMENT + timedelta(seconds=37)),
-        ("try again at 9:30 am", MOMENT.replace(hour=9, minute=30) + timedelta(days=1)),
+        ("try again at 9:30 am", MOMENT.replace(hour=9, minute=30)),  # just past: lifted
+        ("try again at 6:30 am", MOMENT.replace(hour=6, minute=30) + timedelta(days=1)),
         ("rate limit; retrying 5/5 in 8.2s", None),
     ],
 )

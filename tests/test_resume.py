@@ -182,6 +182,7 @@ def test_resume_never_restarts_afresh_and_says_so(sandbox: Sandbox) -> None:
     sandbox.check()
 
     assert "restarted afresh (resume: never)" in sandbox.note().read_text()
+    sandbox.wait(lambda: len(sandbox.calls()) == 2)
     assert "--resume" not in sandbox.calls()[-1]
 
 
@@ -195,3 +196,58 @@ def test_a_command_without_a_session_restarts_afresh_and_says_so(sandbox: Sandbo
     sandbox.check()
 
     assert "dead · not a git repo, restarted afresh (no session)" in sandbox.note().read_text()
+
+
+def test_after_a_restart_afresh_codex_resumes_the_new_runs_session(sandbox: Sandbox) -> None:
+    """Not the older conversation a `session:` line still names."""
+    codex_home = sandbox.root / "codex-home"
+    env = dict(sandbox.env, CODEX_HOME=str(codex_home))
+    assert (
+        sandbox.run(
+            "launch", "api", "--dir", str(sandbox.root), "--codex", "exit:1", env=env
+        ).returncode
+        == 0
+    )
+    sandbox.wait(lambda: "EXITED: 1" in sandbox.pane_text("api"))
+    sandbox.check(env=env)  # resumes the first session; the resume ends at once
+    sandbox.wait(lambda: "EXITED: 1" in sandbox.pane_text("api"))
+    sandbox.check(env=at(sandbox, 1) | {"CODEX_HOME": str(codex_home)})  # its end, backed off
+    sandbox.check(env=at(sandbox, 2) | {"CODEX_HOME": str(codex_home)})  # afresh: a new session
+    sandbox.wait(lambda: len(list(codex_home.glob("sessions/*/*/*/rollout-*.jsonl"))) == 2)
+    sandbox.wait(lambda: "EXITED: 1" in sandbox.pane_text("api"))
+    first = session_line(sandbox)
+    metas = [
+        json.loads(p.read_text().splitlines()[0])["payload"]
+        for p in codex_home.glob("sessions/*/*/*/rollout-*.jsonl")
+    ]
+    newest = next(m["id"] for m in metas if m["id"] != first)
+
+    sandbox.check(env=at(sandbox, 6) | {"CODEX_HOME": str(codex_home)})  # its end: backed off
+    sandbox.check(env=at(sandbox, 8) | {"CODEX_HOME": str(codex_home)})
+
+    assert session_line(sandbox) == newest  # the new run's, written when found
+    sandbox.wait(lambda: f"resume {newest}" in sandbox.calls()[-1])
+
+
+def test_a_session_line_naming_another_folders_conversation_is_not_resumed(
+    sandbox: Sandbox,
+) -> None:
+    elsewhere = sandbox.root / "elsewhere"
+    elsewhere.mkdir()
+    assert (
+        sandbox.run("launch", "other", "--dir", str(elsewhere), "--codex", "work").returncode == 0
+    )
+    sandbox.wait(lambda: len(list(sandbox.home.glob(".codex/sessions/*/*/*/rollout-*.jsonl"))) == 1)
+    rollout = next(sandbox.home.glob(".codex/sessions/*/*/*/rollout-*.jsonl"))
+    theirs = json.loads(rollout.read_text().splitlines()[0])["payload"]["id"]
+    sandbox.write_note(
+        sandbox.note().read_text()
+        + f"- api: `codex exec crash-once`\n  - dir: {sandbox.root}\n  - session: {theirs}\n"
+    )
+    sandbox.allow("api")
+
+    sandbox.check()  # api starts (never ran): dead, restarted
+    sandbox.wait(lambda: "EXITED: 3" in sandbox.pane_text("api"))
+    sandbox.check(env=at(sandbox, 1))
+
+    assert not [call for call in sandbox.calls() if f"resume {theirs}" in call]

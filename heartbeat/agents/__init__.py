@@ -105,6 +105,10 @@ class Sessions(Protocol):
         """Why a resume did not take, when the run's last words say."""
         ...
 
+    def belongs(self, env: Mapping[str, str], folder: str, session: str) -> bool:
+        """Whether the session is one a run in `folder` had."""
+        ...
+
 
 SESSIONS: dict[str, Sessions] = {"codex": codex, "claude": claude}
 # Variables that say where an agent keeps its sessions and login: kept from the launch,
@@ -119,20 +123,22 @@ def keeps_sessions(command: Command) -> bool:
 def session_of(
     entry: Entry, env: Mapping[str, str], started: float | None, known: str | None
 ) -> str | None:
-    """The conversation of the entry's last run: the note's `session:` line (the last one
-    wins), the id the command names itself, the one found before (`known`), or the one
-    the run created (looked for once, by folder and start time)."""
+    """The conversation of the entry's last run: the id its command names itself, the one
+    heartbeat knows for the run (`known`: pinned, found or resumed), the one the run
+    heartbeat started created (looked for by folder and start time), else the note's
+    `session:` line (the last one wins: a hand-written entry's), when that conversation
+    is the entry's folder's."""
     agent = recognise(entry.command)
     sessions = SESSIONS.get(agent.family)
     if sessions is None:
         return None
+    found = sessions.session_in(list(agent.words)) or known
+    if found is None and started:
+        found = sessions.find_session(env, entry.dir, started)
     written = entry.options.get("session", "")
-    if is_session_id(written):
-        return written
-    named = sessions.session_in(list(agent.words))
-    if named or known:
-        return named or known
-    return sessions.find_session(env, entry.dir, started) if started else None
+    if found is None and is_session_id(written) and sessions.belongs(env, entry.dir, written):
+        found = written  # a hand-written line, taken only for this folder's conversation
+    return found
 
 
 def resume_command(entry: Entry, session: str, prompt: str) -> tuple[str, ...] | None:
@@ -180,7 +186,7 @@ def credential_stamp(path: str) -> tuple[int, int, int] | None:
     content: a changed stamp is a renewed login. None: there is none."""
     try:
         found = os.stat(path, follow_symlinks=False)
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL in a path from a damaged state file
         return None
     return (found.st_ino, found.st_size, found.st_mtime_ns)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
@@ -52,6 +53,17 @@ def transcript(env: Mapping[str, str], folder: str, session: str) -> str | None:
     return os.path.join(config, "projects", name, f"{session}.jsonl")
 
 
+def belongs(env: Mapping[str, str], folder: str, session: str) -> bool:
+    """Whether the session is this folder's: its transcript is in the folder's project
+    (so a `session:` line cannot lend an entry another project's conversation)."""
+    path = transcript(env, folder, session)
+    try:
+        found = os.stat(path, follow_symlinks=False) if path else None
+    except (OSError, ValueError):
+        return False
+    return found is not None and stat.S_ISREG(found.st_mode) and found.st_uid == os.getuid()
+
+
 def run_records(env: Mapping[str, str], folder: str, session: str | None) -> list[str]:
     """What the run's transcript says of its end, when its last assistant record is an
     API error (`isApiErrorMessage`): its text, HTTP status and error kind. An error the
@@ -62,9 +74,12 @@ def run_records(env: Mapping[str, str], folder: str, session: str | None) -> lis
     for line in reversed(tail.splitlines()):
         try:
             record = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
-        if not isinstance(record, dict) or record.get("type") != "assistant":
+        kind = record.get("type") if isinstance(record, dict) else None
+        if kind == "user":
+            return []  # a turn began after whatever came before: that run ended later
+        if kind != "assistant" or not isinstance(record, dict):
             continue
         if record.get("isApiErrorMessage") is not True:
             return []

@@ -12,6 +12,7 @@ after it. An unknown id fails with "no rollout found for thread id <id>".
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import re
@@ -20,7 +21,7 @@ import time
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 
-from heartbeat.agents.command import invocation, is_session_id, split_options
+from heartbeat.agents.command import invocation, is_session_id, read_tail, split_options
 from heartbeat.model import Command
 
 NAME = "codex"
@@ -48,17 +49,17 @@ def launch_argv(task: str) -> list[str]:
 
 
 def last_words(env: Mapping[str, str], now: datetime, lines: int = 40) -> list[str]:
-    """The end of Codex's own log, when it is recent."""
-    home = env.get("HOME") or os.path.expanduser("~")
-    path = os.path.join(home, *LOG)
+    """The end of Codex's own log (`$CODEX_HOME/log/codex-tui.log`), when it is recent:
+    read without following a link, and only when it is a regular file of ours (a FIFO
+    there would hang the check)."""
+    path = os.path.join(home(env), *LOG[1:])
     try:
-        if time.time() - os.stat(path).st_mtime > LOG_FRESH_SECONDS:
+        if time.time() - os.stat(path, follow_symlinks=False).st_mtime > LOG_FRESH_SECONDS:
             return []
-        with open(path, "rb") as handle:
-            handle.seek(max(0, os.stat(path).st_size - LOG_BYTES_READ))
-            return handle.read().decode("utf-8", "replace").splitlines()[-lines:]
-    except OSError:
+    except (OSError, ValueError):
         return []
+    tail = read_tail(path, LOG_BYTES_READ)
+    return tail.decode("utf-8", "replace").splitlines()[-lines:]
 
 
 # exec's options that take a value (exec/src/cli.rs and the shared options).
@@ -122,9 +123,13 @@ def _rollouts_near(codex_home: str, start: datetime) -> Iterator[tuple[str, date
             continue
         for name in names:
             match = _ROLLOUT.fullmatch(name)
-            if match and is_session_id(match[2]):
+            if not match or not is_session_id(match[2]):
+                continue
+            try:
                 named = datetime.strptime(match[1], "%Y-%m-%dT%H-%M-%S")
-                yield os.path.join(folder, name), named, match[2]
+            except ValueError:  # an hour 24, a month 13: not a file Codex wrote
+                continue
+            yield os.path.join(folder, name), named, match[2]
 
 
 def _session_meta(path: str) -> dict[str, object] | None:
@@ -145,12 +150,24 @@ def _session_meta(path: str) -> dict[str, object] | None:
         os.close(fd)
     try:
         record = json.loads(first)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not isinstance(record, dict) or record.get("type") != "session_meta":
         return None
     payload = record.get("payload")
     return payload if isinstance(payload, dict) else None
+
+
+def belongs(env: Mapping[str, str], folder: str, session: str) -> bool:
+    """Whether the session is one a run in `folder` created: its rollout file's
+    `session_meta` names that folder (so a `session:` line cannot lend an entry another
+    project's conversation)."""
+    pattern = os.path.join(home(env), "sessions", "*", "*", "*", f"rollout-*-{session}.jsonl")
+    for path in glob.glob(pattern) if is_session_id(session) else []:
+        meta = _session_meta(path)
+        if meta is not None and meta.get("id") == session:
+            return os.path.normpath(str(meta.get("cwd", ""))) == os.path.normpath(folder)
+    return False
 
 
 def session_in(words: list[str]) -> str | None:

@@ -52,38 +52,64 @@ def builtin_patterns() -> tuple[Pattern, ...]:
 
 
 def classify(lines: Sequence[str], now: datetime, extra: Sequence[Pattern] = ()) -> Reason | None:
-    """The first pattern that matches the text, most recent lines first."""
+    """The reason the agent's latest words give: of the patterns that match, the one whose
+    last match ends last (a "retrying after 529" line followed by a usage limit is the
+    limit); on one line, the person's own patterns first, then the built-in families in
+    order. A rate limit's reset time is the last one the text names."""
     text = "\n".join(lines)
-    for pattern in (*extra, *builtin_patterns()):
-        if pattern.regex.search(text):
-            retry_at = retry_time(text, now) if pattern.reason == RATE_LIMITED else None
-            return Reason(pattern.reason, pattern.hint, retry_at)
-    return None
+    best: tuple[int, int, Pattern] | None = None
+    for rank, pattern in enumerate((*extra, *builtin_patterns())):
+        ends = [found.end() for found in pattern.regex.finditer(text)]
+        if not ends:
+            continue
+        line_end = text.find("\n", ends[-1] - 1)
+        key = (line_end if line_end >= 0 else len(text), -rank)
+        if best is None or key > best[:2]:
+            best = (*key, pattern)
+    if best is None:
+        return None
+    pattern = best[2]
+    retry_at = retry_time(text, now) if pattern.reason == RATE_LIMITED else None
+    return Reason(pattern.reason, pattern.hint, retry_at)
+
+
+# Longer than any provider's limit window (weekly, at most monthly): a reset time
+# further off is misread.
+LONGEST_WAIT = timedelta(days=31)
 
 
 def retry_time(text: str, now: datetime) -> datetime | None:
-    """When a rate limit lifts, if the text says."""
-    found = _IN.search(text)
-    if found:
+    """When a rate limit lifts, if the text says; None for a time it does not say, or
+    cannot mean (a month 13, a zone +99:00, a wait of years)."""
+    try:
+        found = _retry_time(text, now)
+    except (ValueError, OverflowError):
+        return None
+    return found if found is None or found - now <= LONGEST_WAIT else None
+
+
+def _retry_time(text: str, now: datetime) -> datetime | None:
+    """The last reset time the text names (the agent's latest word on it)."""
+    named: list[tuple[int, datetime]] = []
+    for found in _IN.finditer(text):
         seconds = 0.0
         for amount, unit in _PART.findall(found[1]):
             key = "ms" if unit.lower() == "ms" else unit[0].lower()
             seconds += float(amount) * _SECONDS[key]
-        return now + timedelta(seconds=seconds)
-    iso = _AT_ISO.search(text)
-    if iso:
-        moment = datetime.fromisoformat(iso[1].replace(" ", "T"))
+        named.append((found.start(), now + timedelta(seconds=seconds)))
+    for found in _AT_ISO.finditer(text):
+        moment = datetime.fromisoformat(found[1].replace(" ", "T"))
         if moment.tzinfo is not None:  # to this machine's local time
             moment = moment.astimezone().replace(tzinfo=None)
-        return moment
-    epoch = _EPOCH.search(text)
-    if epoch:
-        return datetime.fromtimestamp(int(epoch[1]))
-    for phrase in _AT.finditer(text):
-        named = _moment(phrase, now)
-        if named is not None:
-            return named
-    return None
+        named.append((found.start(), moment))
+    for found in _EPOCH.finditer(text):
+        named.append((found.start(), datetime.fromtimestamp(int(found[1]))))
+    iso_starts = {start for start, _ in named}
+    for found in _AT.finditer(text):
+        said = _moment(found, now)
+        if said is not None and found.start() not in iso_starts:
+            named.append((found.start(), said))
+    return max(named, key=lambda item: item[0])[1] if named else None
 
 
 def _moment(found: re.Match[str], now: datetime) -> datetime | None:
@@ -99,7 +125,7 @@ def _moment(found: re.Match[str], now: datetime) -> datetime | None:
         hour = 0
     # A bare number ("retry 3 times") is no time of day.
     bare = found["hour"] is not None and not meridiem and found["minute"] is None
-    if hour > 23 or minute > 59 or bare:
+    if hour > 23 or minute > 59 or bare or (meridiem and int(found["hour"] or 0) > 12):
         return None
     zone = _zone(found["zone"])
     here = now.astimezone(zone) if zone else now
@@ -112,9 +138,21 @@ def _moment(found: re.Match[str], now: datetime) -> datetime | None:
         moment = day.replace(hour=hour, minute=minute, second=0, microsecond=0)
     except ValueError:
         return None
-    if moment <= here:
-        moment += timedelta(days=365 if found["month"] and not found["year"] else 1)
+    moment = _next(moment, here, dated=found["month"] is not None, year=found["year"])
     return moment.astimezone().replace(tzinfo=None) if zone else moment
+
+
+# A time just past was the reset the agent saw coming (it is lifted); one long past
+# means its next turn: tomorrow for a time of day, next year for a date.
+JUST_PAST = {False: timedelta(hours=3), True: timedelta(days=180)}
+
+
+def _next(moment: datetime, here: datetime, dated: bool, year: str | None) -> datetime:
+    if moment > here or year or here - moment <= JUST_PAST[dated]:
+        return moment
+    if dated:
+        return moment.replace(year=moment.year + 1)
+    return moment + timedelta(days=1)
 
 
 def _zone(name: str | None) -> tzinfo | None:

@@ -222,16 +222,29 @@ def deferred(decision: Decision) -> Decision:
 # --- a check's plans --------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class InForce:
+    """A login hold as one check sees it."""
+
+    hint: str  # what to run
+    teller: tuple[str, str] | None  # the entry whose message tells of it (None: told)
+
+
 def holds_in_force(
     sightings: Sequence[Sighting], holds: Mapping[str, Hold], lifted: set[str]
-) -> dict[str, str]:
-    """The providers whose agents are held for an expired login, with what to run: those
-    held before (unless their login was renewed), and those whose login failed now."""
-    held = {provider: hold.hint for provider, hold in holds.items() if provider not in lifted}
+) -> dict[str, InForce]:
+    """The providers whose agents are held for an expired login: those held before
+    (unless their login was renewed; already told), and those whose login failed now
+    (told by the first entry that saw it)."""
+    held = {
+        provider: InForce(hold.hint, None)
+        for provider, hold in holds.items()
+        if provider not in lifted
+    }
     for sighting in sightings:
         reason = sighting.observed.reason
         if reason is not None and reason.kind == AUTH_EXPIRED and sighting.provider:
-            held.setdefault(sighting.provider, reason.hint)
+            held.setdefault(sighting.provider, InForce(reason.hint, sighting.entry.key))
     return held
 
 
@@ -239,20 +252,23 @@ def plan(
     sighting: Sighting,
     now: datetime,
     limits: Limits = DEFAULT_LIMITS,
-    held: Mapping[str, str] | None = None,
+    held: Mapping[str, InForce] | None = None,
 ) -> Plan:
     """What to do about one entry, and its record once that is done (`held`: the
     providers whose login expired, whose agents are held when they stop)."""
     entry, record, observed = sighting.entry, sighting.record, sighting.observed
     history = history_of(record)
     decision = decide(history, observed, now, entry.restart_mode, limits, entry.stall_mode)
-    hint = (held or {}).get(sighting.provider or "")
+    hold = (held or {}).get(sighting.provider or "")
     new_end = history.state in (None, State.RUNNING, State.STALLED)
-    if hint is not None and new_end and decision.state not in (*HELD, *RUNNING_STATES):
+    stopped = decision.state not in (*HELD, *RUNNING_STATES, State.FINISHED)
+    if hold is not None and new_end and stopped:
         # A restart into the same expired login fails the same way: held with the rest,
         # told in the first one's message.
-        what = f"{describe(observed)} · held: the {sighting.provider} login expired; {hint}"
+        what = f"{describe(observed)} · held: the {sighting.provider} login expired; {hold.hint}"
         decision = Decision(State.AUTH_EXPIRED, Action.NONE, True, what, True)
+    elif hold is not None and decision.event == "auth-expired" and hold.teller != entry.key:
+        decision = replace(decision, event=None)  # one message in all, for the login
     problem = None
     if decision.action is Action.RESTART and not sighting.approved:
         decision, problem = _awaiting_approval(sighting, decision)
@@ -347,10 +363,10 @@ def next_record(sighting: Sighting, decision: Decision, now: datetime) -> Record
 
 def is_news(record: Record, event: str) -> bool:
     """Whether a person should hear of this event: each event once since the entry last
-    ran healthy, and a restart only when nothing was said before it (the last message
-    said when it would restart)."""
+    ran healthy, and a restart only when no message said before when it would restart
+    (`rate-limited` and `failed` do)."""
     if event == "restarted":
-        return not record.told
+        return not {"rate-limited", "failed"} & set(record.told)
     return event not in record.told
 
 

@@ -68,11 +68,12 @@ class Look:
 def _renewed_logins(saved: StateFile) -> set[str]:
     """The providers held for an expired login whose login file has changed since: a
     stat, never a read of the secret (and nothing at all while nothing is held)."""
-    return {
-        provider
-        for provider, hold in saved.holds.items()
-        if agents.credential_stamp(hold.path) != hold.stamp
-    }
+    lifted = set()
+    for provider, hold in saved.holds.items():
+        now = agents.credential_stamp(hold.path)
+        if now is not None and now != hold.stamp:  # a deleted login is no renewed one
+            lifted.add(provider)
+    return lifted
 
 
 def observe(
@@ -140,7 +141,9 @@ def _sighting(
         if not record.forgiven:
             observed = replace(observed, reason=_stop_reason(config, entry, record, lines, now))
         new_end = record.state in (None, *RUNNING_STATES)
-        conversation = _conversation(config, entry, record, lines if new_end else None)
+        conversation = _conversation(
+            config, entry, record, lines if new_end else None, observed.reason is not None
+        )
     elif pane is not None:
         stalled, quiet = _stall_clock(config, entry, pane, record, now)
         observed = replace(observed, stalled=True) if stalled else observed
@@ -181,7 +184,11 @@ RESUME_FAILS_WITHIN = 30.0  # seconds: a resume that ends this soon did not take
 
 
 def _conversation(
-    config: Config, entry: Entry, record: Record, lines: list[str] | None
+    config: Config,
+    entry: Entry,
+    record: Record,
+    lines: list[str] | None,
+    known_reason: bool = False,
 ) -> Conversation:
     """For a run that stopped before finishing: whether its agent keeps sessions, its
     session, the argv that resumes it, and why the run (itself a resume) did not take:
@@ -196,7 +203,7 @@ def _conversation(
             RESUME_FAILS_WITHIN
         )
         refused = agents.resume_refused(entry.command, lines) or (
-            "it ended within 30 s" if quick else None
+            "it ended within 30 s" if quick and not known_reason else None
         )
     resume = None
     if session and session != record.stale_session and not refused:

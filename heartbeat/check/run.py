@@ -168,19 +168,24 @@ def this_hosts(
 
 
 def remember_holds(
-    config: Config, saved: StateFile, look: observe.Look, held: dict[str, str], now: datetime
+    config: Config,
+    saved: StateFile,
+    look: observe.Look,
+    held: dict[str, decide.InForce],
+    now: datetime,
 ) -> None:
     """Expired logins: a renewed one is forgotten; a new one is kept with the stamp of its
     login file, whose change lifts it."""
     for provider in look.lifted:
         saved.holds.pop(provider, None)
-    for provider, hint in held.items():
+    for provider, hold in held.items():
         if provider in saved.holds:
             continue
         leader = next(s for s in look.sightings if s.provider == provider)
         path = agents.credential_file(provider, {**config.env, **dict(leader.record.homes)})
         if path is not None:
-            saved.holds[provider] = Hold(path, agents.credential_stamp(path), now.isoformat(), hint)
+            stamp = agents.credential_stamp(path)
+            saved.holds[provider] = Hold(path, stamp, now.isoformat(), hold.hint)
 
 
 def remember_servers(saved: StateFile, servers: dict[str, int | None]) -> None:

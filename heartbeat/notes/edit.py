@@ -65,8 +65,10 @@ def is_written(note: Note, edit: Edit) -> bool:
     """Whether the edit's status line is in the note (or its entry is gone or new)."""
     targets = [entry for entry in note.by_key.get(edit.key, ()) if entry_id(entry) == edit.entry_id]
     if edit.option:
-        key, value = edit.option_item()
-        return not targets or any(entry.options.get(key) == value for entry in targets)
+        # Written once the entry has the key, whatever its value: a person who changed
+        # it (`host: server`) is not written over.
+        key, _ = edit.option_item()
+        return not targets or any(key in entry.options for entry in targets)
     wanted = {
         status_text(edit.stamp, edit.text),
         status_text(edit.stamp, f"{CLOSED_PREFIX}: {edit.text}"),
