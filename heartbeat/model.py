@@ -326,10 +326,11 @@ class Record:
             baseline_at=None,
             state=state,
             told=(),
-            session=None,  # the conversation was the old command's
+            session=None,  # the conversation, and the run, were the old command's
             resumed=False,
             stale_session=None,
             resume_failed=None,
+            started_at=None,
         )
 
     def started(self, run: Started, now: datetime) -> Record:

@@ -96,7 +96,7 @@ def test_editing_the_command_of_an_entry_that_gave_up_starts_afresh(sandbox: San
     result = sandbox.check(env=at(sandbox, minute + 2))
 
     assert result.stdout == "flaky: failed (restarted)\n"
-    sandbox.wait(lambda: sandbox.calls()[-1].endswith("|exec fixed"))
+    sandbox.wait(lambda: sandbox.calls()[-1].endswith("|exec fixed"))  # not a resume
 
 
 def test_the_storm_guard_restarts_three_per_check_oldest_first(sandbox: Sandbox) -> None:

@@ -121,13 +121,18 @@ def keeps_sessions(command: Command) -> bool:
 
 
 def session_of(
-    entry: Entry, env: Mapping[str, str], started: float | None, known: str | None
+    entry: Entry,
+    env: Mapping[str, str],
+    started: float | None,
+    known: str | None,
+    written_counts: bool = True,
 ) -> str | None:
     """The conversation of the entry's last run: the id its command names itself, the one
     heartbeat knows for the run (`known`: pinned, found or resumed), the one the run
     heartbeat started created (looked for by folder and start time), else the note's
     `session:` line (the last one wins: a hand-written entry's), when that conversation
-    is the entry's folder's."""
+    is the entry's folder's and `written_counts` (heartbeat has not started this entry:
+    after that the line is its own record of an earlier command's run)."""
     agent = recognise(entry.command)
     sessions = SESSIONS.get(agent.family)
     if sessions is None:
@@ -136,7 +141,12 @@ def session_of(
     if found is None and started:
         found = sessions.find_session(env, entry.dir, started)
     written = entry.options.get("session", "")
-    if found is None and is_session_id(written) and sessions.belongs(env, entry.dir, written):
+    if (
+        found is None
+        and written_counts
+        and is_session_id(written)
+        and sessions.belongs(env, entry.dir, written)
+    ):
         found = written  # a hand-written line, taken only for this folder's conversation
     return found
 

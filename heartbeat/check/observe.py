@@ -196,7 +196,8 @@ def _conversation(
     if not agents.keeps_sessions(entry.command):
         return _NO_CONVERSATION
     env = {**config.env, **dict(record.homes)}
-    session = agents.session_of(entry, env, record.started_at, record.session)
+    written_counts = record.last_start is None  # an entry heartbeat never started
+    session = agents.session_of(entry, env, record.started_at, record.session, written_counts)
     refused = record.resume_failed if lines is None else None
     if record.resumed and lines is not None:
         quick = record.started_at is not None and time.time() - record.started_at < (
