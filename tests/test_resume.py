@@ -44,7 +44,7 @@ def test_claude_is_pinned_at_launch_and_resumed_after_a_crash(sandbox: Sandbox) 
     session = session_line(sandbox)
     first = sandbox.calls()[0].split("|", 1)[1]
     assert (
-        first == f"-p --session-id {session} --permission-mode acceptEdits --model opus crash-once"
+        first == f"-p crash-once --session-id {session} --permission-mode acceptEdits --model opus"
     )
     sandbox.wait(lambda: "EXITED: 3" in sandbox.pane_text("api"))
 
@@ -56,13 +56,13 @@ def test_claude_is_pinned_at_launch_and_resumed_after_a_crash(sandbox: Sandbox) 
     assert resumed == " ".join(
         [
             "-p",
+            CONTINUE_PROMPT,
             "--resume",
             session,
             "--permission-mode",
             "acceptEdits",
             "--model",
             "opus",
-            CONTINUE_PROMPT,
         ]
     )
     assert (
@@ -251,3 +251,22 @@ def test_a_session_line_naming_another_folders_conversation_is_not_resumed(
     sandbox.check(env=at(sandbox, 1))
 
     assert not [call for call in sandbox.calls() if f"resume {theirs}" in call]
+
+
+def test_an_option_of_several_words_keeps_them_all_and_never_takes_the_prompt() -> None:
+    """Claude Code's `--allowedTools A B` takes every word up to the next option."""
+    from heartbeat.agents import claude
+
+    words = ["claude", "-p", "task", "--allowedTools", "Edit", "Bash", "--session-id", "x"]
+    resumed = claude.resume_argv(words, "0e72080f-7355-42dc-88c8-486cad502e3c", "go on")
+
+    assert resumed == [
+        "claude",
+        "-p",
+        "go on",
+        "--resume",
+        "0e72080f-7355-42dc-88c8-486cad502e3c",
+        "--allowedTools",
+        "Edit",
+        "Bash",
+    ]

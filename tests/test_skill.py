@@ -43,13 +43,14 @@ def test_every_block_of_the_skill_runs(sandbox: Sandbox) -> None:
             assert result.returncode == 0, f"{block}\n{result.stdout}\n{result.stderr}"
         expected = (
             "exec --full-auto Add input validation tests for /orders",
-            "--permission-mode acceptEdits Fix the flaky login test",
+            "-p Fix the flaky login test --session-id",
             "--codex --prd PRD.md",
         )
         # Each agent records its start as it comes up, a moment after its launch.
         sandbox.wait(lambda: all(call in "\n".join(sandbox.calls()) for call in expected))
         assert re.search(
-            r"\|-p --session-id [0-9a-f-]{36} --permission-mode", "\n".join(sandbox.calls())
+            r"\|-p Fix the flaky login test --session-id [0-9a-f-]{36} --permission-mode",
+            "\n".join(sandbox.calls()),
         )
     finally:
         subprocess.run(

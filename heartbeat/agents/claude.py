@@ -1,5 +1,5 @@
 """Anthropic's Claude Code (`claude -p ...`): headless runs pinned to a session id that
-heartbeat chooses, and resumed with `claude -p --resume ID PROMPT` after a crash.
+heartbeat chooses, and resumed with `claude -p PROMPT --resume ID` after a crash.
 
 Sources: Claude Code's CLI reference (`-p`, `-r/--resume`, `--session-id <uuid>` "must be a
 valid UUID", `--permission-mode`); `--resume` of an unknown id prints "No conversation
@@ -126,6 +126,19 @@ WITH_VALUE = frozenset(
         "--agents",
     }
 )
+# Options that take every word up to the next option (`--allowedTools Edit Bash`): the
+# prompt goes before them.
+VARIADIC = frozenset(
+    {
+        "--allowedTools",
+        "--allowed-tools",
+        "--disallowedTools",
+        "--disallowed-tools",
+        "--add-dir",
+        "--mcp-config",
+        "--betas",
+    }
+)
 # What names a conversation: not carried into a resume, which names its own.
 SESSION_OPTIONS = frozenset({"--session-id", "--resume", "-r", "--continue", "-c"})
 PRINT_OPTIONS = frozenset({"-p", "--print"})
@@ -135,8 +148,9 @@ def launch_argv(task: str, extra: list[str]) -> tuple[list[str], str]:
     """What `heartbeat launch --claude TASK [-- OPTION ...]` runs, and the session id
     heartbeat chose for it."""
     session = str(uuid.uuid4())
-    argv = [PROGRAM, "-p", "--session-id", session, "--permission-mode", "acceptEdits"]
-    return [*argv, *extra, task], session
+    # The task right after -p: an option that takes several words cannot swallow it.
+    argv = [PROGRAM, "-p", task, "--session-id", session, "--permission-mode", "acceptEdits"]
+    return [*argv, *extra], session
 
 
 def pinned(words: list[str]) -> tuple[list[str], str] | None:
@@ -162,8 +176,9 @@ def session_in(words: list[str]) -> str | None:
 
 
 def resume_argv(words: list[str], session: str, prompt: str) -> list[str] | None:
-    """`claude -p --resume ID [its options] PROMPT`, from the original invocation."""
-    options, _ = split_options(words, WITH_VALUE)
+    """`claude -p PROMPT --resume ID [its options]`, from the original invocation (the
+    prompt first, so that an option taking several words keeps all of them)."""
+    options, _ = split_options(words, WITH_VALUE - VARIADIC, variadic=VARIADIC)
     kept: list[str] = []
     skip = False
     for index, option in enumerate(options):
@@ -176,7 +191,7 @@ def resume_argv(words: list[str], session: str, prompt: str) -> list[str] | None
             skip = with_value
             continue
         kept.append(option)
-    return [words[0], "-p", "--resume", session, *kept, prompt]
+    return [words[0], "-p", prompt, "--resume", session, *kept]
 
 
 def resume_refused(lines: list[str]) -> str | None:

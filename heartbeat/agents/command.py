@@ -72,10 +72,14 @@ def is_session_id(text: str) -> bool:
 
 
 def split_options(
-    words: list[str], with_value: frozenset[str], start: int = 1
+    words: list[str],
+    with_value: frozenset[str],
+    start: int = 1,
+    variadic: frozenset[str] = frozenset(),
 ) -> tuple[list[str], list[str]]:
-    """An invocation's options (each with its value) and its positional words, from
-    words[start:]. `--flag=value` is one word; everything after `--` is positional."""
+    """An invocation's options (each with its values) and its positional words, from
+    words[start:]. `--flag=value` is one word; an option in `variadic` takes every word
+    up to the next option (as commander does); everything after `--` is positional."""
     options: list[str] = []
     positional: list[str] = []
     i = start
@@ -84,6 +88,13 @@ def split_options(
         if word == "--":
             positional += words[i + 1 :]
             break
+        if word in variadic:
+            options.append(word)
+            i += 1
+            while i < len(words) and not words[i].startswith("-"):
+                options.append(words[i])
+                i += 1
+            continue
         if word.startswith("-") and word != "-":
             takes_value = word in with_value and "=" not in word
             options += words[i : i + 2] if takes_value else [word]

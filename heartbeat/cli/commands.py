@@ -90,7 +90,7 @@ def check(args: argparse.Namespace) -> None:
     arg(
         "--claude",
         metavar="TASK",
-        help="run `claude -p --session-id ID --permission-mode acceptEdits [-- OPTION ...] TASK`",
+        help="run `claude -p TASK --session-id ID --permission-mode acceptEdits [-- OPTION ...]`",
     ),
     arg("--ralph", metavar="PRD", help="run `ralphy --codex --prd PRD`"),
     arg("--parallel", action="store_true", help="with --ralph: `ralphy --codex --parallel`"),
