@@ -214,6 +214,11 @@ class Baseline:
     head: str | None  # None: not a git repository
     prd_ticked: frozenset[str] | None  # None: no PRD
     started: datetime
+    # Uncommitted files then, with their fingerprints: work that was not this run's.
+    dirty: tuple[tuple[str, str], ...] = ()
+    # For a run heartbeat first saw running: when its session was created, which the
+    # baseline is taken from (the last commit before then, the files not changed since).
+    guessed_from: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -311,6 +316,10 @@ class Record:
     resume_failed: str | None = None  # why, until the restart afresh that follows it
     started_at: float | None = None  # the real time (epoch) of the last start
     homes: tuple[tuple[str, str], ...] = ()  # CODEX_HOME and the like, at launch
+    # More of the baseline: the uncommitted files then, fingerprinted, and for a run
+    # first seen running, its session's creation (the baseline is a guess from then).
+    baseline_dirty: tuple[tuple[str, str], ...] = ()
+    baseline_from: str | None = None
 
     def for_command(self, digest: str) -> Record:
         """The record as it stands for the command with this digest: a new or edited
@@ -360,7 +369,9 @@ class Record:
         if self.baseline_at is None:
             return None
         ticked = frozenset(self.baseline_prd) if self.baseline_prd is not None else None
-        return Baseline(self.baseline_head, ticked, datetime.fromisoformat(self.baseline_at))
+        guessed = datetime.fromisoformat(self.baseline_from) if self.baseline_from else None
+        started = datetime.fromisoformat(self.baseline_at)
+        return Baseline(self.baseline_head, ticked, started, self.baseline_dirty, guessed)
 
     def with_baseline(self, baseline: Baseline) -> Record:
         return replace(self, **_baseline_fields(baseline))
@@ -377,6 +388,8 @@ def _baseline_fields(baseline: Baseline) -> dict[str, Any]:
         "baseline_at": baseline.started.isoformat(),
         "baseline_head": baseline.head,
         "baseline_prd": ticked,
+        "baseline_dirty": baseline.dirty,
+        "baseline_from": baseline.guessed_from.isoformat() if baseline.guessed_from else None,
     }
 
 

@@ -103,6 +103,7 @@ def _record_from_json(value: dict[str, Any], known: set[str]) -> Record:
     values["failures"] = tuple(values["failures"])
     values["told"] = tuple(values["told"])
     values["homes"] = tuple(tuple(pair) for pair in values["homes"])
+    values["baseline_dirty"] = tuple(tuple(pair) for pair in values["baseline_dirty"])
     if values["baseline_prd"] is not None:
         values["baseline_prd"] = tuple(values["baseline_prd"])
     record = object.__new__(Record)
@@ -135,7 +136,13 @@ def _hold_json(hold: Hold) -> dict[str, Any]:
 
 def _check_times(record: Record) -> None:
     """Raise ValueError when a time, or a field a check relies on, cannot be read."""
-    times = (record.not_before, record.last_start, record.baseline_at, record.commit_asked)
+    times = (
+        record.not_before,
+        record.last_start,
+        record.baseline_at,
+        record.baseline_from,
+        record.commit_asked,
+    )
     for when in (*record.failures, *times):
         if when is not None:
             datetime.fromisoformat(when)
@@ -143,6 +150,7 @@ def _check_times(record: Record) -> None:
         datetime.fromtimestamp(float(record.started_at))  # OverflowError: rebuilt
     fields_typed = (
         all(isinstance(k, str) and isinstance(v, str) for k, v in record.homes)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in record.baseline_dirty)
         and all(isinstance(event, str) for event in record.told)
         and all(isinstance(text, str | None) for text in (record.session, record.stale_session))
     )
@@ -190,6 +198,7 @@ def _record_json(record: Record) -> dict[str, Any]:
     raw["failures"] = list(record.failures)
     raw["told"] = list(record.told)
     raw["homes"] = [list(pair) for pair in record.homes]
+    raw["baseline_dirty"] = [list(pair) for pair in record.baseline_dirty]
     if record.baseline_prd is not None:
         raw["baseline_prd"] = list(record.baseline_prd)
     return raw

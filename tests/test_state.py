@@ -55,6 +55,8 @@ def test_an_earlier_state_file_gains_the_new_field_once_then_stays_unwritten(
         "resume_failed": None,
         "started_at": None,
         "homes": [],
+        "baseline_dirty": [],
+        "baseline_from": None,
     }
     assert path.read_text() == json.dumps(expected, separators=(",", ":")) + "\n"
 

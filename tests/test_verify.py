@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -280,3 +281,119 @@ def test_an_entry_on_another_socket_is_seen_finishing(sandbox: Sandbox) -> None:
         assert sandbox.check().stdout == "api: running -> finished (closed)\n"
     finally:
         subprocess.run(["tmux", "-S", other, "kill-server"], capture_output=True)
+
+
+def _dirty(repo: Path) -> None:
+    """Work a person left in the repository before any agent ran: an edit and a new
+    file, last changed an hour before the sandbox's start."""
+    with (repo / "PRD.md").open("a") as prd_file:
+        prd_file.write("\nNotes: the endpoint takes JSON.\n")
+    (repo / "scratch.py").write_text("print('draft')\n")
+    (repo / "README").write_text("draft\n")
+    subprocess.run(["git", "-C", str(repo), "add", "-N", "README"], check=True)
+    for name in ("PRD.md", "scratch.py", "README"):
+        os.utime(repo / name, (1_700_000_000, 1_700_000_000))
+
+
+def test_work_already_in_a_dirty_tree_is_not_the_agents(sandbox: Sandbox, repo: Path) -> None:
+    _dirty(repo)
+    launch_in(sandbox, repo, "api", "codex", "exec", "exit:0")
+    finish(sandbox, "api")
+
+    text = sandbox.note().read_text()
+    # Not `verified`: the person's files were there before it, untouched.
+    assert "— finished (exit 0) · no changes · PRD 1/3\n" in text
+    assert sandbox.run("verify", "api").returncode == 1
+
+
+def test_an_agent_that_changes_a_dirty_file_further_is_credited(
+    sandbox: Sandbox, repo: Path
+) -> None:
+    _dirty(repo)
+    launch_in(sandbox, repo, "api", "sh", "-c", "echo more >> scratch.py; exit 3")
+    sandbox.wait(lambda: "EXITED: 3" in sandbox.pane_text("api"))
+    sandbox.check(env=at(sandbox, 30))
+    # Only the file it changed is its work (README is untouched).
+    assert "failed (exit 3) · 1 file +2 -0 · PRD 1/3 · verified" in sandbox.note().read_text()
+
+
+def test_verify_gives_the_same_answer_before_and_after_later_checks(
+    sandbox: Sandbox, repo: Path
+) -> None:
+    _dirty(repo)
+    launch_in(sandbox, repo, "api", "codex", "exec", "exit:0")
+    sandbox.wait(lambda: "EXITED: 0" in sandbox.pane_text("api"))
+
+    before = sandbox.run("verify", "api", env=at(sandbox, 30))
+    sandbox.check(env=at(sandbox, 30))
+    sandbox.check(env=at(sandbox, 40))
+    after = sandbox.run("verify", "api", env=at(sandbox, 40))
+
+    assert "since start: no changes" in before.stdout
+    assert before.stdout.rsplit("verdict: ", 1)[1] == "no changes\n"
+    assert after.stdout.rsplit("verdict: ", 1)[1] == "finished (exit 0) · no changes · PRD 1/3\n"
+    assert (before.returncode, after.returncode) == (1, 1)
+
+
+def test_a_run_first_seen_running_takes_its_baseline_from_its_sessions_creation(
+    sandbox: Sandbox, repo: Path
+) -> None:
+    _dirty(repo)  # before the session: not its work
+    script = repo / "agent.sh"
+    script.write_text("while [ ! -e go ]; do sleep 0.05; done\necho 'new' > endpoint.py\n")
+    os.utime(script, (1_700_000_000, 1_700_000_000))
+    # The skill's own line, run by a person: heartbeat first sees it running.
+    line = (
+        f'tmux -S {sandbox.socket} new -d -s adopted "cd {repo} && sh agent.sh; '
+        'echo EXITED: \\$?; sleep 999999"'
+    )
+    subprocess.run(["sh", "-c", line], check=True, env=sandbox.env)
+    found = sandbox.server.sessions.get(session_name="adopted")
+    created = datetime.fromtimestamp(int(found.session_created or 0) if found else 0)
+    # On the real clock: the session's creation time is tmux's.
+    real = {key: value for key, value in sandbox.env.items() if key != "HEARTBEAT_NOW"}
+    today = f"{datetime.now():%Y-%m-%d}"
+    note = f"# Today\n\n## Active Long-Running Processes\n\n- `{line}`\n"
+    sandbox.write_note(note, day=today)
+    git_log = _logging_git(sandbox)
+    sandbox.check(env=real)
+    assert not git_log.exists()  # not approved: git runs nowhere near its folder
+    assert sandbox.run("allow", "adopted", env=real).returncode == 0
+    sandbox.check(env=real)  # approved: the baseline is taken now
+    assert git_log.exists()
+    (repo / "go").touch()
+    sandbox.wait(lambda: "EXITED: 0" in sandbox.pane_text("adopted"))
+    sandbox.check(env=real)
+
+    text = sandbox.note(today).read_text()
+    # endpoint.py and go are its work; the person's three files and agent.sh are not.
+    assert f"· 2 files +1 -0 · PRD 1/3 · verified · baseline from {created:%H:%M}" in text
+
+
+def _logging_git(box: Sandbox) -> Path:
+    """git on PATH that writes down the folder of every call, then runs the real git."""
+    log = box.root / "git-calls"
+    real = subprocess.run(["sh", "-c", "command -v git"], capture_output=True, text=True).stdout
+    wrapper = box.bin / "git"
+    wrapper.write_text(f'#!/bin/sh\npwd >> {log}\nexec {real.strip()} "$@"\n')
+    wrapper.chmod(0o755)
+    return log
+
+
+def test_git_runs_none_of_the_repositorys_own_programs(sandbox: Sandbox, repo: Path) -> None:
+    ran = sandbox.root / "ran"
+    program = repo.parent / "repo-program"
+    program.write_text(f'#!/bin/sh\necho "$0 $*" >> {ran}\ncat\n')
+    program.chmod(0o755)
+    config = ["git", "-C", str(repo), "config"]
+    for key in ("core.fsmonitor", "filter.lfs.clean", "filter.a=b.process", "diff.lfs.textconv"):
+        subprocess.run([*config, key, str(program)], check=True)
+    (repo / ".gitattributes").write_text("*.py filter=lfs diff=lfs\n*.md filter=a=b\n")
+    subprocess.run([*config, "core.hooksPath", str(repo.parent)], check=True)
+    launch_in(sandbox, repo, "api", "sh", "-c", "echo x > new.py; echo y >> PRD.md; exit 3")
+    sandbox.wait(lambda: "EXITED: 3" in sandbox.pane_text("api"))
+    sandbox.check(env=at(sandbox, 30))
+    sandbox.run("verify", "api")
+
+    assert "verified" in sandbox.note().read_text()
+    assert not ran.exists(), ran.read_text()

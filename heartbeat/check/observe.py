@@ -124,8 +124,11 @@ def _sighting(
     record = saved.record(entry.socket, entry.name).for_command(entry.digest)
     pane = snapshot.panes.get(entry.name)
     baseline = None
-    if pane is not None and record.baseline_at is None:
-        baseline = verify.baseline(entry.command, entry.dir, now)  # first seen, by hand
+    if pane is not None and record.baseline_at is None and approved:
+        # First seen running, and trusted (git runs in no folder before that): how the
+        # folder stood when tmux created its session.
+        created = datetime.fromtimestamp(pane.created) if pane.created else now
+        baseline = verify.guessed_baseline(entry.command, entry.dir, min(created, now), now)
     observed, pane_text, read_at = look_at(config, entry, pane, record, problems, budget.deadline)
     quiet = verdict = None
     stopped_badly = observed.exit_code != 0 and not (

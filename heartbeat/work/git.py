@@ -1,17 +1,26 @@
 """What git says about an agent's folder: HEAD, new commits, uncommitted work.
 
 Every call runs `git --no-optional-locks`, so a check never takes the repository's
-index lock and an agent's own commit never fails because heartbeat was looking.
+index lock and an agent's own commit never fails because heartbeat was looking, and
+with the repository's own programs switched off: a `core.fsmonitor` or a hook named by
+the repository's config is the repository's writer's code, not heartbeat's user's.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import stat
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 TIMEOUT_SECONDS = 10.0
 UNTRACKED_BYTES_READ = 1 << 20  # past this an untracked file's lines are not counted
+# Programs a repository's config could make git run: none is.
+SAFE = ("-c", "core.fsmonitor=", "-c", "core.hooksPath=/dev/null", "-c", "diff.external=")
+DIRTY_FILES_KEPT = 2000  # a baseline remembers this many uncommitted files at most
+HASHED_BYTES = 16 << 20  # past this a file is known by its size and time, not its bytes
 
 
 @dataclass(frozen=True)
@@ -46,19 +55,55 @@ class Changes:
         return " · ".join(parts) or "no changes"
 
 
-def _git(folder: str, *args: str) -> subprocess.CompletedProcess[str] | None:
+def _run(
+    folder: str, args: tuple[str, ...], settings: tuple[tuple[str, str], ...] = ()
+) -> subprocess.CompletedProcess[str] | None:
+    env = None
+    if settings:  # as variables, which git takes whole (a `-c` splits at the first `=`)
+        env = dict(os.environ, GIT_CONFIG_COUNT=str(len(settings)))
+        for index, (key, value) in enumerate(settings):
+            env[f"GIT_CONFIG_KEY_{index}"], env[f"GIT_CONFIG_VALUE_{index}"] = key, value
     try:
         return subprocess.run(
-            ["git", "--no-optional-locks", "-C", folder, *args],
+            ["git", "--no-optional-locks", *SAFE, "-C", folder, *args],
             capture_output=True,
             text=True,
             errors="replace",
             timeout=TIMEOUT_SECONDS,
             check=False,
             stdin=subprocess.DEVNULL,
+            env=env,
         )
-    except (OSError, subprocess.TimeoutExpired):
+    except (OSError, subprocess.TimeoutExpired, ValueError):
         return None
+
+
+_switched_off: dict[str, tuple[tuple[str, str], ...]] = {}
+
+
+def _drivers_off(folder: str) -> tuple[tuple[str, str], ...]:
+    """Settings that empty every filter and diff driver the repository's config names (a
+    `clean` filter runs while git compares the working tree): asked of the config once
+    per folder, and reading a config runs nothing."""
+    if folder not in _switched_off:
+        found = _run(folder, ("config", "-z", "--name-only", "--get-regexp", r"^(filter|diff)\."))
+        settings: list[tuple[str, str]] = []
+        for key in (found.stdout if found and found.returncode == 0 else "").split("\0"):
+            section, _, rest = key.partition(".")
+            driver = rest.rpartition(".")[0]
+            if driver:
+                names = (
+                    ("clean", "smudge", "process")
+                    if section == "filter"
+                    else ("textconv", "command")
+                )
+                settings += [(f"{section}.{driver}.{name}", "") for name in names]
+        _switched_off[folder] = tuple(settings)
+    return _switched_off[folder]
+
+
+def _git(folder: str, *args: str) -> subprocess.CompletedProcess[str] | None:
+    return _run(folder, args, _drivers_off(folder))
 
 
 def head(folder: str) -> Head | None:
@@ -74,36 +119,117 @@ def head(folder: str) -> Head | None:
     )
 
 
-def changes(folder: str, since: str, ignore: str | None = None) -> Changes:
-    """Commits since `since`, and uncommitted work (untracked files included), in this
-    folder only (another project in the same repository is not this agent's work).
-
-    `ignore` (a path) is left out: ticking the PRD's boxes is not the work itself.
-    """
+def _scope(folder: str, ignore: str | None) -> list[str]:
     scope = ["--", "."]
     if ignore and os.path.isabs(ignore) and ignore.startswith(os.path.realpath(folder) + os.sep):
         scope.append(f":(exclude,literal){os.path.relpath(ignore, os.path.realpath(folder))}")
     elif ignore:
         scope.append(f":(exclude,literal){os.path.relpath(ignore, folder)}")
+    return scope
+
+
+def _uncommitted(folder: str, scope: list[str]) -> tuple[list[tuple[str, int, int]], list[str]]:
+    """The folder's changed tracked files (path, lines added, removed) and its untracked
+    files, paths relative to the folder."""
+    has_head = _git(folder, "rev-parse", "-q", "--verify", "HEAD")
+    base = ["HEAD"] if has_head and has_head.returncode == 0 else ["--cached"]
+    numstat = _git(folder, "diff", "--numstat", "-z", "--no-renames", "--relative", *base, *scope)
+    tracked = []
+    for record in (numstat.stdout if numstat else "").split("\0"):
+        plus, _, rest = record.partition("\t")
+        minus, _, name = rest.partition("\t")
+        if name:
+            added = int(plus) if plus.isdigit() else 0
+            tracked.append((name, added, int(minus) if minus.isdigit() else 0))
+    untracked = _git(folder, "ls-files", "--others", "--exclude-standard", "-z", *scope)
+    return tracked, [name for name in (untracked.stdout if untracked else "").split("\0") if name]
+
+
+def changes(
+    folder: str,
+    since: str,
+    ignore: str | None = None,
+    already: Mapping[str, str] | None = None,
+) -> Changes:
+    """Commits since `since`, and uncommitted work (untracked files included), in this
+    folder only (another project in the same repository is not this agent's work).
+
+    `ignore` (a path) is left out: ticking the PRD's boxes is not the work itself.
+    `already`: the uncommitted files as they were at the start (`dirty_files`): one that
+    is still just so is not this run's work.
+    """
+    scope = _scope(folder, ignore)
     # A repository that had no commits at the start (or none at all): every commit is new.
     counted = _git(folder, "rev-list", "--count", f"{since}..HEAD" if since else "HEAD", *scope)
     ok = counted is not None and counted.returncode == 0 and counted.stdout.strip().isdigit()
     commits = int(counted.stdout.strip()) if ok and counted else 0
     files = added = removed = 0
-    has_head = _git(folder, "rev-parse", "-q", "--verify", "HEAD")
-    base = ["HEAD"] if has_head and has_head.returncode == 0 else ["--cached"]
-    numstat = _git(folder, "-c", "core.quotePath=false", "diff", "--numstat", *base, *scope)
-    for line in (numstat.stdout if numstat else "").splitlines():
-        plus, minus, _ = line.split("\t", 2)
-        files += 1
-        added += int(plus) if plus.isdigit() else 0
-        removed += int(minus) if minus.isdigit() else 0
-    untracked = _git(folder, "ls-files", "--others", "--exclude-standard", "-z", *scope)
-    for name in (untracked.stdout if untracked else "").split("\0"):
-        if name:
-            files += 1
-            added += _count_lines(os.path.join(folder, name))
+    tracked, untracked = _uncommitted(folder, scope)
+    untouched = already or {}
+
+    def as_it_was(name: str) -> bool:
+        return name in untouched and fingerprint(os.path.join(folder, name)) == untouched[name]
+
+    for name, plus, minus in tracked:
+        if not as_it_was(name):
+            files, added, removed = files + 1, added + plus, removed + minus
+    for name in untracked:
+        if not as_it_was(name):
+            files, added = files + 1, added + _count_lines(os.path.join(folder, name))
     return Changes(commits, files, added, removed)
+
+
+def dirty_files(folder: str, before: float | None = None) -> dict[str, str]:
+    """The folder's uncommitted files with their fingerprints: work that was there
+    before a run, not to be credited to it. `before` (epoch seconds): only the files
+    last changed before then (a run heartbeat first sees running has been changing the
+    others)."""
+    tracked, untracked = _uncommitted(folder, ["--", "."])
+    found: dict[str, str] = {}
+    for name in sorted([name for name, _, _ in tracked] + untracked)[:DIRTY_FILES_KEPT]:
+        path = os.path.join(folder, name)
+        if before is not None and _changed_since(path, before):
+            continue
+        found[name] = fingerprint(path)
+    return found
+
+
+def _changed_since(path: str, moment: float) -> bool:
+    try:
+        return os.lstat(path).st_mtime >= moment
+    except OSError:
+        return False  # deleted: when is not known, so not credited
+
+
+def fingerprint(path: str) -> str:
+    """What a file holds, in a few bytes: a hash of its content (of its size and time
+    past HASHED_BYTES), `link:` and its target, or `-` when it is not there."""
+    try:
+        found = os.lstat(path)
+        if stat.S_ISLNK(found.st_mode):
+            return "link:" + os.readlink(path)
+        if not stat.S_ISREG(found.st_mode):
+            return f"mode:{found.st_mode:o}"
+        if found.st_size > HASHED_BYTES:
+            return f"size:{found.st_size}:{found.st_mtime_ns}"
+        digest = hashlib.sha256()
+        # O_NONBLOCK: a FIFO swapped in after the lstat never blocks the check.
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 16), b""):
+                digest.update(block)
+        return digest.hexdigest()[:32]
+    except OSError:
+        return "-"
+
+
+def commit_before(folder: str, moment: float) -> str | None:
+    """The last commit made before `moment` (epoch seconds): "" when there is none, None
+    when the folder is not in a repository."""
+    if head(folder) is None:
+        return None
+    result = _git(folder, "rev-list", "-1", f"--before={int(moment)}", "HEAD")
+    return result.stdout.strip() if result and result.returncode == 0 else ""
 
 
 def _count_lines(path: str) -> int:

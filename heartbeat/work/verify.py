@@ -28,6 +28,7 @@ class Report:
     prd: prd.Progress | None
     verdict: str
     hint: str = ""
+    guessed_from: datetime | None = None  # the baseline is a guess, from this time
 
     def summary(self) -> str:
         """`3 commits · 12 files +340 -80 · PRD 7/7 · verified`."""
@@ -36,18 +37,38 @@ class Report:
             parts.append(self.prd.describe())
         if self.verdict not in parts:
             parts.append(self.verdict)
+        if self.guessed_from is not None:
+            parts.append(f"baseline from {self.guessed_from:%H:%M}")
         if self.hint:
             parts.append(self.hint)
         return " · ".join(parts)
 
 
 def baseline(command: Command, folder: str, now: datetime) -> Baseline:
+    """How the folder stands as a run starts: HEAD, ticked PRD tasks, uncommitted files."""
     start = git.head(folder)
     progress = prd.read(prd.path_for(command, folder))
     return Baseline(
         start.sha if start is not None else None,
         progress.ticked if progress is not None else None,
         now,
+        tuple(sorted(git.dirty_files(folder).items())) if start is not None else (),
+    )
+
+
+def guessed_baseline(command: Command, folder: str, created: datetime, now: datetime) -> Baseline:
+    """For a run heartbeat first sees running (adopted, or the skill's line pasted in):
+    how the folder stood when its session was created, as far as can be told: the last
+    commit before then, and the uncommitted files not changed since."""
+    progress = prd.read(prd.path_for(command, folder))
+    head = git.commit_before(folder, created.timestamp())
+    dirty = git.dirty_files(folder, before=created.timestamp()) if head is not None else {}
+    return Baseline(
+        head,
+        progress.ticked if progress is not None else None,
+        now,
+        tuple(sorted(dirty.items())),
+        created,
     )
 
 
@@ -84,8 +105,10 @@ def measure(
     since = start.head if start is not None and start.head is not None else ""
     if start is None:
         since = head.sha
-    changes = git.changes(folder, since, ignore=prd_path)
+    already = dict(start.dirty) if start is not None else {}
+    changes = git.changes(folder, since, ignore=prd_path, already=already)
     ticked_before = start.prd_ticked if start is not None else None
-    ran_for = now - start.started if start is not None else None
+    began = start.guessed_from or start.started if start is not None else None
+    ran_for = now - began if began is not None else None
     verdict, hint = judge(exit_code, changes, ticked_before, progress, ran_for)
-    return Report(changes, progress, verdict, hint)
+    return Report(changes, progress, verdict, hint, start.guessed_from if start else None)
