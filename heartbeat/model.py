@@ -48,11 +48,18 @@ class State(StrEnum):
     FAILED = "failed"
     DEAD = "dead"
     STALLED = "stalled"  # running, but no output and no new commit for a long while
+    # Running, idle at a limit its pane says resets at a time: left alone until then.
+    WAITING = "waiting"
     GAVE_UP = "gave-up"  # held until `heartbeat reset`: too many failed starts
-    AUTH_EXPIRED = "auth-expired"  # held until `heartbeat reset`: a login is needed
+    AUTH_EXPIRED = "auth-expired"  # held until its login file changes, or `heartbeat reset`
+    # What `status` shows, from the record, for a stopped entry: never stored.
+    RATE_LIMITED = "rate-limited"  # stopped at a limit: restarted after it lifts
+    RESUMING = "resuming"  # a restart that continues the conversation, in its first 30 s
+    REMOTE = "remote"  # another machine's entry (its `host:`): never judged here
 
 
 HELD = frozenset({State.GAVE_UP, State.AUTH_EXPIRED})
+LIVE = (State.RUNNING, State.STALLED, State.WAITING)  # the session is up, its agent at work
 
 
 class StallMode(StrEnum):
@@ -229,6 +236,7 @@ class Observation:
     exit_code: int | None = None  # set when the agent is known to have ended
     reason: Reason | None = None  # what its last words say, when they say it
     stalled: bool = False  # running, but quiet (no output, no commit) for too long
+    waiting_until: datetime | None = None  # running, idle at a limit that resets then
 
     @property
     def state(self) -> State:

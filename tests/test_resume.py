@@ -10,10 +10,12 @@ where and as the real agents do; their docstrings cite the sources.
 from __future__ import annotations
 
 import json
+import os
 import re
+from datetime import datetime
 from pathlib import Path
 
-from conftest import Sandbox
+from conftest import NOW, Sandbox
 from test_restart_policy import at
 
 from heartbeat.config import CONTINUE_PROMPT
@@ -270,3 +272,56 @@ def test_an_option_of_several_words_keeps_them_all_and_never_takes_the_prompt() 
         "Edit",
         "Bash",
     ]
+
+
+def test_a_headless_claude_writing_its_transcript_is_not_stalled(sandbox: Sandbox) -> None:
+    start(sandbox, "busy", "--claude", "work-quietly")
+    session = session_line(sandbox)
+    written = transcript(sandbox, session)
+    sandbox.wait(lambda: written.exists() and written.stat().st_size > 1000)
+    assert sandbox.check().stdout == ""  # seen running; its pane prints nothing
+
+    # Half an hour without a byte in its pane, and no commit: but its transcript grew.
+    # (Its time set back before the sandbox's clock, then moved on by the agent's writes.)
+    before = datetime.fromisoformat(NOW).timestamp() - 60
+    os.utime(written, (before, before))
+    sandbox.wait(lambda: written.stat().st_mtime > before)
+    assert sandbox.check(env=at(sandbox, 31)).stdout == ""
+    assert sandbox.check(env=at(sandbox, 62)).stdout == ""
+    assert "stalled" not in sandbox.note().read_text()
+
+
+def test_a_headless_claude_whose_transcript_is_still_is_stalled(sandbox: Sandbox) -> None:
+    start(sandbox, "idle", "--claude", "think")  # says nothing, writes nothing more
+    assert sandbox.check().stdout == ""
+    before = datetime.fromisoformat(NOW).timestamp() - 60  # on the sandbox's clock
+    os.utime(transcript(sandbox, session_line(sandbox)), (before, before))
+
+    assert sandbox.check(env=at(sandbox, 31)).stdout == "idle: running -> stalled (no action)\n"
+
+
+def test_a_live_claude_waiting_at_its_limit_is_left_alone_until_the_reset(
+    sandbox: Sandbox,
+) -> None:
+    sandbox.env["TZ"] = "UTC"  # the machine's zone, which the reset is shown in
+    start(sandbox, "chat", "--", "claude", "wait-at-limit")  # interactive: no -p
+    sandbox.wait(lambda: "Stop and wait for limit to reset" in sandbox.pane_text("chat"))
+    assert sandbox.check().stdout == ""
+
+    # Quiet for half an hour: not stalled, but waiting for 4:50 in Rome (03:50 UTC).
+    waiting = sandbox.check(env=at(sandbox, 31))
+    later = sandbox.check(env=at(sandbox, 90))
+    status = json.loads(sandbox.run("status", "--json", env=at(sandbox, 91)).stdout)
+
+    assert waiting.stdout == "chat: running -> waiting (no action)\n"
+    assert later.stdout == ""
+    text = sandbox.note().read_text()
+    assert text.count("— waiting for limit reset (until Wed 03:50)") == 1
+    assert "stalled" not in text
+    row = status["entries"][0]
+    assert (row["state"], row["until"]) == ("waiting", "2026-11-25T03:50:00")
+    assert sandbox.alive("chat") and len(sandbox.calls()) == 1  # nothing done to it
+
+    # Past the reset, still quiet: it did not go on by itself.
+    past = sandbox.check(env=at(sandbox, 18 * 60))
+    assert past.stdout == "chat: waiting -> stalled (no action)\n"

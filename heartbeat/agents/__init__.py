@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 from heartbeat import lazy
 from heartbeat.agents import claude, codex, generic, ralph
 from heartbeat.agents.command import invocation, is_session_id, resumable_words
-from heartbeat.model import AUTH_EXPIRED, Command, Entry, Reason
+from heartbeat.model import AUTH_EXPIRED, RATE_LIMITED, Command, Entry, Reason
 
 if TYPE_CHECKING:
     from heartbeat.agents import reasons
@@ -48,6 +48,18 @@ class Family(Protocol):
 
     def run_records(self, env: Mapping[str, str], folder: str, session: str | None) -> list[str]:
         """What the run's own records (its transcript) say of how it ended."""
+        ...
+
+    def waits_for_reset(self, words: list[str]) -> bool:
+        """Whether the invocation, stopped at a limit, waits in its pane for the reset
+        rather than ending (an interactive session does; a headless run ends)."""
+        ...
+
+    def last_activity(
+        self, env: Mapping[str, str], folder: str, session: str | None
+    ) -> float | None:
+        """When the run last wrote to its own records (epoch seconds), for an agent that
+        prints little to its pane while it works; a stat, never a read."""
         ...
 
 
@@ -93,8 +105,11 @@ class Sessions(Protocol):
         """The session the command names itself."""
         ...
 
-    def find_session(self, env: Mapping[str, str], folder: str, started: float) -> str | None:
-        """The session a run started in `folder` at `started` (epoch seconds) created."""
+    def find_session(
+        self, env: Mapping[str, str], folder: str, started: float, earlier: frozenset[str]
+    ) -> str | None:
+        """The session a run started in `folder` at `started` (epoch seconds) created;
+        never one of the `earlier` runs' sessions."""
         ...
 
     def resume_argv(self, words: list[str], session: str, prompt: str) -> list[str] | None:
@@ -126,6 +141,7 @@ def session_of(
     started: float | None,
     known: str | None,
     written_counts: bool = True,
+    earlier: frozenset[str] = frozenset(),
 ) -> str | None:
     """The conversation of the entry's last run: the id its command names itself, the one
     heartbeat knows for the run (`known`: pinned, found or resumed), the one the run
@@ -139,7 +155,7 @@ def session_of(
         return None
     found = sessions.session_in(list(agent.words)) or known
     if found is None and started:
-        found = sessions.find_session(env, entry.dir, started)
+        found = sessions.find_session(env, entry.dir, started, earlier)
     written = entry.options.get("session", "")
     if (
         found is None
@@ -226,6 +242,38 @@ def stop_reason(
             break
         found = reasons.classify(family.last_words(env, now), now, patterns)
     return found
+
+
+def waiting_until(
+    command: Command, last_lines: Sequence[str], now: datetime, patterns: Sequence[Pattern] = ()
+) -> datetime | None:
+    """When the limit a live agent's pane says it waits at resets, for an agent that
+    waits by itself (None: it does not, or its pane says no such thing)."""
+    agent = recognise(command)
+    family = next((f for f in FAMILIES if agent.family == f.NAME), None)
+    if family is None or not family.waits_for_reset(list(agent.words)):
+        return None
+    found = reasons.classify(last_lines, now, patterns)
+    if found is None or found.kind != RATE_LIMITED or found.retry_at is None:
+        return None
+    return found.retry_at
+
+
+def waits_for_reset(command: Command) -> bool:
+    agent = recognise(command)
+    family = next((f for f in FAMILIES if agent.family == f.NAME), None)
+    return family is not None and family.waits_for_reset(list(agent.words))
+
+
+def last_activity(
+    command: Command, env: Mapping[str, str], folder: str, session: str | None
+) -> float | None:
+    """When the agent last showed it was working outside its pane (None: not known)."""
+    agent = recognise(command)
+    for family in FAMILIES:
+        if agent.family == family.NAME:
+            return family.last_activity(env, folder, session)
+    return None
 
 
 def restart_command(entry: Entry) -> tuple[Command, str | None]:

@@ -64,6 +64,28 @@ def belongs(env: Mapping[str, str], folder: str, session: str) -> bool:
     return found is not None and stat.S_ISREG(found.st_mode) and found.st_uid == os.getuid()
 
 
+def waits_for_reset(words: list[str]) -> bool:
+    """An interactive session stopped at a limit stays, its pane saying when the limit
+    resets ("You've hit your limit · resets 10pm (America/New_York)", then the
+    `/rate-limit-options` menu: "Stop and wait for limit to reset";
+    anthropics/claude-code#20719, #40898); a headless run (`-p`) ends."""
+    options, _ = split_options(words, WITH_VALUE)
+    return not {option.partition("=")[0] for option in options} & PRINT_OPTIONS
+
+
+def last_activity(env: Mapping[str, str], folder: str, session: str | None) -> float | None:
+    """When the run's transcript last changed: a headless run prints nothing until it
+    ends, but writes each turn there."""
+    path = transcript(env, folder, session) if session else None
+    try:
+        found = os.stat(path, follow_symlinks=False) if path else None
+    except (OSError, ValueError):
+        return None
+    if found is None or not stat.S_ISREG(found.st_mode) or found.st_uid != os.getuid():
+        return None
+    return found.st_mtime
+
+
 def run_records(env: Mapping[str, str], folder: str, session: str | None) -> list[str]:
     """What the run's transcript says of its end, when its last assistant record is an
     API error (`isApiErrorMessage`): its text, HTTP status and error kind. An error the
@@ -204,7 +226,9 @@ def resume_refused(lines: list[str]) -> str | None:
     return None
 
 
-def find_session(env: Mapping[str, str], folder: str, started: float) -> str | None:
+def find_session(
+    env: Mapping[str, str], folder: str, started: float, earlier: frozenset[str]
+) -> str | None:
     """None: a headless run's session is pinned when it starts, so never looked for."""
     return None
 

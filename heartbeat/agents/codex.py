@@ -88,6 +88,7 @@ WITH_VALUE = frozenset(
 EXEC = frozenset({"exec", "e"})
 _ROLLOUT = re.compile(r"rollout-(\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2})-([0-9a-fA-F-]{36})\.jsonl")
 # A rollout file is created as the run starts: within this of heartbeat's start.
+NAMED_BEFORE = timedelta(seconds=1)  # a name's whole seconds, and a clock's jitter
 ROLLOUT_WITHIN = timedelta(minutes=2)
 FIRST_LINE_BYTES = 1 << 16
 
@@ -97,14 +98,18 @@ def home(env: Mapping[str, str]) -> str:
     return env.get("CODEX_HOME") or os.path.join(user_home, ".codex")
 
 
-def find_session(env: Mapping[str, str], folder: str, started: float) -> str | None:
+def find_session(
+    env: Mapping[str, str], folder: str, started: float, earlier: frozenset[str]
+) -> str | None:
     """The id of the session a `codex exec` run started in `folder` at `started` (epoch
-    seconds) created: the rollout file named for a time just after the start whose
-    `session_meta` names that folder, the nearest such; never merely the newest."""
+    seconds) created: the rollout file named for a time just after the start (its name
+    has whole seconds) whose `session_meta` names that folder, the nearest such; never
+    merely the newest, and never one of the `earlier` runs' sessions (two runs in one
+    folder can start within the same second)."""
     start = datetime.fromtimestamp(started)
     found: list[tuple[timedelta, str]] = []
     for path, named, session in _rollouts_near(home(env), start):
-        if not (start - timedelta(seconds=5) <= named <= start + ROLLOUT_WITHIN):
+        if session in earlier or not (start - NAMED_BEFORE <= named <= start + ROLLOUT_WITHIN):
             continue
         meta = _session_meta(path)
         if meta is None or meta.get("id") != session:
@@ -206,3 +211,13 @@ def run_records(env: Mapping[str, str], folder: str, session: str | None) -> lis
     """Nothing: its rollout file keeps no error records (codex-rs
     rollout/policy.rs); its pane and its log say why it stopped."""
     return []
+
+
+def last_activity(env: Mapping[str, str], folder: str, session: str | None) -> float | None:
+    """None: Codex prints as it works, so its pane says it."""
+    return None
+
+
+def waits_for_reset(words: list[str]) -> bool:
+    """No: stopped at a limit, it ends, and says why."""
+    return False

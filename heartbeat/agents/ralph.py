@@ -84,3 +84,13 @@ def run_records(env: Mapping[str, str], folder: str, session: str | None) -> lis
     """Nothing: a loop's runs keep no record of their own; its pane and its log say
     why it stopped."""
     return []
+
+
+def last_activity(env: Mapping[str, str], folder: str, session: str | None) -> float | None:
+    """None: a loop prints as it works, so its pane says it."""
+    return None
+
+
+def waits_for_reset(words: list[str]) -> bool:
+    """No: stopped at a limit, it ends, and says why."""
+    return False

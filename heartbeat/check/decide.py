@@ -19,6 +19,7 @@ from heartbeat.check.facts import Plan, Sighting
 from heartbeat.model import (
     AUTH_EXPIRED,
     HELD,
+    LIVE,
     RATE_LIMIT_WAIT,
     RATE_LIMITED,
     TRANSIENT,
@@ -106,7 +107,7 @@ def decide(
     if reason is not None and reason.kind == TRANSIENT:
         what = f"{what} · {reason.describe()}"  # restarted as a crash is, and named
     # A run is new news when the last check saw it running (or never saw it).
-    new_end = history.state in (None, State.RUNNING, State.STALLED)
+    new_end = history.state in (None, *LIVE)
     if reason is not None and reason.kind == AUTH_EXPIRED:
         # A restart cannot fix a credential: held until `heartbeat reset`.
         text = f"{what} · {reason.describe()}"
@@ -193,6 +194,12 @@ def _running(
 ) -> Decision:
     healthy = history.last_start is not None and now - history.last_start >= limits.healthy_after
     failures = () if healthy else history.failures
+    until = observed.waiting_until
+    if until is not None:
+        # It waits for its limit itself: nothing to do before then, and nothing to tell.
+        text = f"waiting for limit reset (until {when(until, now)})"
+        changed = history.state is not State.WAITING
+        return Decision(State.WAITING, Action.NONE, changed, text, False, failures, until)
     if observed.stalled:
         if history.state is State.STALLED:
             return Decision(State.STALLED, Action.NONE, False, "", failures=failures)
@@ -260,7 +267,7 @@ def plan(
     history = history_of(record)
     decision = decide(history, observed, now, entry.restart_mode, limits, entry.stall_mode)
     hold = (held or {}).get(sighting.provider or "")
-    new_end = history.state in (None, State.RUNNING, State.STALLED)
+    new_end = history.state in (None, *LIVE)
     stopped = decision.state not in (*HELD, *RUNNING_STATES, State.FINISHED)
     if hold is not None and new_end and stopped:
         # A restart into the same expired login fails the same way: held with the rest,
@@ -336,8 +343,8 @@ def next_record(sighting: Sighting, decision: Decision, now: datetime) -> Record
     }
     if record.state is not decision.state:
         fields["since"] = stamp_of(now)
-    if due is not None and decision.event == "rate-limited":
-        fields["not_before"] = due.isoformat()
+    if due is not None and (decision.event == "rate-limited" or decision.state is State.WAITING):
+        fields["not_before"] = due.isoformat()  # no restart before its limit lifts
     pane = sighting.pane
     if pane is not None and pane.pid is not None:  # the process group to clear at a restart
         fields["pid"], fields["pane_id"] = pane.pid, pane.pane_id
@@ -385,7 +392,7 @@ def restart_order(plan: Plan) -> tuple[bool, datetime]:
     return (plan.decision.action is not Action.RESTART, due)
 
 
-RUNNING_STATES = (State.RUNNING, State.STALLED)
+RUNNING_STATES = LIVE
 
 
 def limited_groups(

@@ -22,6 +22,7 @@ from heartbeat.config import Config
 from heartbeat.errors import TmuxError
 from heartbeat.model import (
     HELD,
+    LIVE,
     Entry,
     Observation,
     Pane,
@@ -53,7 +54,7 @@ TAIL_COMMAND = "sleep"
 # Shells that keep running their last command as a child, so the pane's command stays
 # the shell's name after the agent ended: their output is read when it moved.
 NON_EXEC_SHELLS = frozenset({"sh", "dash", "ash"})
-RUNNING_STATES = (State.RUNNING, State.STALLED)
+RUNNING_STATES = LIVE
 
 
 @dataclass
@@ -150,6 +151,9 @@ def _sighting(
     elif pane is not None:
         stalled, quiet = _stall_clock(config, entry, pane, record, now)
         observed = replace(observed, stalled=True) if stalled else observed
+        if stalled or record.state is State.WAITING:
+            until = _waiting_until(config, entry, pane, record, now, problems, budget)
+            observed = replace(observed, stalled=False, waiting_until=until) if until else observed
     if observed.state is not State.RUNNING and record.state in (None, *RUNNING_STATES):
         # A run that just stopped: what git says it did, against how it started.
         start = baseline or record.baseline
@@ -200,7 +204,13 @@ def _conversation(
         return _NO_CONVERSATION
     env = {**config.env, **dict(record.homes)}
     written_counts = record.last_start is None  # an entry heartbeat never started
-    session = agents.session_of(entry, env, record.started_at, record.session, written_counts)
+    # The conversations earlier runs had: never taken for the last run's.
+    earlier = frozenset(
+        known for known in (record.stale_session, entry.options.get("session")) if known
+    )
+    session = agents.session_of(
+        entry, env, record.started_at, record.session, written_counts, earlier
+    )
     refused = record.resume_failed if lines is None else None
     if record.resumed and lines is not None:
         quick = record.started_at is not None and time.time() - record.started_at < (
@@ -309,11 +319,13 @@ def _read_pane_end(
 def _stall_clock(
     config: Config, entry: Entry, pane: Pane, record: Record, now: datetime
 ) -> tuple[bool, Quiet | None]:
-    """Whether the agent is stalled (no output and no new commit for `stall_after`), and
-    the stall clock after this look (None: as the record has it).
+    """Whether the agent is stalled (no output, no new commit and, for an agent that
+    keeps records as it works, no new record for `stall_after`), and the stall clock
+    after this look (None: as the record has it).
 
     Judged from the list call's activity time, so a quiet pane costs no tmux call; git
-    is asked only then, and then once every few minutes, however many agents sit stalled.
+    and the agent's records are asked only then, and then once every few minutes,
+    however many agents sit stalled.
     """
     if pane.activity != record.seen_activity or record.quiet_since is None:
         return False, Quiet(pane.activity, now.isoformat(), None)
@@ -322,10 +334,43 @@ def _stall_clock(
         return False, None
     if record.commit_asked and now - datetime.fromisoformat(record.commit_asked) < GIT_EVERY:
         return True, None  # quiet still, and git had no new commit when last asked
+    env = {**config.env, **dict(record.homes)}
+    session = record.session or entry.options.get("session")
+    active = agents.last_activity(entry.command, env, entry.dir, session)
     committed = git.last_commit_time(entry.dir)
-    if committed is not None and committed >= quiet_since.timestamp():
-        return False, Quiet(record.seen_activity, now.isoformat(), None)
+    moved = [moment for moment in (active, committed) if moment is not None]
+    if moved and max(moved) >= quiet_since.timestamp():
+        # Working where the pane does not show it: quiet only from then.
+        since = min(now, datetime.fromtimestamp(max(moved)))
+        return False, Quiet(record.seen_activity, since.isoformat(), None)
     return True, Quiet(record.seen_activity, record.quiet_since, now.isoformat())
+
+
+def _waiting_until(
+    config: Config,
+    entry: Entry,
+    pane: Pane,
+    record: Record,
+    now: datetime,
+    problems: list[str],
+    budget: Budget,
+) -> datetime | None:
+    """For a quiet live agent that waits at a limit by itself: when its pane says the
+    limit resets. Read once, when it went quiet; then believed until that time, unless
+    the pane moved."""
+    if not agents.waits_for_reset(entry.command):
+        return None
+    if (
+        record.state is State.WAITING
+        and record.not_before
+        and pane.activity == record.seen_activity
+    ):
+        # Quiet still: waiting until then, and past then, it did not go on by itself.
+        believed = datetime.fromisoformat(record.not_before)
+        return believed if believed > now else None
+    lines = _last_words(config, entry, pane, None, problems, budget)
+    until = agents.waiting_until(entry.command, lines, now, config.patterns)
+    return until if until is not None and until > now else None
 
 
 def _stop_reason(

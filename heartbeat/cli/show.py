@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from heartbeat.check.decide import when
+
 if TYPE_CHECKING:
     from heartbeat.verbs.status import Row
 
@@ -18,7 +20,7 @@ def table(rows: list[Row], current: datetime) -> str:
         lines.append(
             (
                 row.name,
-                row.state,
+                f"{row.state} (until {when(row.until, current)})" if row.until else row.state,
                 age(row.since, current),
                 row.prd or "-",
                 row.verdict or "-",

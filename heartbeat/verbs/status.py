@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import shlex
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from heartbeat import state
-from heartbeat.check.observe import look_at
+from heartbeat import agents, state
+from heartbeat.check.observe import REASON_LINES, RESUME_FAILS_WITHIN, look_at
 from heartbeat.check.start import tmux_at
 from heartbeat.config import Config
 from heartbeat.errors import TmuxError
-from heartbeat.model import HELD, Entry, Pane, Record, State
+from heartbeat.model import HELD, LIVE, Entry, Pane, Record, State
 from heartbeat.notes.notebook import Notebook, select
 from heartbeat.state import StateFile
 from heartbeat.work import prd
@@ -31,6 +32,7 @@ class Row:
     last_status: str | None
     prd: str | None = None  # PRD progress, `3/7`
     verdict: str | None = None  # of the run that stopped
+    until: datetime | None = None  # when a limit it waits for lifts
 
     def as_json(self) -> dict[str, str | None]:
         return {
@@ -44,6 +46,7 @@ class Row:
             "last_status": self.last_status,
             "prd": self.prd,
             "verdict": self.verdict,
+            "until": self.until.isoformat() if self.until else None,
         }
 
 
@@ -60,7 +63,7 @@ def status(config: Config, now: datetime) -> tuple[list[Row], list[str]]:
         if entry.options.get("host", config.host) != config.host:
             # Another machine's: never judged, never restarted here.
             where = f"on {entry.options['host']}"
-            rows.append(Row(entry.name, "remote", *_about(entry), None, where))
+            rows.append(Row(entry.name, State.REMOTE.value, *_about(entry), None, where))
             continue
         if entry.socket not in snapshots:
             try:
@@ -70,17 +73,32 @@ def status(config: Config, now: datetime) -> tuple[list[Row], list[str]]:
                 snapshots[entry.socket] = {}
         pane = snapshots[entry.socket].get(entry.name)
         record = saved.records.get(StateFile.key(entry.socket, entry.name), Record())
-        rows.append(_row(config, entry, pane, record, problems))
+        rows.append(_row(config, entry, pane, record, problems, now))
     return rows, book.problems + problems
 
 
 def _row(
-    config: Config, entry: Entry, pane: Pane | None, record: Record, problems: list[str]
+    config: Config,
+    entry: Entry,
+    pane: Pane | None,
+    record: Record,
+    problems: list[str],
+    now: datetime,
 ) -> Row:
     observed = look_at(config, entry, pane, record, problems)[0]
     shown = observed.state
-    if record.state in (*HELD, State.STALLED) and shown is not State.FINISHED:
+    if record.state in (*HELD, State.STALLED, State.WAITING) and shown is not State.FINISHED:
         shown = record.state  # what the last check concluded, which status cannot redo
+    until = datetime.fromisoformat(record.not_before) if record.not_before else None
+    until = until if until is not None and until > now else None
+    if shown in (State.DEAD, State.FAILED) and until is not None:
+        shown = State.RATE_LIMITED
+    elif shown is State.RUNNING and pane is not None:
+        waiting = _waiting(config, entry, problems, now)
+        if waiting is not None:
+            shown, until = State.WAITING, waiting
+        elif record.resumed and _within(record.started_at, RESUME_FAILS_WITHIN):
+            shown = State.RESUMING
     progress = prd.read(prd.path_for(entry.command, entry.dir))
     since = (
         datetime.fromtimestamp(pane.created).strftime("%Y-%m-%d %H:%M")
@@ -94,8 +112,25 @@ def _row(
         since,
         entry.statuses[-1] if entry.statuses else None,
         f"{progress.done}/{progress.total}" if progress else None,
-        record.verdict if shown is not State.RUNNING else None,
+        record.verdict if shown not in LIVE else None,
+        until if shown in (State.WAITING, State.RATE_LIMITED) else None,
     )
+
+
+def _waiting(config: Config, entry: Entry, problems: list[str], now: datetime) -> datetime | None:
+    """When the limit a live agent waits at by itself resets, as its pane says now."""
+    if not agents.waits_for_reset(entry.command):
+        return None
+    try:
+        lines = tmux_at(config, entry.socket).capture(entry.name, REASON_LINES)
+    except TmuxError as error:
+        problems.append(str(error))
+        return None
+    return agents.waiting_until(entry.command, lines, now, config.patterns)
+
+
+def _within(started_at: float | None, seconds: float) -> bool:
+    return started_at is not None and 0 <= time.time() - started_at < seconds
 
 
 def _about(entry: Entry) -> tuple[str, str, str, str]:

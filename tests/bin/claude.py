@@ -15,6 +15,7 @@ import json
 import os
 import re
 import sys
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -77,7 +78,39 @@ def main() -> None:
         # "<synthetic>"), isApiErrorMessage, apiErrorStatus and the error kind.
         api_error(path, cwd, session, "You've hit your session limit · resets 4:50am (Europe/Rome)")
         sys.exit(1)
+    if prompt == "wait-at-limit" and "-p" not in options and "--print" not in options:
+        # Interactive, at a usage limit: the message and the menu stay on the screen
+        # (anthropics/claude-code#20719 and #40898 show both), and the session waits.
+        print("  ⎿  You've hit your limit · resets 4:50am (Europe/Rome)")
+        print("/rate-limit-options")
+        print("What do you want to do?")
+        print("❯ 1. Stop and wait for limit to reset")
+        print("  2. Add funds to continue with extra usage")
+        print("  3. Upgrade your plan")
+        sys.stdout.flush()
+        time.sleep(600)
+        sys.exit(0)
+    if prompt == "work-quietly":
+        # Headless: nothing on the terminal until the end, but every turn in the transcript.
+        for _ in range(3000):
+            answer(path, cwd, session)
+            time.sleep(0.2)
     behave(prompt or "", resumed=False)
+
+
+def answer(path: str, cwd: str, session: str) -> None:
+    record = {
+        "parentUuid": None,
+        "cwd": cwd,
+        "sessionId": session,
+        "version": "2.1.38",
+        "type": "assistant",
+        "message": {"role": "assistant", "content": [{"type": "text", "text": "Working."}]},
+        "uuid": str(uuid.uuid4()),
+        "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+    }
+    with open(path, "a") as handle:
+        handle.write(json.dumps(record) + "\n")
 
 
 def api_error(path: str, cwd: str, session: str, text: str) -> None:
