@@ -255,3 +255,34 @@ def test_odd_files_where_the_agents_keep_theirs_never_stop_a_check(sandbox: Sand
 
     assert "Traceback" not in result.stderr
     assert result.stdout == "api: running -> failed (restarted)\n"
+
+
+def test_a_folder_named_through_a_link_finds_the_agents_records(sandbox: Sandbox) -> None:
+    """Claude Code names its project folder after the working folder with its links
+    resolved (anthropics/claude-code#39594); a note may name the folder through one."""
+    real = sandbox.root / "real-project"
+    real.mkdir()
+    linked = sandbox.root / "project"
+    linked.symlink_to(real)
+    result = sandbox.run("launch", "api", "--dir", str(linked), "--claude", "limit-quietly")
+    assert result.returncode == 0, result.stderr
+    sandbox.wait(lambda: "EXITED: 1" in sandbox.pane_text("api"))
+
+    sandbox.check()
+
+    assert "rate-limited, restart after" in sandbox.note().read_text()
+
+
+def test_a_codex_session_in_a_folder_named_through_a_link_is_resumed(sandbox: Sandbox) -> None:
+    real = sandbox.root / "real-project"
+    real.mkdir()
+    linked = sandbox.root / "project"
+    linked.symlink_to(real)
+    result = sandbox.run("launch", "api", "--dir", str(linked), "--codex", "crash-once")
+    assert result.returncode == 0, result.stderr
+    sandbox.wait(lambda: "EXITED: 3" in sandbox.pane_text("api"))
+
+    sandbox.check()
+
+    sandbox.wait(lambda: len(sandbox.calls()) == 2)
+    assert " resume " in sandbox.calls()[1]

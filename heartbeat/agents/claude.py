@@ -44,8 +44,9 @@ TRANSCRIPT_TAIL_BYTES = 1 << 16
 def transcript(env: Mapping[str, str], folder: str, session: str) -> str | None:
     """The run's transcript: `projects/<folder, every character but letters and digits as
     ->/<session>.jsonl` under CLAUDE_CONFIG_DIR (else ~/.claude); None for a folder whose
-    name the CLI shortens with a hash heartbeat cannot know."""
-    name = re.sub(r"[^a-zA-Z0-9]", "-", folder)
+    name the CLI shortens with a hash heartbeat cannot know. The folder is named as the
+    CLI names it, with its links resolved (anthropics/claude-code#39594, #44456)."""
+    name = re.sub(r"[^a-zA-Z0-9]", "-", os.path.realpath(folder))
     if len(name) > 200 or not is_session_id(session):
         return None
     user_home = env.get("HOME") or os.path.expanduser("~")

@@ -114,7 +114,7 @@ def find_session(
         meta = _session_meta(path)
         if meta is None or meta.get("id") != session:
             continue
-        if os.path.normpath(str(meta.get("cwd", ""))) == os.path.normpath(folder):
+        if _same_folder(str(meta.get("cwd", "")), folder):
             found.append((abs(named - start), session))
     return min(found)[1] if found else None
 
@@ -148,11 +148,14 @@ def _session_meta(path: str) -> dict[str, object] | None:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid():
             return None
-        first = os.read(fd, FIRST_LINE_BYTES).split(b"\n", 1)[0]
+        head = os.read(fd, FIRST_LINE_BYTES)
     except OSError:
         return None
     finally:
         os.close(fd)
+    first, newline, _ = head.partition(b"\n")
+    if not newline and len(head) == FIRST_LINE_BYTES:
+        return _meta_from_prefix(first)  # a record longer than is read: its start says
     try:
         record = json.loads(first)
     except (ValueError, RecursionError):
@@ -163,6 +166,33 @@ def _session_meta(path: str) -> dict[str, object] | None:
     return payload if isinstance(payload, dict) else None
 
 
+# How Codex writes the record's start (RolloutLine, then SessionMeta's first fields), for a
+# session_meta too long to read whole (its base instructions can run to tens of KiB).
+_META_START = re.compile(
+    rb'\{\s*"timestamp":\s*"[^"]*",\s*"type":\s*"session_meta",\s*"payload":\s*\{\s*'
+    rb'"id":\s*"([0-9a-f-]{36})",\s*(?:"[a-z_]+":\s*(?:"[^"\\]*"|null),\s*)*?'
+    rb'"cwd":\s*("(?:[^"\\]|\\.)*")'
+)
+
+
+def _same_folder(recorded: str, folder: str) -> bool:
+    """Whether the folder a rollout names is this one: Codex records the working folder
+    as the system gives it, its links resolved, and a note may name it through a link."""
+    recorded = os.path.normpath(recorded)
+    return recorded in (os.path.normpath(folder), os.path.realpath(folder))
+
+
+def _meta_from_prefix(first: bytes) -> dict[str, object] | None:
+    match = _META_START.match(first)
+    if match is None:
+        return None
+    try:
+        cwd = json.loads(match[2])
+    except ValueError:
+        return None
+    return {"id": match[1].decode(), "cwd": cwd} if isinstance(cwd, str) else None
+
+
 def belongs(env: Mapping[str, str], folder: str, session: str) -> bool:
     """Whether the session is one a run in `folder` created: its rollout file's
     `session_meta` names that folder (so a `session:` line cannot lend an entry another
@@ -171,7 +201,7 @@ def belongs(env: Mapping[str, str], folder: str, session: str) -> bool:
     for path in glob.glob(pattern) if is_session_id(session) else []:
         meta = _session_meta(path)
         if meta is not None and meta.get("id") == session:
-            return os.path.normpath(str(meta.get("cwd", ""))) == os.path.normpath(folder)
+            return _same_folder(str(meta.get("cwd", "")), folder)
     return False
 
 

@@ -51,7 +51,9 @@ def main() -> None:
             prompt = argv[i]
             i += 1
     home = os.environ.get("CLAUDE_CONFIG_DIR") or os.path.join(os.environ["HOME"], ".claude")
-    cwd = os.environ.get("PWD", os.getcwd())
+    # The working folder with its links resolved, as the CLI names its projects
+    # (anthropics/claude-code#39594, #44456; plmbr/notebook-intelligence#171).
+    cwd = os.path.realpath(os.getcwd())
     project = os.path.join(home, "projects", re.sub(r"[^a-zA-Z0-9]", "-", cwd))
     resume = options.get("--resume") or options.get("-r")
     if resume:

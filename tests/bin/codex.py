@@ -4,7 +4,8 @@
   `$CODEX_HOME` (else ~/.codex) `/sessions/YYYY/MM/DD/rollout-YYYY-MM-DDThh-mm-ss-<uuid>.jsonl`
   in local time (core/src/rollout/recorder.rs), whose first line is
   `{"timestamp":...,"type":"session_meta","payload":{"id","timestamp","cwd","originator",
-  "cli_version","source"}}` (protocol/src/protocol.rs), then the user's turn.
+  "cli_version","source","base_instructions"}}` (protocol/src/protocol.rs: SessionMeta),
+  a line that runs past 64 KiB with the base instructions, then the user's turn.
 - `codex exec [OPTIONS] resume SESSION_ID [PROMPT]` continues it, or fails with
   "Error: thread/resume: thread/resume failed: no rollout found for thread id <id>" and
   exit 1; `-C`, `-s`, `-p` after `resume` are refused as clap does ("error: unexpected
@@ -61,7 +62,7 @@ def main() -> None:
             resuming = resuming or positional == ["resume"]
         i += 1
     home = os.environ.get("CODEX_HOME") or os.path.join(os.environ["HOME"], ".codex")
-    cwd = os.environ.get("PWD", os.getcwd())
+    cwd = os.getcwd()  # std::env::current_dir: the folder with its links resolved
     if positional[:1] == ["resume"]:
         session = positional[1] if len(positional) > 1 else ""
         found = glob.glob(
@@ -93,6 +94,8 @@ def main() -> None:
         "cli_version": "0.46.0",
         "instructions": None,
         "source": "exec",
+        # Newer versions keep the whole system prompt here: a first line of tens of KiB.
+        "base_instructions": {"text": "You are Codex, a coding agent. " * 2500},
     }
     write(path, "session_meta", meta)
     write(path, "response_item", user_turn(prompt))
@@ -109,7 +112,12 @@ def stamp() -> str:
 
 def write(path: str, kind: str, payload: dict) -> None:
     with open(path, "a") as handle:
-        handle.write(json.dumps({"timestamp": stamp(), "type": kind, "payload": payload}) + "\n")
+        handle.write(
+            json.dumps(
+                {"timestamp": stamp(), "type": kind, "payload": payload}, separators=(",", ":")
+            )
+            + "\n"
+        )
 
 
 main()
