@@ -107,3 +107,25 @@ def test_a_deleted_login_is_no_renewed_one(sandbox: Sandbox) -> None:
     assert sandbox.check(env=at(sandbox, 1)).stdout == ""
 
     assert len(sandbox.calls()) == starts
+
+
+def test_a_login_renewed_before_the_check_that_holds_still_lifts_it(sandbox: Sandbox) -> None:
+    """The person logged in again after the agent failed, before any check saw it."""
+    import os
+    import time
+
+    launch(sandbox, "api", "codex", "exec", LOGIN_FAILS)
+    sandbox.wait(lambda: "EXITED: 1" in sandbox.pane_text("api"))
+    login = sandbox.home / ".codex" / "auth.json"
+    login.parent.mkdir(exist_ok=True)
+    login.write_text('{"OPENAI_API_KEY":null,"tokens":{"access_token":"fresh"}}')
+    later = time.time() + 5  # written after the failure, as the file system tells it
+    os.utime(login, (later, later))
+    starts = len(sandbox.calls())
+
+    first = sandbox.check()
+    second = sandbox.check(env=at(sandbox, 1))
+
+    assert "api: running -> auth-expired (needs a login)" in first.stdout
+    assert second.stdout == "api: new -> failed (restarted)\n"
+    sandbox.wait(lambda: len(sandbox.calls()) == starts + 1)

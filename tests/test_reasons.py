@@ -219,3 +219,33 @@ def test_codexs_log_says_why_when_the_pane_does_not(sandbox: Sandbox) -> None:
     launch(sandbox, "api", "codex", "exec", "exit:1")
     sandbox.wait(lambda: "EXITED: 1" in sandbox.pane_text("api"))
     assert sandbox.check().stdout == "api: running -> auth-expired (needs a login)\n"
+
+
+def test_a_wait_the_agent_names_counts_from_when_it_said_it(sandbox: Sandbox) -> None:
+    """On the real clock: the check comes an hour after the agent stopped (the machine
+    slept); "try again in 2 hours 5 minutes" still ends 2 h 5 min after it was said."""
+    from datetime import datetime, timedelta
+
+    said = datetime.now().replace(microsecond=0)
+    real = dict(sandbox.env, HEARTBEAT_NOW=said.isoformat())
+    result = sandbox.run(
+        "launch",
+        "api",
+        "--dir",
+        str(sandbox.root),
+        "--",
+        "codex",
+        "exec",
+        say(sandbox, "codex-usage-limit.txt", 1),
+        env=real,
+    )
+    assert result.returncode == 0, result.stderr
+    sandbox.wait(lambda: "EXITED: 1" in sandbox.pane_text("api"))
+
+    an_hour_on = dict(sandbox.env, HEARTBEAT_NOW=(said + timedelta(hours=1)).isoformat())
+    first = sandbox.check(env=an_hour_on)
+
+    restart = first.stdout.strip()[-6:-1]  # `(restart after [Thu ]HH:MM)`
+    lifts = said + timedelta(hours=2, minutes=5)
+    # Up to the minute, with a margin of a minute at most: not 3 h 5 min from the stop.
+    assert restart in {f"{lifts + timedelta(minutes=k):%H:%M}" for k in range(-1, 4)}

@@ -143,7 +143,9 @@ def _sighting(
     if stopped_badly:
         lines = _last_words(config, entry, pane, pane_text, problems, budget)
         if not record.forgiven:
-            observed = replace(observed, reason=_stop_reason(config, entry, record, lines, now))
+            observed = replace(
+                observed, reason=_stop_reason(config, entry, record, lines, now, pane)
+            )
         new_end = record.state in (None, *RUNNING_STATES)
         conversation = _conversation(
             config, entry, record, lines if new_end else None, observed.reason is not None
@@ -374,12 +376,25 @@ def _waiting_until(
 
 
 def _stop_reason(
-    config: Config, entry: Entry, record: Record, lines: list[str], now: datetime
+    config: Config,
+    entry: Entry,
+    record: Record,
+    lines: list[str],
+    now: datetime,
+    pane: Pane | None,
 ) -> Reason | None:
-    """Why the run stopped, as its agent's records, its pane and its agent's log say."""
+    """Why the run stopped, as its agent's records, its pane and its agent's log say.
+
+    Its words are read as of when its pane last printed (`try again in 2 hours` counts
+    from then), not as of this check, which may come long after."""
     env = {**config.env, **dict(record.homes)}
     session = entry.options.get("session") or record.session
-    return agents.stop_reason(entry.command, lines, env, now, config.patterns, entry.dir, session)
+    said_at = now
+    if pane is not None and pane.activity:
+        said_at = min(now, datetime.fromtimestamp(pane.activity))
+    return agents.stop_reason(
+        entry.command, lines, env, said_at, config.patterns, entry.dir, session
+    )
 
 
 def _last_words(

@@ -22,7 +22,7 @@ from heartbeat.check.budget import Budget
 from heartbeat.check.facts import Done, Outcome
 from heartbeat.config import Config
 from heartbeat.errors import HeartbeatError
-from heartbeat.model import Entry, Hold, stamp_of
+from heartbeat.model import Entry, Hold, Pane, stamp_of
 from heartbeat.notes.edit import Edit, entry_id, is_written
 from heartbeat.notes.notebook import Notebook, Selection, carry_over, select
 from heartbeat.state import StateFile
@@ -185,7 +185,15 @@ def remember_holds(
         path = agents.credential_file(provider, {**config.env, **dict(leader.record.homes)})
         if path is not None:
             stamp = agents.credential_stamp(path)
+            if stamp is not None and leader.pane is not None and renewed_since(stamp, leader.pane):
+                stamp = None  # renewed after the agent failed: the next check lifts it
             saved.holds[provider] = Hold(path, stamp, now.isoformat(), hold.hint)
+
+
+def renewed_since(stamp: tuple[int, int, int], pane: Pane) -> bool:
+    """Whether a login file changed after the pane last printed (its failure): a whole
+    second later, since tmux counts activity in seconds."""
+    return stamp[2] >= (pane.activity + 1) * 1_000_000_000
 
 
 def remember_servers(saved: StateFile, servers: dict[str, int | None]) -> None:
