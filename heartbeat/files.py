@@ -7,6 +7,7 @@ import errno
 import fcntl
 import os
 import signal
+import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -39,6 +40,35 @@ class Stamp:
     def same_file(self, other: Stamp) -> bool:
         """The same file with the same content stamp (a rename changes only ctime)."""
         return (self.inode, self.size, self.mtime_ns) == (other.inode, other.size, other.mtime_ns)
+
+
+class NotPrivate(OSError):
+    """A file heartbeat keeps for itself that is not the user's alone."""
+
+
+MAX_PRIVATE_BYTES = 64 << 20  # past this a state file is not heartbeat's
+
+
+def read_private(path: Path) -> bytes:
+    """A file of the state folder: opened without following a link and without
+    blocking (a FIFO swapped in is refused, never waited on), and read only when it is
+    a regular file of the user's that nobody else may write. FileNotFoundError when it
+    is not there, NotPrivate when it must not be trusted."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise NotPrivate(errno.EPERM, "not a regular file", str(path))
+        if info.st_uid != os.getuid() or info.st_mode & 0o022:
+            raise NotPrivate(errno.EPERM, "not yours alone", str(path))
+        if info.st_size > MAX_PRIVATE_BYTES:
+            raise NotPrivate(errno.EFBIG, "too large", str(path))
+        chunks = []
+        while block := os.read(fd, 1 << 20):
+            chunks.append(block)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def read_text(path: Path, label: str, limit: int) -> tuple[str, Stamp]:
@@ -206,7 +236,7 @@ def locked(state_dir: Path, wait: bool, within: float | None = None) -> Iterator
     `wait`, else after `within` seconds (when given) of waiting."""
     try:
         state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(state_dir / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(state_dir / "lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     except OSError as error:
         raise StateError(f"cannot use the state folder {state_dir}: {error.strerror}") from None
     try:

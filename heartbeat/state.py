@@ -57,7 +57,7 @@ def load(state_dir: Path) -> StateFile:
     """The state; a missing one is empty, a corrupt one is rebuilt with a warning."""
     path = state_path(state_dir)
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = json.loads(files.read_private(path).decode("utf-8"))
         known = {item.name for item in fields(Record)}
         records = {key: _record_from_json(value, known) for key, value in raw["records"].items()}
         for record in records.values():
@@ -209,7 +209,7 @@ def read_exit(state_dir: Path, run: str | None) -> int | None:
     if not run:
         return None
     try:
-        return int(exit_file(state_dir, run).read_text().strip())
+        return int(files.read_private(exit_file(state_dir, run)).decode().strip())
     except (OSError, ValueError):
         return None
 
@@ -218,7 +218,8 @@ def log(state_dir: Path, stamp: str, line: str) -> None:
     """Append to the log file: cron hides what a job prints."""
     try:
         state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(state_dir / "heartbeat.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
+        fd = os.open(state_dir / "heartbeat.log", flags, 0o600)
         with os.fdopen(fd, "a", encoding="utf-8") as handle:
             handle.write(f"{stamp} {line}\n")
     except OSError:

@@ -18,6 +18,7 @@ from functools import cache
 from pathlib import Path
 
 from heartbeat import files
+from heartbeat.errors import RefusedError
 from heartbeat.model import Entry
 
 ALLOW_FILE = "allowed.json"
@@ -46,6 +47,75 @@ def unsafe(path: Path, label: str) -> str | None:
     if info.st_mode & stat.S_IWGRP and _shared_group(info.st_gid):
         group = _group_name(info.st_gid)
         return f"{label}: other users in group {group} can write it: chmod g-w {label}"
+    return None
+
+
+def strict_parents(path: Path, label: str, home: str | None = None) -> str | None:
+    """Why a folder's parents make it unsafe, as ssh's StrictModes would say: a parent up
+    to the home folder (else up to `/`) that someone else owns (root aside) or could
+    write, unless it is sticky (as /tmp is: nobody may then rename another's files)."""
+    stop = Path(home).absolute() if home else None
+    for parent in Path(os.path.abspath(path)).parents:
+        try:
+            info = os.stat(parent)
+        except OSError:
+            return f"{label}: cannot look at its parent {parent}"
+        if info.st_uid not in (0, os.getuid()):
+            owner = _user_name(info.st_uid)
+            return f"{label}: its parent {parent} is owned by {owner}: move it, or chown {parent}"
+        others = info.st_mode & stat.S_IWOTH or (
+            info.st_mode & stat.S_IWGRP and _shared_group(info.st_gid)
+        )
+        if others and not info.st_mode & stat.S_ISVTX:
+            return f"{label}: others can write its parent {parent}: chmod go-w {parent}"
+        if parent == stop:
+            break
+    return None
+
+
+def require_state_folder(path: Path, home: str | None = None) -> None:
+    """Make the state folder (0700) when it is missing; raise RefusedError unless it,
+    its parents and everything in it are the user's alone: its files decide what runs
+    (the allow list, the hook script tmux runs when a session closes)."""
+    label = str(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as error:
+        raise RefusedError(f"cannot make the state folder {label}: {error.strerror}") from None
+    refused = unsafe(path, f"state folder {label}") or strict_parents(
+        path, f"state folder {label}", home
+    )
+    if refused is None:
+        info = os.lstat(path)
+        if not stat.S_ISDIR(info.st_mode):
+            refused = f"state folder {label}: is not a folder"
+        elif info.st_mode & 0o022:
+            refused = f"state folder {label}: others may write in it: chmod 700 {label}"
+    if refused is None:
+        refused = _unsafe_inside(path)
+    if refused:
+        raise RefusedError(refused)
+
+
+def _unsafe_inside(folder: Path) -> str | None:
+    """Why a file in the state folder (or its runs folder) must not be used."""
+    try:
+        with os.scandir(folder) as found:
+            names = [(entry.name, entry.is_symlink()) for entry in found]
+    except OSError as error:
+        return f"state folder {folder}: cannot be read: {error.strerror}"
+    for name, is_link in names:
+        inside = folder / name
+        if is_link:
+            return f"{inside}: is a symbolic link, which heartbeat does not follow: remove it"
+        try:
+            info = os.lstat(inside)
+        except FileNotFoundError:
+            continue  # gone meanwhile (a check's temp file)
+        if info.st_uid != os.getuid():
+            return f"{inside}: owned by {_user_name(info.st_uid)}, not by you: remove it"
+        if info.st_mode & 0o022:
+            return f"{inside}: others may write it: chmod go-w {inside}"
     return None
 
 
@@ -94,8 +164,13 @@ class AllowList:
     def load(cls, state_dir: Path) -> AllowList:
         path = state_dir / ALLOW_FILE
         try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
+            raw = json.loads(files.read_private(path).decode("utf-8"))
             approved = {str(k): dict(v) for k, v in raw.items()}
+        except FileNotFoundError:
+            approved = {}
+        except files.NotPrivate as error:
+            raise RefusedError(f"{path}: {error.strerror}: heartbeat approves nothing from it; "
+                               f"remove it and approve again") from None
         except (OSError, ValueError, TypeError, AttributeError):
             approved = {}  # a lost allow list only means asking again
         return cls(path, approved)

@@ -295,7 +295,9 @@ def test_a_headless_claude_whose_transcript_is_still_is_stalled(sandbox: Sandbox
     start(sandbox, "idle", "--claude", "think")  # says nothing, writes nothing more
     assert sandbox.check().stdout == ""
     before = datetime.fromisoformat(NOW).timestamp() - 60  # on the sandbox's clock
-    os.utime(transcript(sandbox, session_line(sandbox)), (before, before))
+    written = transcript(sandbox, session_line(sandbox))
+    sandbox.wait(written.exists)
+    os.utime(written, (before, before))
 
     assert sandbox.check(env=at(sandbox, 31)).stdout == "idle: running -> stalled (no action)\n"
 

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from heartbeat import files, lazy, state
+from heartbeat import files, lazy, state, trust
 from heartbeat.check import act, decide, observe
 from heartbeat.check.budget import Budget
 from heartbeat.check.facts import Done, Outcome
@@ -53,6 +53,7 @@ def check(config: Config, now: datetime, only: str | None = None, hook: bool = F
     as long as a check may take: what holds the lock may be the launch of this very
     agent, or a check that looked before the agent ended.
     """
+    trust.require_state_folder(config.state_dir, config.env.get("HOME"))
     pending = config.state_dir / HOOK_PENDING
     waiting = config.settings.check_timeout_seconds if only is not None else None
     started = time.monotonic()

@@ -31,7 +31,13 @@ def now() -> datetime:
 
 
 def load_config(args: argparse.Namespace) -> config_module.Config:
-    return config_module.load(os.environ, notes=args.notes, socket=args.socket)
+    """The configuration, once its state folder is known to be the user's alone (every
+    verb reads or writes there)."""
+    from heartbeat import trust
+
+    config = config_module.load(os.environ, notes=args.notes, socket=args.socket)
+    trust.require_state_folder(config.state_dir, config.env.get("HOME"))
+    return config
 
 
 def echo(text: str = "", err: bool = False) -> None:

@@ -18,7 +18,7 @@ INSTALLED_FILE = "installed.json"
 
 def load_installed(config: Config) -> Installed | None:
     try:
-        raw = json.loads((config.state_dir / INSTALLED_FILE).read_text())
+        raw = json.loads(files.read_private(config.state_dir / INSTALLED_FILE).decode())
         return Installed(raw["kind"], raw["schedule"], raw["path"], tuple(raw.get("files", ())))
     except (OSError, ValueError, KeyError, TypeError):
         return None

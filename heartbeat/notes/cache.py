@@ -14,7 +14,6 @@ import contextlib
 import importlib.util
 import os
 import pickle
-import stat
 import sys
 import time
 from collections.abc import Hashable
@@ -67,11 +66,9 @@ class NoteCache:
         cache = cls(path)
         # Unpickling fails in many ways (a truncated file, a renamed class): all mean
         # "parse again".
-        with contextlib.suppress(Exception), open(path, "rb", opener=_no_links) as handle:
-            st = os.fstat(handle.fileno())
-            if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
-                return cache  # not ours alone: never unpickled
-            version, notes = pickle.load(handle)
+        with contextlib.suppress(Exception):
+            data = files.read_private(path)  # not ours alone: never unpickled
+            version, notes = pickle.loads(data)
             if version == _version() and isinstance(notes, dict):
                 cache.found = notes
         return cache
@@ -102,10 +99,6 @@ class NoteCache:
                 pickle.dumps((_version(), self.used), pickle.HIGHEST_PROTOCOL),
                 durable=False,  # after a crash, a torn cache is only a cache to rebuild
             )
-
-
-def _no_links(path: str, flags: int) -> int:
-    return os.open(path, flags | os.O_NOFOLLOW)
 
 
 def _version() -> tuple[Hashable, ...]:

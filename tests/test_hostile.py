@@ -1,0 +1,100 @@
+"""Another local user, and files that are not what they seem: heartbeat acts on nothing
+it cannot trust, and says so in one line naming the file and the fix.
+
+Where a test needs a file owned by someone else it plays that user with a spare uid
+(`chown`, which needs root); without root those tests are skipped, with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from conftest import Sandbox
+from test_hand_written import note_with
+
+OTHER_UID = 4242  # nobody's: a user the test plays
+AS_ROOT = pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to another uid needs root")
+
+
+def hand_written(box: Sandbox, name: str = "job") -> None:
+    box.write_note(note_with(f"- {name}: `codex exec work`", f"  - dir: {box.root}"))
+
+
+def refused_everywhere(box: Sandbox, expected: str) -> None:
+    """Every verb that uses the state folder refuses, with one line."""
+    for verb in (["check"], ["status"], ["allow", "job"], ["doctor"], ["reset", "job"]):
+        result = box.run(*verb)
+        assert result.returncode == 1, (verb, result.stdout, result.stderr)
+        lines = result.stderr.splitlines()
+        assert len(lines) == 1 and expected in lines[0], (verb, result.stderr)
+        assert "Traceback" not in result.stderr
+
+
+def test_a_state_folder_others_can_write_is_refused(sandbox: Sandbox) -> None:
+    hand_written(sandbox)
+    sandbox.state.mkdir(mode=0o700)
+    (sandbox.state / "hook.sh").write_text("#!/bin/sh\ntouch /tmp/owned\n")
+    os.chmod(sandbox.state, 0o777)
+
+    refused_everywhere(sandbox, f"state folder {sandbox.state}: anyone can write it: chmod o-w")
+    assert not sandbox.alive("job")
+
+
+def test_a_new_state_folder_is_made_for_the_user_alone(sandbox: Sandbox) -> None:
+    hand_written(sandbox)
+    old = os.umask(0o000)  # a careless umask: the folder is still private
+    try:
+        assert sandbox.check().returncode == 1  # needs approval
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(sandbox.state).st_mode) == 0o700
+
+
+def test_an_allow_list_that_is_a_link_approves_nothing(sandbox: Sandbox) -> None:
+    hand_written(sandbox)
+    sandbox.state.mkdir(mode=0o700)
+    elsewhere = sandbox.root / "shared-allowed.json"
+    elsewhere.write_text(json.dumps({"0" * 64: {"name": "job"}}))
+    os.chmod(elsewhere, 0o666)
+    (sandbox.state / "allowed.json").symlink_to(elsewhere)
+
+    refused_everywhere(sandbox, "allowed.json: is a symbolic link")
+    assert not sandbox.alive("job")
+
+
+@AS_ROOT
+def test_a_file_in_the_state_folder_owned_by_another_user_is_refused(sandbox: Sandbox) -> None:
+    hand_written(sandbox)
+    sandbox.allow("job")
+    hook = sandbox.state / "hook.sh"
+    hook.write_text("#!/bin/sh\ntouch /tmp/owned\n")
+    os.chown(hook, OTHER_UID, OTHER_UID)
+
+    refused_everywhere(sandbox, f"{hook}: owned by {OTHER_UID}, not by you: remove it")
+    assert not sandbox.alive("job")
+
+
+def test_a_file_in_the_state_folder_others_can_write_is_refused(sandbox: Sandbox) -> None:
+    hand_written(sandbox)
+    sandbox.allow("job")
+    os.chmod(sandbox.state / "allowed.json", 0o666)
+
+    refused_everywhere(sandbox, "allowed.json: others may write it: chmod go-w")
+
+
+def test_a_parent_others_can_write_is_refused_unless_sticky(sandbox: Sandbox) -> None:
+    parent = sandbox.root / "shared"
+    parent.mkdir()
+    os.chmod(parent, 0o777)
+    sandbox.env["HEARTBEAT_STATE_DIR"] = str(parent / "state")
+    hand_written(sandbox)
+
+    refused_everywhere(sandbox, f"others can write its parent {parent}: chmod go-w {parent}")
+
+    os.chmod(parent, 0o1777)  # sticky, as /tmp is: nobody may rename another's files
+    result = sandbox.check()
+    assert result.returncode == 1 and "heartbeat allow job" in result.stderr
