@@ -169,8 +169,10 @@ class AllowList:
         except FileNotFoundError:
             approved = {}
         except files.NotPrivate as error:
-            raise RefusedError(f"{path}: {error.strerror}: heartbeat approves nothing from it; "
-                               f"remove it and approve again") from None
+            raise RefusedError(
+                f"{path}: {error.strerror}: heartbeat approves nothing from it; "
+                f"remove it and approve again"
+            ) from None
         except (OSError, ValueError, TypeError, AttributeError):
             approved = {}  # a lost allow list only means asking again
         return cls(path, approved)

@@ -112,7 +112,7 @@ def test_the_skills_line_in_a_fenced_block_is_classified_from_its_exited_line(
     assert f"fenced finished (exit $EXIT_CODE) in {sandbox.root}" in texts
     # And heartbeat told a person once, with the reason it is not restarted.
     assert [t for t in texts if t.startswith("fenced in ")] == [
-        f"fenced in {sandbox.root}: failed (exit 4) · not a git repo, not restarted (restart: never)"
+        f"fenced in {sandbox.root}: failed (exit 4), not restarted (restart: never)"
     ]
 
 

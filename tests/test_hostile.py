@@ -98,3 +98,88 @@ def test_a_parent_others_can_write_is_refused_unless_sticky(sandbox: Sandbox) ->
     os.chmod(parent, 0o1777)  # sticky, as /tmp is: nobody may rename another's files
     result = sandbox.check()
     assert result.returncode == 1 and "heartbeat allow job" in result.stderr
+
+
+def test_an_unapproved_entry_names_a_socket_heartbeat_never_connects_to(
+    sandbox: Sandbox,
+) -> None:
+    """Another user's socket would receive the check's whole environment."""
+    import socket
+    import threading
+
+    other = sandbox.root / "other.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(other))
+    listener.listen(8)
+    listener.settimeout(0.05)
+    connections: list[int] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            connections.append(1)
+            connection.close()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    sandbox.write_note(
+        note_with("- job: `codex exec work`", f"  - dir: {sandbox.root}", f"  - socket: {other}")
+    )
+    try:
+        checked = sandbox.check()
+        status = json.loads(sandbox.run("status", "--json").stdout)
+    finally:
+        stop.set()
+        thread.join()
+        listener.close()
+
+    assert connections == []
+    assert checked.returncode == 1
+    assert f"on socket {other}, which heartbeat watches only once it is approved" in (
+        checked.stderr
+    )
+    row = status["entries"][0]
+    assert (row["state"], row["last_status"]) == ("unknown", "needs approval")
+
+
+def test_nothing_runs_in_an_unapproved_entrys_folder(sandbox: Sandbox) -> None:
+    """Its repository's fsmonitor would be a program of the note's writer's choosing."""
+    import subprocess
+
+    repo = sandbox.root / "repo"
+    repo.mkdir()
+    ran = sandbox.root / "ran"
+    program = sandbox.root / "monitor"
+    program.write_text(f"#!/bin/sh\ntouch {ran}\n")
+    program.chmod(0o755)
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run(["git", "-C", str(repo), "config", "core.fsmonitor", str(program)], check=True)
+    calls = sandbox.root / "git-calls"
+    real = subprocess.run(["sh", "-c", "command -v git"], capture_output=True, text=True).stdout
+    (sandbox.bin / "git").write_text(f'#!/bin/sh\npwd >> {calls}\nexec {real.strip()} "$@"\n')
+    (sandbox.bin / "git").chmod(0o755)
+    sandbox.write_note(note_with("- job: `codex exec work`", f"  - dir: {repo}"))
+
+    first = sandbox.check()
+    second = sandbox.check()
+
+    assert "heartbeat allow job" in first.stderr and second.returncode == 1
+    assert not ran.exists()
+    assert not calls.exists()  # git was not even asked
+    assert not sandbox.alive("job")
+
+
+def test_a_notification_carries_none_of_an_unapproved_entrys_text(sandbox: Sandbox) -> None:
+    folder = sandbox.root / "Click https:  evil.example  now"
+    folder.mkdir()
+    sandbox.write_note(note_with("- job: `codex exec work`", f"  - dir: {folder}"))
+
+    sandbox.check()
+
+    told = [" ".join(lines) for lines in sandbox.notifications()]
+    assert len(told) == 1 and "heartbeat allow job" in told[0]
+    assert "evil" not in told[0]

@@ -90,7 +90,10 @@ def test_an_event_notifies_once(
 
     told = sandbox.notifications()
     assert len(told) == 1, told
-    assert told[0][3].startswith("api in ")
+    # An unapproved entry's notice names none of its own text (its folder included).
+    assert told[0][3].startswith(
+        "api: a new command in " if event == "needs-approval" else "api in "
+    )
 
 
 def test_only_the_chosen_events_notify(sandbox: Sandbox) -> None:

@@ -117,6 +117,11 @@ def act_on(config: Config, plan: Plan, now: datetime, problems: list[str], budge
     if event in config.settings.notify_events and decide.is_news(record, event):
         hint = f" (heartbeat reset {entry.name})" if decision.state in HELD else ""
         notice = f"{entry.name} in {entry.dir}: {status}{hint}"
+        if decision.action is Action.APPROVE:
+            # Nothing of an unapproved entry's own text: its name is a checked word.
+            notice = (
+                f"{entry.name}: a new command in {entry.location}: heartbeat allow {entry.name}"
+            )
         record = replace(record, told=(*record.told, event))  # once per event, not per stop
     change = Change(entry.name, sighting.old, decision.state.value, words, needs_person)
     close = decision.action is Action.CLOSE

@@ -66,6 +66,23 @@ class Look:
     lifted: set[str] = field(default_factory=set)  # providers whose login was renewed
 
 
+def watched_sockets(
+    config: Config, entries: Sequence[Entry], allowed: AllowList | None
+) -> set[str]:
+    """The sockets heartbeat may connect to: the configured one, and those approved
+    entries name (all of them, when notes are trusted as they are)."""
+    return {config.socket} | {
+        entry.socket for entry in entries if allowed is None or allowed.allows(entry)
+    }
+
+
+def needs_approval(entry: Entry) -> str:
+    return (
+        f"{entry.location}: {entry.name}: on socket {entry.socket}, which heartbeat "
+        f"watches only once it is approved: heartbeat allow {entry.name}"
+    )
+
+
 def _renewed_logins(saved: StateFile) -> set[str]:
     """The providers held for an expired login whose login file has changed since: a
     stat, never a read of the secret (and nothing at all while nothing is held)."""
@@ -90,8 +107,15 @@ def observe(
     for note, entry in entries:
         by_socket[entry.socket].append((note, entry))
     allowed = None if config.settings.trust_owned_notes else AllowList.load(config.state_dir)
+    trusted = watched_sockets(config, [entry for _, entry in entries], allowed)
     look = Look(lifted=_renewed_logins(saved))
     for socket, group in by_socket.items():
+        if socket not in trusted:
+            # Named by unapproved entries alone: never connected to (a socket is a
+            # program of whoever made it), only reported, once, as needing approval.
+            for _, entry in group:
+                problems.append(needs_approval(entry))
+            continue
         try:
             # Panes' current commands tell when the skill's own lines have ended.
             commands = any(not entry.wrapped for _, entry in group)
@@ -132,6 +156,9 @@ def _sighting(
         baseline = verify.guessed_baseline(entry.command, entry.dir, min(created, now), now)
     observed, pane_text, read_at = look_at(config, entry, pane, record, problems, budget.deadline)
     quiet = verdict = None
+    if not approved:
+        # Nothing runs or is read for it (git, its agent's files): it is only reported.
+        return Sighting(note, entry, record, pane, observed, approved, read_at)
     stopped_badly = observed.exit_code != 0 and not (
         observed.exit_code is None and observed.present
     )

@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from heartbeat import agents, state
-from heartbeat.check.observe import REASON_LINES, RESUME_FAILS_WITHIN, look_at
+from heartbeat.check.observe import REASON_LINES, RESUME_FAILS_WITHIN, look_at, watched_sockets
 from heartbeat.check.start import tmux_at
 from heartbeat.config import Config
 from heartbeat.errors import TmuxError
 from heartbeat.model import HELD, LIVE, Entry, Pane, Record, State
 from heartbeat.notes.notebook import Notebook, select
 from heartbeat.state import StateFile
+from heartbeat.trust import AllowList
 from heartbeat.work import prd
 
 
@@ -59,7 +60,14 @@ def status(config: Config, now: datetime) -> tuple[list[Row], list[str]]:
     saved = state.load(config.state_dir)
     snapshots: dict[str, dict[str, Pane]] = {}
     rows: list[Row] = []
+    allowed = None if config.settings.trust_owned_notes else AllowList.load(config.state_dir)
+    trusted = watched_sockets(config, [entry for _, entry in selection.managed], allowed)
     for _, entry in selection.managed:
+        if entry.socket not in trusted:
+            # Never connected to before approval: what runs there is not known.
+            unknown = State.UNKNOWN.value
+            rows.append(Row(entry.name, unknown, *_about(entry), None, "needs approval"))
+            continue
         if entry.options.get("host", config.host) != config.host:
             # Another machine's: never judged, never restarted here.
             where = f"on {entry.options['host']}"
