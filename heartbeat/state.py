@@ -144,8 +144,8 @@ def _check_times(record: Record) -> None:
         record.commit_asked,
     )
     for when in (*record.failures, *times):
-        if when is not None:
-            datetime.fromisoformat(when)
+        if when is not None and datetime.fromisoformat(when).tzinfo is not None:
+            raise ValueError("a time with a zone: heartbeat writes local times")
     if record.started_at is not None:
         datetime.fromtimestamp(float(record.started_at))  # OverflowError: rebuilt
     fields_typed = (

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-from pathlib import Path
 
 import pytest
 from conftest import Sandbox
@@ -183,3 +182,15 @@ def test_a_notification_carries_none_of_an_unapproved_entrys_text(sandbox: Sandb
     told = [" ".join(lines) for lines in sandbox.notifications()]
     assert len(told) == 1 and "heartbeat allow job" in told[0]
     assert "evil" not in told[0]
+
+
+def test_a_clock_given_with_a_zone_works(sandbox: Sandbox) -> None:
+    result = sandbox.run("launch", "api", "--dir", str(sandbox.root), "--", "codex", "exec", "x")
+    assert result.returncode == 0, result.stderr
+    sandbox.server.cmd("kill-session", "-t", "=api")
+    zoned = dict(sandbox.env, HEARTBEAT_NOW="2026-11-24T10:05:00+00:00", TZ="UTC")
+
+    checked = sandbox.check(env=zoned)
+
+    assert (checked.returncode, checked.stderr) == (0, "")
+    assert checked.stdout == "api: running -> dead (restarted)\n"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -324,6 +325,31 @@ def test_a_live_claude_waiting_at_its_limit_is_left_alone_until_the_reset(
     assert (row["state"], row["until"]) == ("waiting", "2026-11-25T03:50:00")
     assert sandbox.alive("chat") and len(sandbox.calls()) == 1  # nothing done to it
 
-    # Past the reset, still quiet: it did not go on by itself.
+    # Past the reset, still quiet: it did not go on by itself; and a day on, its old
+    # words are not read as a new limit.
     past = sandbox.check(env=at(sandbox, 18 * 60))
     assert past.stdout == "chat: waiting -> stalled (no action)\n"
+    assert [sandbox.check(env=at(sandbox, hours * 60)).stdout for hours in (21, 42, 46)] == [
+        "",
+        "",
+        "",
+    ]
+
+
+def test_a_wait_that_ends_with_the_agent_going_on_holds_no_restart(sandbox: Sandbox) -> None:
+    sandbox.env["TZ"] = "UTC"
+    start(sandbox, "chat", "--", "claude", "wait-at-limit")
+    sandbox.wait(lambda: "Stop and wait for limit to reset" in sandbox.pane_text("chat"))
+    sandbox.check()
+    assert "waiting" in sandbox.check(env=at(sandbox, 31)).stdout
+    # tmux counts activity in whole seconds: the new output comes in a later one.
+    quiet = json.loads((sandbox.state / "state.json").read_text())["records"]
+    seen = next(iter(quiet.values()))["seen_activity"]
+    sandbox.wait(lambda: time.time() >= seen + 1.05)
+    for line in range(15):  # it prints again: its words push the limit's up
+        sandbox.server.cmd("send-keys", "-t", "=chat:", f"going on {line}", "Enter")
+    sandbox.wait(lambda: "going on 14" in sandbox.pane_text("chat"))
+
+    assert sandbox.check(env=at(sandbox, 32)).stdout == "chat: waiting -> running (no action)\n"
+    sandbox.server.cmd("kill-session", "-t", "=chat")
+    assert sandbox.check(env=at(sandbox, 33)).stdout == "chat: running -> dead (restarted)\n"

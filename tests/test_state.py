@@ -70,3 +70,14 @@ def test_an_earlier_state_file_gains_the_new_field_once_then_stays_unwritten(
     state.save(tmp_path, saved)
     expected["records"][key]["exit_code"] = 2
     assert path.read_text() == json.dumps(expected, separators=(",", ":")) + "\n"
+
+
+def test_times_with_a_zone_rebuild_the_state(tmp_path: Path) -> None:
+    raw = json.loads(EARLIER)
+    raw["records"]["/tmp/sock\tapi"]["not_before"] = "2026-11-24T09:00:00+00:00"
+    (tmp_path / "state.json").write_text(json.dumps(raw))
+
+    saved = state.load(tmp_path)
+
+    assert saved.records == {}
+    assert saved.warning is not None and "rebuilding it from tmux and the notes" in saved.warning

@@ -159,7 +159,7 @@ def test_git_is_asked_about_a_stalled_agent_once_every_few_minutes(
     def asked(minutes: float) -> int:
         log.write_text("")
         sandbox.check(env=at(sandbox, minutes))
-        return sum("log -1" in line for line in log.read_text().splitlines())
+        return sum("-1 --format=%ct" in line for line in log.read_text().splitlines())
 
     # Stalled at 31 minutes; asked again 5 minutes on, not on every check between.
     assert [asked(m) for m in (31, 32, 33, 35, 36, 37)] == [1, 0, 0, 0, 1, 0]
@@ -390,6 +390,47 @@ def test_git_runs_none_of_the_repositorys_own_programs(sandbox: Sandbox, repo: P
         subprocess.run([*config, key, str(program)], check=True)
     (repo / ".gitattributes").write_text("*.py filter=lfs diff=lfs\n*.md filter=a=b\n")
     subprocess.run([*config, "core.hooksPath", str(repo.parent)], check=True)
+    # A signed HEAD, which `git log` would verify with gpg.program when told to show it.
+    subprocess.run([*config, "log.showSignature", "true"], check=True)
+    subprocess.run([*config, "gpg.program", str(program)], check=True)
+    git = ["git", "-C", str(repo)]
+    tree = subprocess.run([*git, "write-tree"], capture_output=True, text=True).stdout.strip()
+    parent = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True)
+    signed = (
+        f"tree {tree}\nparent {parent.stdout.strip()}\n"
+        "author Ada <ada@example.org> 1700000000 +0000\n"
+        "committer Ada <ada@example.org> 1700000000 +0000\n"
+        "gpgsig -----BEGIN PGP SIGNATURE-----\n \n -----END PGP SIGNATURE-----\n\nsigned\n"
+    )
+    commit = subprocess.run(
+        [*git, "hash-object", "-t", "commit", "-w", "--stdin"],
+        input=signed,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    subprocess.run([*git, "update-ref", "HEAD", commit], check=True)
+    # A submodule whose own config names a filter: git would run it inside.
+    sub = repo.parent / "sub"
+    subprocess.run(["git", "init", "-q", str(sub)], check=True)
+    (sub / "lib.c").write_text("int x;\n")
+    subprocess.run(["git", "-C", str(sub), "add", "."], check=True)
+    subprocess.run(
+        ["git", "-C", str(sub), "commit", "-qm", "lib"],
+        check=True,
+        env=sandbox.env
+        | dict(os.environ, **{k: v for k, v in sandbox.env.items() if k.startswith("GIT_")}),
+    )
+    subprocess.run(
+        [*git, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(sub), "sub"],
+        check=True,
+        capture_output=True,
+    )
+    inner = ["git", "-C", str(repo / "sub"), "config"]
+    subprocess.run([*inner, "filter.inner.clean", str(program)], check=True)
+    (repo / "sub" / ".gitattributes").write_text("*.c filter=inner\n")
+    (repo / "sub" / "lib.c").write_text("int y;\n")
+    ran.unlink(missing_ok=True)  # the set-up's own git ran them: from here, none may run
     launch_in(sandbox, repo, "api", "sh", "-c", "echo x > new.py; echo y >> PRD.md; exit 3")
     sandbox.wait(lambda: "EXITED: 3" in sandbox.pane_text("api"))
     sandbox.check(env=at(sandbox, 30))

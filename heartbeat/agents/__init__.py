@@ -253,10 +253,16 @@ def waiting_until(
     family = next((f for f in FAMILIES if agent.family == f.NAME), None)
     if family is None or not family.waits_for_reset(list(agent.words)):
         return None
-    found = reasons.classify(last_lines, now, patterns)
+    # The limit's words and its menu are the screen's last: once the agent goes on,
+    # its output pushes them up.
+    screen = [line for line in last_lines if line.strip()][-WAITING_SCREEN_LINES:]
+    found = reasons.classify(screen, now, patterns)
     if found is None or found.kind != RATE_LIMITED or found.retry_at is None:
         return None
     return found.retry_at
+
+
+WAITING_SCREEN_LINES = 12
 
 
 def waits_for_reset(command: Command) -> bool:

@@ -345,6 +345,8 @@ def next_record(sighting: Sighting, decision: Decision, now: datetime) -> Record
         fields["since"] = stamp_of(now)
     if due is not None and (decision.event == "rate-limited" or decision.state is State.WAITING):
         fields["not_before"] = due.isoformat()  # no restart before its limit lifts
+    elif decision.state in (State.RUNNING, State.STALLED):
+        fields["not_before"] = None  # it went on: a limit it waited for holds no more
     pane = sighting.pane
     if pane is not None and pane.pid is not None:  # the process group to clear at a restart
         fields["pid"], fields["pane_id"] = pane.pid, pane.pane_id

@@ -180,7 +180,9 @@ def _sighting(
     elif pane is not None:
         stalled, quiet = _stall_clock(config, entry, pane, record, now)
         observed = replace(observed, stalled=True) if stalled else observed
-        if stalled or record.state is State.WAITING:
+        # Read once when it went quiet (or while it waits); a stalled pane that has
+        # not moved since is not read again.
+        if (stalled and record.state is not State.STALLED) or record.state is State.WAITING:
             until = _waiting_until(config, entry, pane, record, now, problems, budget)
             observed = replace(observed, stalled=False, waiting_until=until) if until else observed
     if observed.state is not State.RUNNING and record.state in (None, *RUNNING_STATES):
@@ -398,8 +400,15 @@ def _waiting_until(
         believed = datetime.fromisoformat(record.not_before)
         return believed if believed > now else None
     lines = _last_words(config, entry, pane, None, problems, budget)
-    until = agents.waiting_until(entry.command, lines, now, config.patterns)
+    until = agents.waiting_until(entry.command, lines, said_when(pane, now), config.patterns)
     return until if until is not None and until > now else None
+
+
+def said_when(pane: Pane | None, now: datetime) -> datetime:
+    """When the pane's last words were printed: what a time in them counts from."""
+    if pane is None or not pane.activity:
+        return now
+    return min(now, datetime.fromtimestamp(pane.activity))
 
 
 def _stop_reason(
@@ -416,9 +425,7 @@ def _stop_reason(
     from then), not as of this check, which may come long after."""
     env = {**config.env, **dict(record.homes)}
     session = entry.options.get("session") or record.session
-    said_at = now
-    if pane is not None and pane.activity:
-        said_at = min(now, datetime.fromtimestamp(pane.activity))
+    said_at = said_when(pane, now)
     return agents.stop_reason(
         entry.command, lines, env, said_at, config.patterns, entry.dir, session
     )

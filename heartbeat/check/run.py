@@ -182,7 +182,9 @@ def remember_holds(
     for provider, hold in held.items():
         if provider in saved.holds:
             continue
-        leader = next(s for s in look.sightings if s.provider == provider)
+        # The entry whose login failed: its pane says when it failed.
+        mine = [s for s in look.sightings if s.provider == provider]
+        leader = next((s for s in mine if s.entry.key == hold.teller), mine[0])
         path = agents.credential_file(provider, {**config.env, **dict(leader.record.homes)})
         if path is not None:
             stamp = agents.credential_stamp(path)

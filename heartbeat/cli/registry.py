@@ -25,9 +25,11 @@ def now() -> datetime:
     if not fixed:
         return datetime.now()
     try:
-        return datetime.fromisoformat(fixed)
+        moment = datetime.fromisoformat(fixed)
     except ValueError:
         raise UsageError(f"HEARTBEAT_NOW is not an ISO time: {fixed!r}") from None
+    # heartbeat keeps local times: one with a zone is that moment here.
+    return moment.astimezone().replace(tzinfo=None) if moment.tzinfo else moment
 
 
 def load_config(args: argparse.Namespace) -> config_module.Config:

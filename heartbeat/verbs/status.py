@@ -8,7 +8,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from heartbeat import agents, state
-from heartbeat.check.observe import REASON_LINES, RESUME_FAILS_WITHIN, look_at, watched_sockets
+from heartbeat.check.observe import (
+    REASON_LINES,
+    RESUME_FAILS_WITHIN,
+    look_at,
+    said_when,
+    watched_sockets,
+)
 from heartbeat.check.start import tmux_at
 from heartbeat.config import Config
 from heartbeat.errors import TmuxError
@@ -102,7 +108,7 @@ def _row(
     if shown in (State.DEAD, State.FAILED) and until is not None:
         shown = State.RATE_LIMITED
     elif shown is State.RUNNING and pane is not None:
-        waiting = _waiting(config, entry, problems, now)
+        waiting = _waiting(config, entry, pane, problems, now)
         if waiting is not None:
             shown, until = State.WAITING, waiting
         elif record.resumed and _within(record.started_at, RESUME_FAILS_WITHIN):
@@ -125,8 +131,11 @@ def _row(
     )
 
 
-def _waiting(config: Config, entry: Entry, problems: list[str], now: datetime) -> datetime | None:
-    """When the limit a live agent waits at by itself resets, as its pane says now."""
+def _waiting(
+    config: Config, entry: Entry, pane: Pane, problems: list[str], now: datetime
+) -> datetime | None:
+    """When the limit a live agent waits at by itself resets, as its pane says now (a
+    time in it counts from when it was printed)."""
     if not agents.waits_for_reset(entry.command):
         return None
     try:
@@ -134,7 +143,8 @@ def _waiting(config: Config, entry: Entry, problems: list[str], now: datetime) -
     except TmuxError as error:
         problems.append(str(error))
         return None
-    return agents.waiting_until(entry.command, lines, now, config.patterns)
+    until = agents.waiting_until(entry.command, lines, said_when(pane, now), config.patterns)
+    return until if until is not None and until > now else None
 
 
 def _within(started_at: float | None, seconds: float) -> bool:

@@ -18,9 +18,16 @@ from dataclasses import dataclass
 TIMEOUT_SECONDS = 10.0
 UNTRACKED_BYTES_READ = 1 << 20  # past this an untracked file's lines are not counted
 # Programs a repository's config could make git run: none is.
-SAFE = ("-c", "core.fsmonitor=", "-c", "core.hooksPath=/dev/null", "-c", "diff.external=")
-DIRTY_FILES_KEPT = 2000  # a baseline remembers this many uncommitted files at most
-HASHED_BYTES = 16 << 20  # past this a file is known by its size and time, not its bytes
+SAFE = (
+    *("-c", "core.fsmonitor=", "-c", "core.hooksPath=/dev/null", "-c", "diff.external="),
+    # A signature shown runs gpg.program; a submodule's own config names its own drivers.
+    *("-c", "log.showSignature=false", "-c", "gpg.program=", "-c", "gpg.ssh.program="),
+    *("-c", "gpg.x509.program=", "-c", "diff.ignoreSubmodules=all"),
+    *("-c", "submodule.recurse=false", "-c", "status.submoduleSummary=false"),
+)
+DIRTY_FILES_KEPT = 500  # a baseline remembers this many uncommitted files at most
+HASHED_BYTES = 4 << 20  # past this a file is known by its size and time, not its bytes
+HASHED_IN_ALL = 64 << 20  # and past this many bytes hashed for one baseline, every file
 
 
 @dataclass(frozen=True)
@@ -133,7 +140,19 @@ def _uncommitted(folder: str, scope: list[str]) -> tuple[list[tuple[str, int, in
     files, paths relative to the folder."""
     has_head = _git(folder, "rev-parse", "-q", "--verify", "HEAD")
     base = ["HEAD"] if has_head and has_head.returncode == 0 else ["--cached"]
-    numstat = _git(folder, "diff", "--numstat", "-z", "--no-renames", "--relative", *base, *scope)
+    numstat = _git(
+        folder,
+        "diff",
+        "--numstat",
+        "-z",
+        "--no-renames",
+        "--relative",
+        "--ignore-submodules=all",
+        "--no-ext-diff",
+        "--no-textconv",
+        *base,
+        *scope,
+    )
     tracked = []
     for record in (numstat.stdout if numstat else "").split("\0"):
         plus, _, rest = record.partition("\t")
@@ -186,12 +205,21 @@ def dirty_files(folder: str, before: float | None = None) -> dict[str, str]:
     others)."""
     tracked, untracked = _uncommitted(folder, ["--", "."])
     found: dict[str, str] = {}
+    hashed = 0
     for name in sorted([name for name, _, _ in tracked] + untracked)[:DIRTY_FILES_KEPT]:
         path = os.path.join(folder, name)
         if before is not None and _changed_since(path, before):
             continue
-        found[name] = fingerprint(path)
+        found[name] = fingerprint(path, by_content=hashed < HASHED_IN_ALL)
+        hashed += _size(path)
     return found
+
+
+def _size(path: str) -> int:
+    try:
+        return os.lstat(path).st_size
+    except OSError:
+        return 0
 
 
 def _changed_since(path: str, moment: float) -> bool:
@@ -201,16 +229,17 @@ def _changed_since(path: str, moment: float) -> bool:
         return False  # deleted: when is not known, so not credited
 
 
-def fingerprint(path: str) -> str:
+def fingerprint(path: str, by_content: bool = True) -> str:
     """What a file holds, in a few bytes: a hash of its content (of its size and time
-    past HASHED_BYTES), `link:` and its target, or `-` when it is not there."""
+    past HASHED_BYTES, or when not `by_content`), `link:` and its target, or `-` when it
+    is not there."""
     try:
         found = os.lstat(path)
         if stat.S_ISLNK(found.st_mode):
             return "link:" + os.readlink(path)
         if not stat.S_ISREG(found.st_mode):
             return f"mode:{found.st_mode:o}"
-        if found.st_size > HASHED_BYTES:
+        if found.st_size > HASHED_BYTES or not by_content:
             return f"size:{found.st_size}:{found.st_mtime_ns}"
         digest = hashlib.sha256()
         # O_NONBLOCK: a FIFO swapped in after the lstat never blocks the check.
@@ -218,7 +247,7 @@ def fingerprint(path: str) -> str:
         with os.fdopen(fd, "rb") as handle:
             for block in iter(lambda: handle.read(1 << 16), b""):
                 digest.update(block)
-        return digest.hexdigest()[:32]
+        return digest.hexdigest()[:20]
     except OSError:
         return "-"
 
@@ -243,16 +272,16 @@ def _count_lines(path: str) -> int:
 
 def last_commit_time(folder: str) -> int | None:
     """When HEAD was committed (seconds since the epoch), or None."""
-    result = _git(folder, "log", "-1", "--format=%ct")
+    result = _git(folder, "log", "--no-show-signature", "-1", "--format=%ct")
     text = result.stdout.strip() if result and result.returncode == 0 else ""
     return int(text) if text.isdigit() else None
 
 
 def log_oneline(folder: str, count: int = 3) -> list[str]:
-    result = _git(folder, "log", "--oneline", f"-{count}")
+    result = _git(folder, "log", "--no-show-signature", "--oneline", f"-{count}")
     return result.stdout.splitlines() if result and result.returncode == 0 else []
 
 
 def diff_stat(folder: str) -> list[str]:
-    result = _git(folder, "diff", "--stat", "HEAD")
+    result = _git(folder, "diff", "--stat", "--ignore-submodules=all", "--no-ext-diff", "HEAD")
     return result.stdout.splitlines() if result and result.returncode == 0 else []

@@ -97,8 +97,11 @@ def main() -> None:
         # Newer versions keep the whole system prompt here: a first line of tens of KiB.
         "base_instructions": {"text": "You are Codex, a coding agent. " * 2500},
     }
-    write(path, "session_meta", meta)
-    write(path, "response_item", user_turn(prompt))
+    # Its first records land whole (written aside, then renamed) so that a test that
+    # sees the file can read them; heartbeat itself reads a torn first line too.
+    write(path + ".part", "session_meta", meta)
+    write(path + ".part", "response_item", user_turn(prompt))
+    os.replace(path + ".part", path)
     behave(prompt, resumed=False)
 
 
