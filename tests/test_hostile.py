@@ -194,3 +194,37 @@ def test_a_clock_given_with_a_zone_works(sandbox: Sandbox) -> None:
 
     assert (checked.returncode, checked.stderr) == (0, "")
     assert checked.stdout == "api: running -> dead (restarted)\n"
+
+
+def test_words_ending_in_a_semicolon_reach_tmux_whole(sandbox: Sandbox) -> None:
+    """tmux takes an argument's trailing `;` as the end of its command."""
+    folder = sandbox.root / "odd;"
+    folder.mkdir()
+
+    result = sandbox.run("launch", "semi", "--dir", str(folder), "--", "sleep 600;")
+
+    assert result.returncode == 0, result.stderr
+    shown = sandbox.server.cmd("display", "-p", "-t", "=semi:", "#{pane_current_path}").stdout
+    assert shown == [str(folder)]
+    assert sandbox.alive("semi")
+
+
+def test_a_state_folder_with_a_space_a_quote_and_a_dollar_gets_its_hook(sandbox: Sandbox) -> None:
+    from pathlib import Path as P
+
+    odd = sandbox.root / "my state 'x' $HOME"
+    sandbox.env["HEARTBEAT_STATE_DIR"] = str(odd)
+    P(sandbox.env["HEARTBEAT_CONFIG"]).write_text("restart_spacing_seconds = 0\n")
+    for name in ("api", "keeper"):
+        launched = sandbox.run(
+            "launch", name, "--dir", str(sandbox.root), "--", "codex", "exec", name
+        )
+        assert launched.returncode == 0, launched.stderr
+    sandbox.wait(lambda: len(sandbox.calls()) == 2)
+
+    sandbox.server.cmd("kill-session", "-t", "=api")
+
+    # No check is run here: tmux's session-closed hook runs one, from that folder.
+    sandbox.wait(lambda: len(sandbox.calls()) == 3, seconds=15)
+    sandbox.wait(lambda: sandbox.alive("api"))
+    assert (odd / "state.json").exists()

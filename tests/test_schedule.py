@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import plistlib
+import re
 import shutil
 import subprocess
 import sys
@@ -117,6 +118,41 @@ def test_the_installed_cron_line_runs_a_check(sandbox: Sandbox, crontab: str) ->
     assert (sandbox.state / "last-check").exists()
 
 
+def as_cron_runs(command: str) -> str:
+    """What cron hands the shell: the text up to the first unescaped `%` (the rest is
+    the job's input), with `\\%` turned back into `%` (cron(5))."""
+    head = re.split(r"(?<!\\)%", command, maxsplit=1)[0]
+    return head.replace("\\%", "%")
+
+
+def test_a_cron_line_with_a_percent_in_a_path_runs_a_check(sandbox: Sandbox, crontab: str) -> None:
+    odd = sandbox.root / "state 100% 'x'"
+    sandbox.env["HEARTBEAT_STATE_DIR"] = str(odd)
+    assert sandbox.run("install", "--cron").returncode == 0
+    command = crontab_text(crontab).splitlines()[-1].split(None, 5)[5]
+
+    result = subprocess.run(
+        ["/bin/sh", "-c", as_cron_runs(command)],
+        env={"HOME": str(sandbox.home), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+    )
+
+    assert (result.returncode, result.stderr) == (0, "")
+    assert (odd / "last-check").exists()
+
+
+def test_systemd_units_quote_values_with_spaces_and_percents(sandbox: Sandbox) -> None:
+    sandbox.env["HEARTBEAT_STATE_DIR"] = str(sandbox.root / 'my "state" 5%')
+    assert sandbox.run("install", "--systemd", "--every", "5m").returncode == 0
+    service = (
+        sandbox.home / ".config" / "systemd" / "user" / "heartbeat-check.service"
+    ).read_text()
+
+    expected = f'Environment="HEARTBEAT_STATE_DIR={sandbox.root}/my \\"state\\" 5%%"'
+    assert expected in service.splitlines()
+
+
 def test_the_launchd_job_is_a_plist_with_absolute_paths(sandbox: Sandbox) -> None:
     result = sandbox.run("install", "--launchd", "--every", "2m", "--print")
     assert result.returncode == 0, result.stderr
@@ -138,7 +174,7 @@ def test_the_systemd_units_keep_the_agents_alive(sandbox: Sandbox) -> None:
     service = (folder / "heartbeat-check.service").read_text()
     timer = (folder / "heartbeat-check.timer").read_text()
     assert "KillMode=process" in service
-    assert f"ExecStart={sys.executable} -m heartbeat check --quiet" in service
+    assert f'ExecStart="{sys.executable}" -m heartbeat check --quiet' in service
     assert "OnUnitActiveSec=5 min" in timer
     analyze = shutil.which("systemd-analyze")
     if analyze:

@@ -38,6 +38,7 @@ def test_a_hand_written_command_runs_only_once_allowed(sandbox: Sandbox) -> None
         "  command: codex exec work",
         f"  dir: {sandbox.root}",
         f"  socket: {sandbox.socket}",
+        "  restart: on-failure · on-stall: notify · resume: auto",
         "  note: memory/2026-11-24.md:3",
     ]
     allow_file = sandbox.state / "allowed.json"
@@ -177,3 +178,17 @@ def test_invisible_characters_in_a_command_are_refused(sandbox: Sandbox, hidden:
     assert result.returncode == 1
     assert "invisible character (U+" in check.stderr
     assert not (sandbox.root / "pwned").exists()
+
+
+def test_allow_shows_every_value_a_tmux_line_sets(sandbox: Sandbox) -> None:
+    line = (
+        f"tmux -S {sandbox.socket} new -d -s envy -e PATH=/opt/evil/bin -e "
+        f"'LD_PRELOAD=/tmp/x y.so' -c {sandbox.root} 'codex exec work'"
+    )
+    sandbox.write_note(f"## Active Long-Running Processes\n\n- `{line}`\n  - restart: always\n")
+
+    shown = sandbox.run("allow", "envy").stdout.splitlines()
+
+    assert "  env: PATH=/opt/evil/bin" in shown
+    assert "  env: LD_PRELOAD='/tmp/x y.so'" in shown
+    assert "  restart: always · on-stall: notify · resume: auto" in shown

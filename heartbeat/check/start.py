@@ -118,7 +118,11 @@ def hook_script(config: Config) -> str | None:
         str(config.config_file or ""),
         config.path,
     )
-    if not path.exists() or path.read_text() != text:
+    try:
+        current = files.read_private(path).decode("utf-8", "replace")
+    except OSError:
+        current = None
+    if current != text:
         files.write_private(path, text)
         os.chmod(path, 0o700)
     return str(path)

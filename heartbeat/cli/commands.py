@@ -149,14 +149,19 @@ def allow(args: argparse.Namespace) -> None:
     """Approve the command of NAME's entry, so that checks may run it.
 
     A command heartbeat did not launch itself (written by hand, or edited) is not run
-    until it is allowed. The approval covers this exact command, dir and socket.
+    until it is allowed. The approval covers exactly what it shows: the command, dir,
+    socket, every environment value its tmux line sets, and its restart modes.
 
     Example: heartbeat allow api-tests
     """
     entry = entries.allow(load_config(args), now(), args.name)
     command = entry.command if isinstance(entry.command, str) else shlex.join(entry.command)
     echo(f"{entry.name}: allowed\n  command: {command}\n  dir: {entry.dir}")
-    echo(f"  socket: {entry.socket}\n  note: {entry.location}")
+    echo(f"  socket: {entry.socket}")
+    for name, value in entry.environment:
+        echo(f"  env: {name}={shlex.quote(value)}")
+    modes = f"restart: {entry.restart_mode} · on-stall: {entry.stall_mode}"
+    echo(f"  {modes} · resume: {entry.resume_mode}\n  note: {entry.location}")
 
 
 @verb(

@@ -121,9 +121,16 @@ def scheduled_path(env: Mapping[str, str]) -> str:
 def cron_block(plan: Plan) -> str:
     """The marker comment and the crontab line (shell-quoted values)."""
     values = {"path": plan.path, "notes": plan.notes, "socket": plan.socket, "state": plan.state}
-    quoted = {key: shlex.quote(value) for key, value in values.items()}
-    quoted["heartbeat"] = f"{shlex.quote(plan.python)} -m heartbeat"
+    # Quoted for the shell; and cron turns an unescaped `%` into a new line.
+    quoted = {key: shlex.quote(value).replace("%", "\\%") for key, value in values.items()}
+    quoted["heartbeat"] = shlex.quote(plan.python).replace("%", "\\%") + " -m heartbeat"
     return Template(template("cron", "crontab.txt")).substitute(schedule=plan.schedule, **quoted)
+
+
+def _systemd_quoted(value: str) -> str:
+    """A value for inside a unit's double quotes: `%` is a specifier to systemd unless
+    doubled."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%")
 
 
 def merged_crontab(existing: str, block: str | None) -> str:
@@ -182,15 +189,17 @@ def launchd_plist(plan: Plan) -> bytes:
 
 def systemd_units(plan: Plan) -> dict[str, str]:
     """The user service (KillMode=process keeps the agents) and its timer."""
-    values = {
+    quoted = {
         "path": plan.path,
         "notes": plan.notes,
         "socket": plan.socket,
         "state": plan.state,
-        "workdir": plan.home,
         "python": plan.python,
-        "minutes": str(plan.minutes),
     }
+    values = {key: _systemd_quoted(value) for key, value in quoted.items()}
+    values["workdir"] = plan.home.replace("%", "%%")
+    values["python"] = values["python"].replace("$", "$$")  # ExecStart expands `$NAME`
+    values["minutes"] = str(plan.minutes)
     return {
         f"{UNIT}.service": Template(template("cron", f"{UNIT}.service")).substitute(values),
         f"{UNIT}.timer": Template(template("cron", f"{UNIT}.timer")).substitute(values),

@@ -14,6 +14,7 @@ import importlib.util
 import logging
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -64,6 +65,12 @@ _NO_SERVER = (
     "server exited unexpectedly",
     "no current target",
 )
+
+
+def _no_separator(word: str) -> str:
+    """A word as tmux must be given it: one that ends in `;` would end tmux's command
+    there (tmux takes a trailing `;` as a separator), so that `;` is escaped."""
+    return word[:-1] + "\\;" if word.endswith(";") else word
 
 
 @dataclass(frozen=True)
@@ -171,11 +178,14 @@ class Tmux:
             args += ["-e", f"{key}={value}"]
         args.append("--")
         args += [command] if isinstance(command, str) else list(command)
+        args = [_no_separator(word) for word in args]
         if hook is not None:
             # In the same tmux call: when any session on this server closes, a check
             # runs at once (cron stays the backstop for a dead server and reboots).
+            # run-shell hands its text to a shell: the path is quoted for it first.
             script = (
-                hook.replace("#", "##")
+                shlex.quote(hook)
+                .replace("#", "##")
                 .replace("\\", "\\\\")
                 .replace('"', '\\"')
                 .replace("$", "\\$")
