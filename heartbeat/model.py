@@ -414,3 +414,4 @@ class Started:
     started_at: float  # the real time (epoch), which the agents' own files are named by
     session: str | None = None  # the conversation it runs, when known at the start
     resumed: bool = False  # it continues that conversation
+    server_pid: int | None = None  # its tmux server's, to recreate a deleted socket

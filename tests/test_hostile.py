@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+from pathlib import Path
 
 import pytest
 from conftest import Sandbox
@@ -228,3 +229,48 @@ def test_a_state_folder_with_a_space_a_quote_and_a_dollar_gets_its_hook(sandbox:
     sandbox.wait(lambda: len(sandbox.calls()) == 3, seconds=15)
     sandbox.wait(lambda: sandbox.alive("api"))
     assert (odd / "state.json").exists()
+
+
+def test_a_socket_deleted_right_after_a_launch_is_recreated(sandbox: Sandbox) -> None:
+    """No check ran between the launch and the deletion: the launch knew the server."""
+    launched = sandbox.run("launch", "api", "--dir", str(sandbox.root), "--", "codex", "exec", "x")
+    assert launched.returncode == 0, launched.stderr
+    sandbox.wait(lambda: len(sandbox.calls()) == 1)
+    os.unlink(sandbox.socket)
+
+    result = sandbox.check()
+
+    assert (result.returncode, result.stdout) == (0, ""), result.stderr
+    assert os.path.exists(sandbox.socket) and sandbox.alive("api")
+    assert len(sandbox.calls()) == 1  # it ran once
+
+
+@pytest.mark.parametrize("kind", ["file", "folder"])
+def test_a_socket_path_that_is_not_a_socket_is_a_problem_not_a_dead_server(
+    sandbox: Sandbox, kind: str
+) -> None:
+    """Never a second server there, and never the first one's agents called leftovers."""
+    launched = sandbox.run("launch", "api", "--dir", str(sandbox.root), "--", "codex", "exec", "x")
+    assert launched.returncode == 0, launched.stderr
+    sandbox.wait(lambda: len(sandbox.calls()) == 1)
+    pids = sandbox.server.cmd("list-panes", "-a", "-F", "#{pane_pid}").stdout
+    moved = sandbox.socket + ".real"
+    os.rename(sandbox.socket, moved)  # the server lives on, reached by the other name
+    if kind == "file":
+        Path(sandbox.socket).write_text("")
+    else:
+        os.mkdir(sandbox.socket)
+
+    first = sandbox.check()
+    second = sandbox.check()
+
+    what = "folder" if kind == "folder" else "file that is not a socket"
+    assert first.returncode == 1 and second.returncode == 1
+    assert f"tmux socket {sandbox.socket}: is a {what}: its entries are left alone" in first.stderr
+    assert first.stdout == second.stdout == ""
+    assert len(sandbox.calls()) == 1
+    import libtmux
+
+    alive = libtmux.Server(socket_path=moved)
+    assert alive.cmd("list-panes", "-a", "-F", "#{pane_pid}").stdout == pids
+    alive.cmd("kill-server")

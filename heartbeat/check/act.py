@@ -80,6 +80,7 @@ def act_on(config: Config, plan: Plan, now: datetime, problems: list[str], budge
     sighting, decision, record = plan.sighting, plan.decision, plan.record
     entry = sighting.entry
     status, needs_person, words = decision.status, decision.needs_person, _words_for(plan)
+    server: int | None = None
     if decision.action is Action.RESTART:
         try:
             status += _clear_previous_run(config, plan, budget)
@@ -102,6 +103,7 @@ def act_on(config: Config, plan: Plan, now: datetime, problems: list[str], budge
                 resumed=plan.resume is not None,
             )
             record = record.started(started, now)
+            server = started.server_pid
         except HeartbeatError as error:
             problems.append(f"{entry.location}: {entry.name}: restart failed: {error}")
             if sighting.old == decision.state.value:
@@ -109,7 +111,7 @@ def act_on(config: Config, plan: Plan, now: datetime, problems: list[str], budge
             status = f"{decide.describe(sighting.observed)}, restart failed: {error}"
             words, needs_person = "restart failed", True
     if not decision.changed:
-        return Done(plan, record)
+        return Done(plan, record, server_pid=server)
     event = "needs-approval" if decision.action is Action.APPROVE else decision.event
     if words == "restart failed":
         event = "failed"
@@ -126,7 +128,7 @@ def act_on(config: Config, plan: Plan, now: datetime, problems: list[str], budge
     change = Change(entry.name, sighting.old, decision.state.value, words, needs_person)
     close = decision.action is Action.CLOSE
     edit = Edit(entry.key, stamp_of(now), status, close, entry_id(entry))
-    return Done(plan, record, change, edit, notice)
+    return Done(plan, record, change, edit, notice, server)
 
 
 def _words_for(plan: Plan) -> str:

@@ -95,6 +95,7 @@ class Done:
     change: Change | None = None
     edit: Edit | None = None
     notice: str | None = None  # the notification's text, sent once restarts are done
+    server_pid: int | None = None  # of the tmux server a restart ran on
 
 
 @dataclass

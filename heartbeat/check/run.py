@@ -106,6 +106,8 @@ def run(
     done = act.act(config, plans, now, problems, budget, sleep)
     for one in done:
         saved.records[StateFile.key(*one.plan.sighting.entry.key)] = one.record
+        if one.server_pid is not None:  # a server a restart started, known from now on
+            saved.servers[one.plan.sighting.entry.socket] = one.server_pid
     remember_holds(config, saved, look, held, now)
 
     write_notes(book, saved, status_edits(config, done, adopted, now), problems)

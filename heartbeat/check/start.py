@@ -68,11 +68,11 @@ def start_session(
         text = command if isinstance(command, str) else shlex.join(command)
         run = state.new_run_id(stamp)
         argv, wrapper_env = _wrapped(config, name, socket, folder, text, run)
-        pid, pane_id = at.start(name, folder, argv, env | wrapper_env, hook_script(config))
+        pid, pane_id, server = at.start(name, folder, argv, env | wrapper_env, hook_script(config))
     else:
         env |= dict(environment)
-        pid, pane_id = at.start(name, folder, command, env, hook_script(config))
-    return Started(run, pid, pane_id, stamp, baseline, time.time(), session, resumed)
+        pid, pane_id, server = at.start(name, folder, command, env, hook_script(config))
+    return Started(run, pid, pane_id, stamp, baseline, time.time(), session, resumed, server)
 
 
 def _wrapped(

@@ -16,6 +16,7 @@ import os
 import re
 import shlex
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -125,6 +126,9 @@ class Tmux:
         """Every session on the socket with its first pane, from one `list-panes -a` call;
         with each pane's current command only when `commands` is asked for."""
         form = _FORMAT if commands else _FORMAT_WITHOUT_COMMAND
+        refused = socket_problem(self.socket)
+        if refused:
+            raise TmuxError(refused)
         code, out, err = self._run("list-panes", "-a", "-F", form)
         if code != 0:
             if _no_server(err):
@@ -163,16 +167,20 @@ class Tmux:
         command: Command,
         environment: Mapping[str, str],
         hook: str | None = None,
-    ) -> tuple[int | None, str | None]:
-        """Start a detached session; returns the pane's process id and pane id.
+    ) -> tuple[int | None, str | None, int | None]:
+        """Start a detached session; returns the pane's process id, its pane id, and the
+        server's process id.
 
         tmux itself refuses a name that exists, which is the last-moment check that two
         heartbeats never start one session twice. A command given as text is run by
         tmux's shell, as the skill's line does; an argv is run directly.
         """
         prepare_socket(self.socket)
+        refused = socket_problem(self.socket)
+        if refused:
+            raise TmuxError(refused)
         # tmux expands formats in -c (`#(cmd)` would run cmd): a folder's `#` is doubled.
-        args = ["new-session", "-d", "-P", "-F", "#{pane_pid} #{pane_id}", "-s", name]
+        args = ["new-session", "-d", "-P", "-F", "#{pane_pid} #{pane_id} #{pid}", "-s", name]
         args += ["-c", folder.replace("#", "##")]
         for key, value in environment.items():
             args += ["-e", f"{key}={value}"]
@@ -197,8 +205,9 @@ class Tmux:
             if "duplicate session" in message:
                 raise RefusedError(f"session {name} already exists on {self.socket}")
             raise TmuxError(f"tmux could not start {name} on {self.socket}: {message}")
-        pid, _, pane_id = (out[0] if out else "").partition(" ")
-        return (int(pid) if pid.isdigit() else None), pane_id or None
+        pid, pane_id, server = [*(out[0] if out else "").split(" ", 2), "", "", ""][:3]
+        number = int(pid) if pid.isdigit() else None
+        return number, pane_id or None, int(server) if server.isdigit() else None
 
     def has_session(self, name: str) -> bool:
         code, _, _ = self._run("has-session", "-t", f"={name}")
@@ -238,6 +247,32 @@ class Tmux:
                 return True
             time.sleep(0.02)
         return False
+
+
+def socket_problem(socket: str) -> str | None:
+    """Why heartbeat must not ask tmux about this socket path, or None. tmux says "no
+    server running" for a regular file or a folder there too: taken as a dead server,
+    heartbeat would start a second one and take the first one's agents for leftovers."""
+    try:
+        found = os.lstat(socket)
+    except FileNotFoundError:
+        return None  # no server: one may be started
+    except OSError as error:
+        why = error.strerror
+        return f"tmux socket {socket}: cannot be looked at ({why}): its entries are left alone"
+    if stat.S_ISLNK(found.st_mode):
+        return (
+            f"tmux socket {socket}: is a symbolic link: its entries are left alone; "
+            "name the socket itself"
+        )
+    if not stat.S_ISSOCK(found.st_mode):
+        kind = "folder" if stat.S_ISDIR(found.st_mode) else "file that is not a socket"
+        return (
+            f"tmux socket {socket}: is a {kind}: its entries are left alone until it is moved away"
+        )
+    if found.st_uid != os.getuid():
+        return f"tmux socket {socket}: belongs to another user: its entries are left alone"
+    return None
 
 
 def prepare_socket(socket: str) -> None:

@@ -136,6 +136,9 @@ def launch(
             raise
         record = Record(path=config.path, digest=entry.digest, homes=homes)
         saved.records[StateFile.key(config.socket, name)] = record.started(started, now)
+        if started.server_pid is not None:
+            # As a check would: a socket deleted before any check ran is recreated.
+            saved.servers[config.socket] = started.server_pid
         state.save(config.state_dir, saved)
         state.log(config.state_dir, stamp, f"{name}: launched in {directory}: {command}")
     return path
