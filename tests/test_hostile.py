@@ -274,3 +274,42 @@ def test_a_socket_path_that_is_not_a_socket_is_a_problem_not_a_dead_server(
     alive = libtmux.Server(socket_path=moved)
     assert alive.cmd("list-panes", "-a", "-F", "#{pane_pid}").stdout == pids
     alive.cmd("kill-server")
+
+
+def test_a_note_that_begins_with_a_byte_order_mark_is_read(sandbox: Sandbox) -> None:
+    text = f"\ufeff## Active Long-Running Processes\n\n- job: `codex exec work`\n  - dir: {sandbox.root}\n"
+    sandbox.write_note(text)
+    sandbox.allow("job")
+
+    result = sandbox.check()
+
+    assert result.stdout == "job: new -> dead (restarted)\n", result.stderr
+    assert sandbox.note().read_text().startswith("\ufeff## Active")  # its mark is kept
+
+
+def test_a_section_title_that_is_not_a_heading_is_reported(sandbox: Sandbox) -> None:
+    sandbox.write_note(
+        "# Today\n\n**Active Long-Running Processes**\n\n"
+        f"- job: `codex exec work`\n  - dir: {sandbox.root}\n"
+    )
+
+    result = sandbox.check()
+
+    assert result.returncode == 1
+    assert result.stderr == (
+        "memory/2026-11-24.md:3: the section title is not a heading: "
+        "make it a heading: ## Active Long-Running Processes\n"
+    )
+
+
+def test_entries_in_a_note_dated_after_today_are_still_watched(sandbox: Sandbox) -> None:
+    """The clock was a day ahead when the note was written, then put right."""
+    sandbox.write_note(
+        note_with("- job: `codex exec work`", f"  - dir: {sandbox.root}"), day="2026-11-25"
+    )
+    sandbox.allow("job")
+
+    result = sandbox.check()
+
+    assert "job: new -> dead (restarted)" in result.stdout
+    assert "memory/2026-11-25.md: dated after today (was the clock ahead?)" in result.stderr

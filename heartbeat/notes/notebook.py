@@ -108,7 +108,11 @@ class Notebook:
                 self._notice_sync_files(child)
                 continue
             if day > self.today:
-                continue
+                # Written while the clock was ahead: its entries are still watched.
+                self.problems.append(
+                    f"{label_of(child)}: dated after today (was the clock ahead?): "
+                    "its entries are watched where they are"
+                )
             refused = trust.unsafe(child, label_of(child))
             if refused:
                 self.problems.append(refused)
@@ -321,8 +325,8 @@ def _to_carry(book: Notebook) -> dict[tuple[str, str], tuple[LoadedNote, Entry]]
     today_keys = {entry.key for entry in today_note.note.entries} if today_note else set()
     newest: dict[tuple[str, str], tuple[LoadedNote, Entry]] = {}
     for loaded in book.in_window():
-        if loaded.day == book.today:
-            continue
+        if loaded.day >= book.today:
+            continue  # a note dated after today (the clock was ahead) keeps its own
         for entry in loaded.note.entries:
             if entry.is_open and entry.key not in today_keys:
                 newest[entry.key] = (loaded, entry)

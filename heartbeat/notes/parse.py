@@ -19,6 +19,7 @@ from heartbeat.model import Entry
 from heartbeat.shell import KNOWN_VARIABLES
 
 SECTION_TITLE = "Active Long-Running Processes"
+BOM = "\ufeff"
 _SECTION_KEY = SECTION_TITLE.casefold()
 NOTE_NAME = re.compile(r"(\d{4})-(\d{2})-(\d{2})\.md")
 CLOSED_PREFIX = "closed"  # a status line that closes an entry without a box starts so
@@ -96,6 +97,9 @@ def parse(
     taken as it was, without loading YAML.
     """
     lines = split_lines(text)
+    if lines and lines[0].startswith(BOM):
+        # Some editors begin a UTF-8 file with a byte-order mark: not part of its heading.
+        lines[0] = lines[0][1:]
     problems: list[NoteError] = []
     front_matter, source, body = _front_matter(lines, where, problems, earlier)
     if problems:
@@ -110,7 +114,10 @@ def parse(
     entries: list[Entry] = []
     append_after: int | None = None
     append_gap = True
-    for heading_line, start, end in _sections(tokens):
+    sections = list(_sections(tokens))
+    if not sections:
+        problems += _title_not_a_heading(lines, where)
+    for heading_line, start, end in sections:
         # New entries go after the section's last non-blank line ...
         last = (tokens[end].map or [0])[0] - 1 if end < len(tokens) else len(lines) - 1
         while last > heading_line and not lines[last].strip():
@@ -182,6 +189,17 @@ def _front_matter(
         reason = getattr(error, "problem", None) or str(error).splitlines()[0]
         problems.append(NoteError(where, line, f"invalid YAML front matter: {reason}"))
     return metadata, raw, body
+
+
+def _title_not_a_heading(lines: Sequence[str], where: str) -> list[NoteError]:
+    """A line that is the section's title but not a heading (`**Active Long-Running
+    Processes**`, a title indented into a code block): its entries would go unwatched."""
+    for number, line in enumerate(lines, 1):
+        bare = line.strip().strip("#*_>:` \t-").strip().casefold()
+        if bare == _SECTION_KEY:
+            fix = f"make it a heading: ## {SECTION_TITLE}"
+            return [NoteError(where, number, f"the section title is not a heading: {fix}")]
+    return []
 
 
 def _sections(tokens: Sequence[Any]) -> Iterable[tuple[int, int, int]]:
