@@ -11,6 +11,7 @@ import os
 import re
 import shlex
 import shutil
+import stat
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -144,7 +145,11 @@ MINIMUM = {
 
 def read_config_file(file: Path, required: bool = False) -> dict[str, Any]:
     try:
-        with open(file, "rb") as handle:
+        # Without blocking, and only a regular file: a FIFO there would hang every check.
+        fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise ConfigError(f"{file}: not a regular file")
             values = tomllib.load(handle)
     except FileNotFoundError:
         if required:

@@ -74,8 +74,12 @@ def read_private(path: Path) -> bytes:
 def read_text(path: Path, label: str, limit: int) -> tuple[str, Stamp]:
     """A note's text and the stamp of what was read; invalid UTF-8 or more than `limit`
     bytes is a NoteError."""
-    with open(path, "rb") as handle:
+    # Without blocking: a FIFO swapped in where the note was would hang the check.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as handle:
         st = os.fstat(handle.fileno())  # of the file read, even if a save replaces it
+        if not stat.S_ISREG(st.st_mode):
+            raise NoteError(label, 1, "not a regular file: left alone")
         stamp = Stamp(st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         if stamp.size > limit:
             raise NoteError(

@@ -30,6 +30,7 @@ class StateFile:
     # save dropped is written again.
     written: list[dict[str, list[dict[str, Any]]]] = field(default_factory=list)
     holds: dict[str, Hold] = field(default_factory=dict)  # expired logins, by provider
+    notices: list[str] = field(default_factory=list)  # notifications no check had time for
     warning: str | None = None
     saved: dict[str, Any] | None = field(default=None, repr=False)  # as read or last written
 
@@ -71,6 +72,7 @@ def load(state_dir: Path) -> StateFile:
             dict(raw.get("pending", {})),
             list(raw.get("written", [])),
             {str(k): _hold_from_json(v) for k, v in raw.get("holds", {}).items()},
+            _notices(raw.get("notices", [])),
             saved=raw,
         )
     except FileNotFoundError:
@@ -158,6 +160,12 @@ def _check_times(record: Record) -> None:
         raise ValueError("a record's field has the wrong type")
 
 
+def _notices(raw: Any) -> list[str]:
+    if not isinstance(raw, list) or not all(isinstance(text, str) for text in raw):
+        raise ValueError("the waiting notifications are malformed")
+    return list(raw)
+
+
 def _check_edits(item: Any) -> None:
     """Raise ValueError unless `item` is a list of edits, or a map of paths to them."""
     lists = item.values() if isinstance(item, dict) else [item]
@@ -182,6 +190,8 @@ def save(state_dir: Path, state: StateFile) -> None:
     }
     if state.holds:  # only then: a state file from before holds stays as it was
         raw["holds"] = {provider: _hold_json(h) for provider, h in sorted(state.holds.items())}
+    if state.notices:
+        raw["notices"] = list(state.notices)
     if raw == state.saved:
         return
     # Compact: json's C encoder serves only that form, and is fast at thousands of records.

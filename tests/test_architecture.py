@@ -21,7 +21,18 @@ from heartbeat.model import Record
 PACKAGE = Path(heartbeat.__file__).parent
 
 # Shared ground: every room may use it; it uses no room.
-GROUND = {"errors", "lazy", "model", "shell", "files", "config", "state", "trust", "render"}
+GROUND = {
+    "errors",
+    "lazy",
+    "model",
+    "shell",
+    "files",
+    "config",
+    "state",
+    "trust",
+    "render",
+    "deadline",
+}
 # What each room may import besides the ground (the direction of the arrows in the
 # README's diagram).
 MAY_IMPORT = {

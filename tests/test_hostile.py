@@ -313,3 +313,68 @@ def test_entries_in_a_note_dated_after_today_are_still_watched(sandbox: Sandbox)
 
     assert "job: new -> dead (restarted)" in result.stdout
     assert "memory/2026-11-25.md: dated after today (was the clock ahead?)" in result.stderr
+
+
+def test_a_slow_notifier_never_stretches_a_check_past_its_bound(sandbox: Sandbox) -> None:
+    """Six events and a notifier that takes a second each: the check sends what fits
+    in its bound, and the next checks send the rest, each once."""
+    import time
+
+    told = sandbox.root / "told"
+    slow = sandbox.bin / "slow-notify"
+    slow.write_text(f'#!/bin/sh\nsleep 1\necho "$1" >> {told}\n')
+    slow.chmod(0o755)
+    config = Path(sandbox.env["HEARTBEAT_CONFIG"])
+    config.write_text(config.read_text() + "check_timeout_seconds = 3\n")
+    sandbox.env["HEARTBEAT_NOTIFY"] = str(slow)
+    rows = [f"- job{i}: `codex exec work{i}`\n  - dir: {sandbox.root}" for i in range(6)]
+    sandbox.write_note(note_with(*rows))
+
+    took = []
+    for minute in range(12):
+        began = time.monotonic()
+        sandbox.check(env=dict(sandbox.env, HEARTBEAT_NOW=f"2026-11-24T10:{minute:02d}:00"))
+        took.append(time.monotonic() - began)
+        if told.exists() and len(told.read_text().splitlines()) == 6:
+            break
+
+    lines = told.read_text().splitlines()
+    assert sorted(lines) == sorted(set(lines)) and len(lines) == 6  # each once
+    assert len(took) > 1  # not all in the first check
+    assert max(took) < 3 + 3  # its bound, and the interpreter's start
+
+
+def test_a_hung_git_never_holds_a_check_past_its_bound(sandbox: Sandbox) -> None:
+    import time
+
+    hung = sandbox.bin / "git"
+    hung.write_text("#!/bin/sh\nexec sleep 600\n")  # and its children with it
+    hung.chmod(0o755)
+    config = Path(sandbox.env["HEARTBEAT_CONFIG"])
+    config.write_text(config.read_text() + "check_timeout_seconds = 8\n")
+    launched = sandbox.run("launch", "api", "--dir", str(sandbox.root), "--", "codex", "exec", "x")
+    assert launched.returncode == 0
+    sandbox.server.cmd("kill-session", "-t", "=api")
+
+    began = time.monotonic()
+    result = sandbox.check(env=dict(sandbox.env, HEARTBEAT_NOW="2026-11-24T10:30:00"))
+
+    assert time.monotonic() - began < 8 + 3
+    # git's wait did not take the time the restart needed.
+    assert "api: running -> dead (restarted)" in result.stdout
+
+
+def test_a_fifo_where_a_note_or_the_config_should_be_never_hangs(sandbox: Sandbox) -> None:
+    os.mkfifo(sandbox.note())
+
+    result = sandbox.run("check", timeout=20)
+
+    assert result.returncode == 1
+    assert "memory/2026-11-24.md" in result.stderr and "Traceback" not in result.stderr
+
+    sandbox.note().unlink()
+    config = Path(sandbox.env["HEARTBEAT_CONFIG"])
+    config.unlink()
+    os.mkfifo(config)
+    result = sandbox.run("check", timeout=20)
+    assert (result.returncode, result.stderr) == (1, f"heartbeat: {config}: not a regular file\n")

@@ -62,10 +62,24 @@ def act(
     for one in done:
         if one.change is not None:
             state.log(config.state_dir, stamp, one.change.line())
-    for one in done:
-        if one.notice is not None:
-            _notify(config, one.notice, stamp, problems, budget.left())
     return done
+
+
+NOTIFY_TIME_NEEDED = 1.0  # seconds of the check's budget a notification may take, at least
+
+
+def tell(
+    config: Config, notices: Sequence[str], now: datetime, problems: list[str], budget: Budget
+) -> list[str]:
+    """Send the notifications, oldest first, within what is left of the check's time
+    bound; returns those there was no time for, which the next check sends."""
+    stamp = stamp_of(now)
+    for index, text in enumerate(notices):
+        if config.notify and budget.left() < NOTIFY_TIME_NEEDED:
+            state.log(config.state_dir, stamp, f"{len(notices) - index} notifications wait")
+            return list(notices[index:])
+        _notify(config, text, stamp, problems, budget.left() - NOTIFY_TIME_NEEDED / 2)
+    return []
 
 
 def space_restarts(config: Config, budget: Budget, sleep: Callable[[float], None]) -> None:
@@ -167,7 +181,7 @@ def _stop_leftovers(socket: str, record: Record) -> str:
 def _notify(config: Config, text: str, stamp: str, problems: list[str], time_left: float) -> None:
     if not config.notify:
         return  # no notify command: the note and the log say it all
-    timeout = max(0.5, min(config.settings.notify_timeout_seconds, time_left))
+    timeout = max(0.1, min(config.settings.notify_timeout_seconds, time_left))
     error = notify.send(config.notify, text, timeout)
     state.log(config.state_dir, stamp, f"notified: {text}" if error is None else error)
     if error is not None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
 from collections.abc import Sequence
 
@@ -33,22 +36,29 @@ def ping(url: str, failed: bool, body: str, timeout: float) -> str | None:
 def send(command: Sequence[str], text: str, timeout: float) -> str | None:
     """Run the notify command; an error message when it failed or hung, else None.
 
-    Never raises: a broken notifier must not stop a check.
+    Never raises: a broken notifier must not stop a check. It runs in a process group
+    of its own, with no pipes, so that a child it leaves behind holds up nothing: on
+    time, the whole group is ended.
     """
     if not command:
         return None
     try:
-        result = subprocess.run(
+        process = subprocess.Popen(
             argv_for(command, text),
             stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=timeout,
-            check=False,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
-    except subprocess.TimeoutExpired:
-        return f"notify command {command[0]} did not finish within {timeout:g}s"
     except OSError as error:
         return f"notify command {command[0]} cannot run: {error.strerror}"
-    if result.returncode != 0:
-        return f"notify command {command[0]} failed (exit {result.returncode})"
+    try:
+        code = process.wait(timeout=max(timeout, 0.01))
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(OSError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        return f"notify command {command[0]} did not finish within {timeout:g}s"
+    if code != 0:
+        return f"notify command {command[0]} failed (exit {code})"
     return None

@@ -16,9 +16,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from heartbeat import files, lazy, state, trust
+from heartbeat import deadline, files, lazy, state, trust
 from heartbeat.check import act, decide, observe
-from heartbeat.check.budget import Budget
+from heartbeat.check.budget import RESTART_TIME_NEEDED, Budget
 from heartbeat.check.facts import Done, Outcome
 from heartbeat.config import Config
 from heartbeat.errors import HeartbeatError
@@ -38,6 +38,7 @@ HOOK_PENDING = "hook-pending"  # a hook found a check running: that check looks 
 # How many checks' status lines are checked again: an editor holding a stale copy of
 # the note for up to this many checks cannot make heartbeat's lines go missing.
 WRITTEN_MEMORY = 10
+NOTICES_KEPT = 100  # notifications waiting for a check with time to send them
 _LINE_NUMBER = re.compile(r"(?<=\.md):\d+")
 
 Located = tuple[Path, Entry]  # an entry, and the note it is in
@@ -85,15 +86,29 @@ def run(
     sleep: Callable[[float], None] = time.sleep,
     only: str | None = None,
 ) -> Outcome:
-    """The check's stages, in order, under the lock."""
+    """The check's stages, in order, under the lock, within the check's time bound
+    (which every helper it runs, git and the notify command, is held to as well)."""
+    budget = Budget.of(config.settings.check_timeout_seconds)
+    with deadline.within(budget.deadline):
+        return _stages(config, now, sleep, only, budget)
+
+
+def _stages(
+    config: Config,
+    now: datetime,
+    sleep: Callable[[float], None],
+    only: str | None,
+    budget: Budget,
+) -> Outcome:
     saved = state.load(config.state_dir)
     problems: list[str] = [saved.warning] if saved.warning else []
     book, selection = read_notes(config, now, problems)
     forget_closed(saved, selection)
-    budget = Budget.of(config.settings.check_timeout_seconds)
     managed, adopted = this_hosts(config, selection, only)
 
-    look = observe.observe(config, saved, managed, now, problems, budget)
+    # What observing asks of git may not eat the time a restart needs.
+    with deadline.within(budget.deadline - RESTART_TIME_NEEDED - 1):
+        look = observe.observe(config, saved, managed, now, problems, budget)
     remember_servers(saved, look.servers)
 
     limits = limits_of(config)
@@ -111,6 +126,9 @@ def run(
     remember_holds(config, saved, look, held, now)
 
     write_notes(book, saved, status_edits(config, done, adopted, now), problems)
+    # Told after the restarts and the notes, within the time left; the rest wait.
+    notices = [*saved.notices, *(one.notice for one in done if one.notice is not None)]
+    saved.notices = act.tell(config, notices, now, problems, budget)[-NOTICES_KEPT:]
     outcome = outcome_of(done, problems, saved)
     state.save(config.state_dir, saved)
     if only is None:

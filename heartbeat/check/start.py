@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from heartbeat import files, lazy, state
 from heartbeat.config import Config
+from heartbeat.deadline import within
 from heartbeat.errors import RefusedError
 from heartbeat.model import Command, Started, stamp_of
 from heartbeat.tmux.server import Tmux
@@ -24,6 +25,7 @@ else:  # what only a start needs: loaded on first use
     render = lazy.module("heartbeat.render")
     verify = lazy.module("heartbeat.work.verify")
 
+BASELINE_SECONDS = 3.0  # the most a start waits for git to say how the folder stands
 HOOK_SCRIPT = "hook.sh"  # in the state folder: what tmux's session-closed hook runs
 # Settings the completion hook's check must share with the check that started the run.
 PASSED_TO_HOOK = ("HEARTBEAT_NOTIFY", "HEARTBEAT_TMUX", "HEARTBEAT_NOW")
@@ -58,7 +60,9 @@ def start_session(
     launch had them. `session`: the conversation the run has (`resumed`: continues).
     """
     stamp = stamp_of(now)
-    baseline = verify.baseline(command, folder, now)  # what this run's work is measured from
+    # What this run's work is measured from; a hung git may not take the start's time.
+    with within(time.monotonic() + BASELINE_SECONDS):
+        baseline = verify.baseline(command, folder, now)
     if not os.path.isdir(folder):
         raise RefusedError(f"{name}: dir {folder} does not exist")
     env = {"PATH": path or config.path, **dict(homes)}

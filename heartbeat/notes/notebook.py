@@ -118,6 +118,8 @@ class Notebook:
                 self.problems.append(refused)
             elif child.is_file():
                 found.append((day, child))
+            else:  # a folder or a FIFO named like a note: never opened
+                self.problems.append(f"{label_of(child)}: not a regular file: left alone")
         self.cache = NoteCache.load(self.config.state_dir)
         self.loaded = []
         for day, path in sorted(found):

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import os
 import shlex
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from heartbeat import agents, files, render, state, trust
+from heartbeat import agents, deadline, files, render, state, trust
 from heartbeat.check.start import start_session, tmux_at
 from heartbeat.config import Config
 from heartbeat.errors import HeartbeatError, RefusedError, UsageError
@@ -117,18 +118,20 @@ def launch(
         if tmux_at(config, config.socket).has_session(name):
             raise RefusedError(f"session {name} already exists on {config.socket}")
         saved = state.load(config.state_dir)
-        started = start_session(
-            config,
-            name=name,
-            socket=config.socket,
-            folder=directory,
-            command=command,
-            wrapped=True,
-            path=config.path,
-            homes=homes,
-            now=now,
-            session=session,
-        )
+        # Bounded as a check is: a hung git (the baseline) must not hold the launch.
+        with deadline.within(time.monotonic() + config.settings.check_timeout_seconds):
+            started = start_session(
+                config,
+                name=name,
+                socket=config.socket,
+                folder=directory,
+                command=command,
+                wrapped=True,
+                path=config.path,
+                homes=homes,
+                now=now,
+                session=session,
+            )
         try:
             path, entry = _log_entry(config, now, name, directory, command, restart, extra)
         except (HeartbeatError, OSError):

@@ -8,12 +8,16 @@ the repository's config is the repository's writer's code, not heartbeat's user'
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import signal
 import stat
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from heartbeat import deadline
 
 TIMEOUT_SECONDS = 10.0
 UNTRACKED_BYTES_READ = 1 << 20  # past this an untracked file's lines are not counted
@@ -65,24 +69,38 @@ class Changes:
 def _run(
     folder: str, args: tuple[str, ...], settings: tuple[tuple[str, str], ...] = ()
 ) -> subprocess.CompletedProcess[str] | None:
+    """One git call, None when it failed to run or ran out of time: the check's time
+    bound cuts its timeout, and git and anything it started are ended together."""
     env = None
     if settings:  # as variables, which git takes whole (a `-c` splits at the first `=`)
         env = dict(os.environ, GIT_CONFIG_COUNT=str(len(settings)))
         for index, (key, value) in enumerate(settings):
             env[f"GIT_CONFIG_KEY_{index}"], env[f"GIT_CONFIG_VALUE_{index}"] = key, value
+    seconds = deadline.timeout(TIMEOUT_SECONDS)
+    if seconds <= 0:
+        return None
+    argv = ["git", "--no-optional-locks", *SAFE, "-C", folder, *args]
     try:
-        return subprocess.run(
-            ["git", "--no-optional-locks", *SAFE, "-C", folder, *args],
-            capture_output=True,
+        process = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
             errors="replace",
-            timeout=TIMEOUT_SECONDS,
-            check=False,
-            stdin=subprocess.DEVNULL,
             env=env,
+            start_new_session=True,
         )
-    except (OSError, subprocess.TimeoutExpired, ValueError):
+    except (OSError, ValueError):
         return None
+    try:
+        out, err = process.communicate(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(OSError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        return None
+    return subprocess.CompletedProcess(argv, process.returncode, out, err)
 
 
 _switched_off: dict[str, tuple[tuple[str, str], ...]] = {}
