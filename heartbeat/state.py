@@ -236,8 +236,38 @@ def log(state_dir: Path, stamp: str, line: str) -> None:
         pass  # the log is a convenience; the check goes on without it
 
 
-def new_run_id(stamp: str) -> str:
-    return f"{stamp.replace(':', '').replace(' ', 'T').replace('-', '')}-{os.urandom(4).hex()}"
+def new_run_id(stamp: str, socket: str, name: str) -> str:
+    """A run's id, which names its exit file: the entry's mark first, so that the exit
+    of its last run is found even when the state file was lost (`last_exit`)."""
+    when = stamp.replace(":", "").replace(" ", "T").replace("-", "")
+    return f"{entry_mark(socket, name)}-{when}-{os.urandom(4).hex()}"
+
+
+def entry_mark(socket: str, name: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(f"{socket}\t{name}".encode()).hexdigest()[:12]
+
+
+def last_exit(state_dir: Path, socket: str, name: str, since: str | None) -> int | None:
+    """The exit code of the entry's newest run that began at `since` (its note's
+    `started:` stamp) or later: what a rebuilt state file no longer says. None when
+    there is none."""
+    if not since:
+        return None
+    mark = entry_mark(socket, name)
+    after = since.replace(":", "").replace(" ", "T").replace("-", "")
+    try:
+        names = sorted(
+            name for name in os.listdir(state_dir / "runs") if name.startswith(mark + "-")
+        )
+    except OSError:
+        return None
+    for found in reversed(names):
+        run = found.removesuffix(".exit")
+        if found.endswith(".exit") and run.split("-")[1] >= after:
+            return read_exit(state_dir, run)
+    return None
 
 
 def record_check(state_dir: Path, now: datetime) -> None:

@@ -378,3 +378,41 @@ def test_a_fifo_where_a_note_or_the_config_should_be_never_hangs(sandbox: Sandbo
     os.mkfifo(config)
     result = sandbox.run("check", timeout=20)
     assert (result.returncode, result.stderr) == (1, f"heartbeat: {config}: not a regular file\n")
+
+
+def test_a_finished_run_stays_finished_when_the_state_file_is_rebuilt(sandbox: Sandbox) -> None:
+    launched = sandbox.run(
+        "launch", "done", "--dir", str(sandbox.root), "--", "codex", "exec", "exit:0"
+    )
+    assert launched.returncode == 0, launched.stderr
+    sandbox.wait(lambda: "EXITED: 0" in sandbox.pane_text("done"))
+    sandbox.server.cmd("kill-session", "-t", "=done")  # killed by hand after it finished
+    (sandbox.state / "state.json").write_text('{"version": 1, "records": [')  # and damaged
+
+    result = sandbox.check()
+
+    assert "state file unreadable" in result.stderr
+    assert result.stdout == "done: new -> finished (closed)\n"
+    assert len(sandbox.calls()) == 1  # it did not run again
+
+
+def test_a_state_folder_that_cannot_be_written_restarts_nothing(sandbox: Sandbox) -> None:
+    """Its starts could not be counted: a failing agent would be restarted forever."""
+    launched = sandbox.run(
+        "launch", "crash", "--dir", str(sandbox.root), "--", "codex", "exec", "exit:1"
+    )
+    assert launched.returncode == 0, launched.stderr
+    sandbox.wait(lambda: "EXITED: 1" in sandbox.pane_text("crash"))
+    state_file = sandbox.state / "state.json"
+    state_file.unlink()
+    state_file.mkdir()  # as good as a full disk: it cannot be replaced
+
+    results = [
+        sandbox.check(env=dict(sandbox.env, HEARTBEAT_NOW=f"2026-11-24T1{h}:00:00"))
+        for h in range(5)
+    ]
+
+    assert len(sandbox.calls()) == 1  # never started again
+    assert all(result.returncode == 1 for result in results)
+    assert "cannot be written" in results[0].stderr and "nothing is restarted" in results[0].stderr
+    assert all("Traceback" not in result.stderr for result in results)

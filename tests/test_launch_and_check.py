@@ -200,6 +200,7 @@ def test_the_completion_hook_notifies_once_within_seconds_with_the_verdict(
 
     # No check runs here: the wrapper's own hook checks the entry as the agent ends.
     sandbox.wait(lambda: "- [x] **api**" in sandbox.note().read_text())
+    sandbox.wait(sandbox.lock_is_free)  # told after the note is written, in the same check
 
     assert sandbox.notifications() == [
         [

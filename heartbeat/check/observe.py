@@ -271,6 +271,10 @@ def look_at(
     read_at = pane.activity if pane is not None and pane_text is not None else None
     pane_exit = exit_code_in(pane_text) if pane_text else None
     recorded = state.read_exit(config.state_dir, record.run) if entry.wrapped else None
+    if entry.wrapped and record.run is None and pane is None:
+        # No record of its run (a state file rebuilt): its exit file may still say.
+        started = entry.options.get("started")
+        recorded = state.last_exit(config.state_dir, entry.socket, entry.name, started)
     observed = observation_of(
         pane, entry.wrapped, recorded, record.state, record.exit_code, pane_exit, same_pane
     )

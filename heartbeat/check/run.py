@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 from heartbeat import deadline, files, lazy, state, trust
 from heartbeat.check import act, decide, observe
 from heartbeat.check.budget import RESTART_TIME_NEEDED, Budget
-from heartbeat.check.facts import Done, Outcome
+from heartbeat.check.facts import Done, Outcome, Plan
 from heartbeat.config import Config
 from heartbeat.errors import HeartbeatError
-from heartbeat.model import Entry, Hold, Pane, stamp_of
+from heartbeat.model import Action, Entry, Hold, Pane, stamp_of
 from heartbeat.notes.edit import Edit, entry_id, is_written
 from heartbeat.notes.notebook import Notebook, Selection, carry_over, select
 from heartbeat.state import StateFile
@@ -117,6 +117,7 @@ def _stages(
     problems += [plan.problem for plan in plans if plan.problem]
     limited = decide.limited_groups(plans, now, limit_group)
     plans = decide.storm_guard(plans, config.settings.max_restarts_per_check, limited, limit_group)
+    plans = count_starts_first(config, saved, plans, problems)
 
     done = act.act(config, plans, now, problems, budget, sleep)
     for one in done:
@@ -130,7 +131,13 @@ def _stages(
     notices = [*saved.notices, *(one.notice for one in done if one.notice is not None)]
     saved.notices = act.tell(config, notices, now, problems, budget)[-NOTICES_KEPT:]
     outcome = outcome_of(done, problems, saved)
-    state.save(config.state_dir, saved)
+    try:
+        state.save(config.state_dir, saved)
+    except OSError as error:
+        unsaved = f"{state.state_path(config.state_dir)}: cannot be written ({error.strerror})"
+        if not any(problem.startswith(unsaved) for problem in problems):
+            outcome.problems.append(unsaved)  # said on every check until it can be
+        outcome.needs_person = True
     if only is None:
         state.record_check(config.state_dir, now)  # for `status`: is heartbeat running?
         ping(config, outcome, problems, now)
@@ -217,6 +224,33 @@ def renewed_since(stamp: tuple[int, int, int], pane: Pane) -> bool:
     """Whether a login file changed after the pane last printed (its failure): a whole
     second later, since tmux counts activity in seconds."""
     return stamp[2] >= (pane.activity + 1) * 1_000_000_000
+
+
+def count_starts_first(
+    config: Config, saved: StateFile, plans: list[Plan], problems: list[str]
+) -> list[Plan]:
+    """Write down the starts about to be made before making them (as systemd counts a
+    start): a state folder that cannot be written (full, read-only) would let an agent
+    that fails at once be restarted forever, each start uncounted. Then no restart."""
+    restarts = [plan for plan in plans if plan.decision.action is Action.RESTART]
+    if not restarts:
+        return plans
+    for plan in restarts:
+        saved.records[StateFile.key(*plan.sighting.entry.key)] = plan.record
+    try:
+        state.save(config.state_dir, saved)
+    except OSError as error:
+        problems.append(
+            f"{state.state_path(config.state_dir)}: cannot be written ({error.strerror}): "
+            "nothing is restarted until it can be, since no start would be counted"
+        )
+        return [
+            replace(plan, decision=decide.deferred(plan.decision))
+            if plan.decision.action is Action.RESTART
+            else plan
+            for plan in plans
+        ]
+    return plans
 
 
 def remember_servers(saved: StateFile, servers: dict[str, int | None]) -> None:

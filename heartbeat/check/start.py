@@ -70,7 +70,7 @@ def start_session(
     at = tmux_at(config, socket, deadline)
     if wrapped:
         text = command if isinstance(command, str) else shlex.join(command)
-        run = state.new_run_id(stamp)
+        run = state.new_run_id(stamp, socket, name)
         argv, wrapper_env = _wrapped(config, name, socket, folder, text, run)
         pid, pane_id, server = at.start(name, folder, argv, env | wrapper_env, hook_script(config))
     else:
