@@ -416,3 +416,68 @@ def test_a_state_folder_that_cannot_be_written_restarts_nothing(sandbox: Sandbox
     assert all(result.returncode == 1 for result in results)
     assert "cannot be written" in results[0].stderr and "nothing is restarted" in results[0].stderr
     assert all("Traceback" not in result.stderr for result in results)
+
+
+HOLDER = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.flock(fd, fcntl.LOCK_EX)
+time.sleep(600)
+"""
+
+
+def test_a_hung_check_never_silences_heartbeat(sandbox: Sandbox) -> None:
+    """A check stuck past its bound holds the lock: the next check ends it, and works."""
+    import subprocess
+    import sys
+    import time
+
+    config = Path(sandbox.env["HEARTBEAT_CONFIG"])
+    config.write_text(config.read_text() + "check_timeout_seconds = 1\n")
+    launched = sandbox.run("launch", "api", "--dir", str(sandbox.root), "--", "codex", "exec", "x")
+    assert launched.returncode == 0, launched.stderr
+    sandbox.server.cmd("kill-session", "-t", "=api")
+    lock = str(sandbox.state / "lock")
+    # Its command line is a check's (`python -c ... heartbeat check`).
+    hung = subprocess.Popen([sys.executable, "-c", HOLDER, lock, "heartbeat", "check"])
+    try:
+        sandbox.wait(lambda: not sandbox.lock_is_free())
+        young = sandbox.check()
+        assert (young.returncode, young.stdout) == (0, "")  # within its bound: waited for
+        began = time.monotonic()
+        sandbox.wait(lambda: time.monotonic() - began > 6.5, seconds=15)  # past 1 s + 5 s
+
+        result = sandbox.check(env=dict(sandbox.env, HEARTBEAT_NOW="2026-11-24T10:30:00"))
+
+        assert result.stdout == "api: running -> dead (restarted)\n"
+        assert hung.wait(timeout=5) != 0
+        assert (
+            f"ended a hung check (process {hung.pid})"
+            in (sandbox.state / "heartbeat.log").read_text()
+        )
+    finally:
+        hung.kill()
+        hung.wait()
+
+
+def test_a_lock_holder_that_is_not_heartbeat_is_never_ended(sandbox: Sandbox) -> None:
+    import subprocess
+    import sys
+    import time
+
+    config = Path(sandbox.env["HEARTBEAT_CONFIG"])
+    config.write_text(config.read_text() + "check_timeout_seconds = 1\n")
+    sandbox.state.mkdir(mode=0o700)
+    other = subprocess.Popen([sys.executable, "-c", HOLDER, str(sandbox.state / "lock"), "backup"])
+    try:
+        sandbox.wait(lambda: (sandbox.state / "lock").exists() and not sandbox.lock_is_free())
+        began = time.monotonic()
+        sandbox.wait(lambda: time.monotonic() - began > 6.5, seconds=15)
+
+        result = sandbox.check()
+
+        assert (result.returncode, result.stdout) == (0, "")
+        assert other.poll() is None  # still running
+    finally:
+        other.kill()
+        other.wait()

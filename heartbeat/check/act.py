@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from heartbeat import lazy, state
 from heartbeat.check import decide
-from heartbeat.check.budget import RESTART_TIME_NEEDED, Budget
+from heartbeat.check.budget import Budget
 from heartbeat.check.facts import Change, Done, Plan
 from heartbeat.check.start import start_session, tmux_at
 from heartbeat.config import Config
@@ -86,7 +86,7 @@ def space_restarts(config: Config, budget: Budget, sleep: Callable[[float], None
     """Parallel agents restarted at one instant hit a provider's rate limit together:
     restarts go a few seconds apart, with jitter, within the check's time bound."""
     pause = config.settings.restart_spacing_seconds * (1 + random.random() / 2)
-    sleep(min(pause, budget.left() - RESTART_TIME_NEEDED))
+    sleep(min(pause, budget.left() - budget.restart_reserve))
 
 
 def act_on(config: Config, plan: Plan, now: datetime, problems: list[str], budget: Budget) -> Done:

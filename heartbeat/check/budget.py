@@ -13,13 +13,20 @@ class Budget:
     """The monotonic time by which the check ends."""
 
     deadline: float  # on the monotonic clock
+    seconds: float = 30.0  # the whole bound
 
     @classmethod
     def of(cls, seconds: float) -> Budget:
-        return cls(time.monotonic() + seconds)
+        return cls(time.monotonic() + seconds, seconds)
 
     def left(self) -> float:
         return self.deadline - time.monotonic()
 
+    @property
+    def restart_reserve(self) -> float:
+        """What a restart needs of the budget: a short bound (a few seconds) keeps half
+        of itself for it, or no restart would ever fit."""
+        return min(RESTART_TIME_NEEDED, self.seconds / 2)
+
     def has_room_for_a_restart(self) -> bool:
-        return self.left() >= RESTART_TIME_NEEDED
+        return self.left() >= self.restart_reserve

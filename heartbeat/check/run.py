@@ -7,6 +7,7 @@ comes in, the outcome goes out as a value.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import time
 from collections import defaultdict
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from heartbeat import deadline, files, lazy, state, trust
 from heartbeat.check import act, decide, observe
-from heartbeat.check.budget import RESTART_TIME_NEEDED, Budget
+from heartbeat.check.budget import Budget
 from heartbeat.check.facts import Done, Outcome, Plan
 from heartbeat.config import Config
 from heartbeat.errors import HeartbeatError
@@ -63,7 +64,10 @@ def check(config: Config, now: datetime, only: str | None = None, hook: bool = F
             if hook:
                 with contextlib.suppress(OSError):
                     pending.touch()
-            return Outcome(skipped=True)
+                return Outcome(skipped=True)
+            if not end_hung_check(config, now):
+                return Outcome(skipped=True)
+            return check(config, now, only, hook)  # the hung one is gone: the lock is free
         if waiting is not None:
             now += timedelta(seconds=time.monotonic() - started)  # the time spent waiting
         outcome = Outcome()
@@ -107,7 +111,7 @@ def _stages(
     managed, adopted = this_hosts(config, selection, only)
 
     # What observing asks of git may not eat the time a restart needs.
-    with deadline.within(budget.deadline - RESTART_TIME_NEEDED - 1):
+    with deadline.within(budget.deadline - budget.restart_reserve * 1.2):
         look = observe.observe(config, saved, managed, now, problems, budget)
     remember_servers(saved, look.servers)
 
@@ -142,6 +146,26 @@ def _stages(
         state.record_check(config.state_dir, now)  # for `status`: is heartbeat running?
         ping(config, outcome, problems, now)
     return outcome
+
+
+HUNG_AFTER_EXTRA = 5.0  # seconds past its bound by which a check surely hangs
+
+
+def end_hung_check(config: Config, now: datetime) -> bool:
+    """A check that holds the lock past its own time bound hangs (a stuck system call, a
+    stopped process): end it, so that heartbeat is never silenced by it. True when it
+    was ended. A check within its bound, or a holder that is not a heartbeat check, is
+    left alone."""
+    from heartbeat.tmux import procs  # here: needed only when the lock is held
+
+    holder = files.lock_holder(config.state_dir)
+    older_than = config.settings.check_timeout_seconds + HUNG_AFTER_EXTRA
+    if holder is None or holder == os.getpid() or not procs.hung_check(holder, older_than):
+        return False
+    ended = procs.end(holder)
+    what = "ended" if ended else "could not end"
+    state.log(config.state_dir, stamp_of(now), f"{what} a hung check (process {holder})")
+    return ended
 
 
 def limit_group(entry: Entry) -> str:

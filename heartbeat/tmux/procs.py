@@ -118,3 +118,60 @@ def stop(
             sleep(0.05)
             waited += 0.05
     return not group_members(pgid, socket, pane_id)
+
+
+def hung_check(pid: int, older_than: float) -> bool:
+    """Whether the process is one of this user's heartbeat checks that has been running
+    longer than `older_than` seconds: past its own time bound, so hung. Its command line
+    must say so (`... heartbeat check ...`): no other process is ever ended."""
+    proc = Path("/proc") / str(pid)
+    try:
+        if proc.stat().st_uid != os.getuid():
+            return False
+        words = (proc / "cmdline").read_bytes().split(b"\0")
+        fields = (proc / "stat").read_text().rpartition(")")[2].split()
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return False
+    names = [word.decode(errors="replace") for word in words if word]
+    runs_heartbeat = any(word == "heartbeat" or word.endswith("/heartbeat") for word in names)
+    if not (runs_heartbeat and "check" in names):
+        return False
+    started = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22: since boot
+    return uptime - started > older_than
+
+
+def end(pid: int, grace: float = 2.0) -> bool:
+    """End a process: SIGTERM, then SIGKILL after `grace` seconds. True once it is gone."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return True
+        time.sleep(0.05)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    # A zombie is gone for our purpose: it holds no lock.
+    try:
+        return "Z" not in (Path("/proc") / str(pid) / "stat").read_text().rpartition(")")[2][:3]
+    except OSError:
+        return False
