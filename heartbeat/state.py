@@ -226,12 +226,19 @@ def read_exit(state_dir: Path, run: str | None) -> int | None:
 
 def log(state_dir: Path, stamp: str, line: str) -> None:
     """Append to the log file: cron hides what a job prints."""
+    log_lines(state_dir, stamp, [line])
+
+
+def log_lines(state_dir: Path, stamp: str, lines: list[str]) -> None:
+    """Append lines to the log file in one write."""
+    if not lines:
+        return
     try:
         state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
         fd = os.open(state_dir / "heartbeat.log", flags, 0o600)
         with os.fdopen(fd, "a", encoding="utf-8") as handle:
-            handle.write(f"{stamp} {line}\n")
+            handle.write("".join(f"{stamp} {line}\n" for line in lines))
     except OSError:
         pass  # the log is a convenience; the check goes on without it
 

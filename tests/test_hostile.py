@@ -481,3 +481,23 @@ def test_a_lock_holder_that_is_not_heartbeat_is_never_ended(sandbox: Sandbox) ->
     finally:
         other.kill()
         other.wait()
+
+
+def test_ten_thousand_entries_make_a_screenful_within_the_bound(sandbox: Sandbox) -> None:
+    import time
+
+    rows = [f"- job{i}: `codex exec work{i}`\n  - dir: {sandbox.root}" for i in range(10_000)]
+    sandbox.write_note(note_with(*rows))
+    config = Path(sandbox.env["HEARTBEAT_CONFIG"])
+    config.write_text(config.read_text() + "check_timeout_seconds = 10\n")
+
+    began = time.monotonic()
+    result = sandbox.run("check", timeout=120)
+    took = time.monotonic() - began
+
+    lines = result.stderr.splitlines()
+    assert result.returncode == 1 and len(lines) == 50, lines[-3:]
+    assert lines[-1].startswith("... and ") and lines[-1].endswith(
+        " more problems (all are in heartbeat.log)"
+    )
+    assert took < 10 + 10, took  # its bound, and reading 10,000 entries

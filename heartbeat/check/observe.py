@@ -64,6 +64,7 @@ class Look:
     sightings: list[Sighting] = field(default_factory=list)
     servers: dict[str, int | None] = field(default_factory=dict)  # None: forget it
     lifted: set[str] = field(default_factory=set)  # providers whose login was renewed
+    deferred: int = 0  # entries there was no time to look at
 
 
 def watched_sockets(
@@ -124,11 +125,19 @@ def observe(
             problems.append(str(error))
             continue
         for note, entry in group:
+            if budget.left() <= budget.restart_reserve:
+                look.deferred += 1  # no time left to look: the next check does
+                continue
             approved = allowed is None or allowed.allows(entry)
             found = _sighting(
                 config, saved, note, entry, snapshot, approved, now, problems, budget, look.lifted
             )
             look.sightings.append(found)
+    if look.deferred:
+        problems.append(
+            f"{look.deferred:,} entries were not looked at within the check's time bound "
+            "(check_timeout_seconds): the next check looks again"
+        )
     return look
 
 

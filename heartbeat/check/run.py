@@ -135,6 +135,7 @@ def _stages(
     notices = [*saved.notices, *(one.notice for one in done if one.notice is not None)]
     saved.notices = act.tell(config, notices, now, problems, budget)[-NOTICES_KEPT:]
     outcome = outcome_of(done, problems, saved)
+    state.log_lines(config.state_dir, stamp_of(now), outcome.problems)  # each new one, once
     try:
         state.save(config.state_dir, saved)
     except OSError as error:

@@ -73,12 +73,15 @@ def check(args: argparse.Namespace) -> None:
     outcome = checking.check(load_config(args), now(), args.only, args.hook)
     if outcome.skipped:
         return
-    for change in outcome.changes:
-        if change.needs_person or not args.quiet:
-            echo(change.line())
-    for problem in outcome.problems:
+    shown = [c.line() for c in outcome.changes if c.needs_person or not args.quiet]
+    for line in show.at_most(shown, LINES_SHOWN, "changes"):
+        echo(line)
+    for problem in show.at_most(outcome.problems, LINES_SHOWN, "problems"):
         echo(problem, err=True)
     sys.exit(EXIT_NEEDS_PERSON if outcome.needs_person else EXIT_OK)
+
+
+LINES_SHOWN = 50  # of each kind: past this a check prints a summary line instead
 
 
 @verb(

@@ -46,3 +46,12 @@ def age(since: str | None, current: datetime) -> str:
     if seconds < 86400:
         return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
     return f"{seconds // 86400}d{seconds % 86400 // 3600}h"
+
+
+def at_most(lines: list[str], most: int, what: str) -> list[str]:
+    """The first `most` lines, then one that says how many more there are (a check of
+    thousands of entries prints a screenful, not thousands of lines)."""
+    if len(lines) <= most:
+        return lines
+    more = len(lines) - most + 1
+    return [*lines[: most - 1], f"... and {more:,} more {what} (all are in heartbeat.log)"]
