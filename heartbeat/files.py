@@ -30,9 +30,14 @@ class Stamp:
     ctime_ns: int
 
     @classmethod
-    def of(cls, path: Path) -> Stamp | None:
+    def of(cls, path: Path, dir_fd: int | None = None) -> Stamp | None:
+        """The stamp of `path` (of its name in the folder `dir_fd`, when given, without
+        following a link)."""
         try:
-            st = os.stat(path)
+            if dir_fd is None:
+                st = os.stat(path)
+            else:
+                st = os.stat(path.name, dir_fd=dir_fd, follow_symlinks=False)
         except FileNotFoundError:
             return None
         return cls(st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
@@ -75,7 +80,14 @@ def read_text(path: Path, label: str, limit: int) -> tuple[str, Stamp]:
     """A note's text and the stamp of what was read; invalid UTF-8 or more than `limit`
     bytes is a NoteError."""
     # Without blocking: a FIFO swapped in where the note was would hang the check.
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    return read_open(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC), label, limit)
+
+
+NOTE_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def read_open(fd: int, label: str, limit: int) -> tuple[str, Stamp]:
+    """`read_text` of a file already open (and closed here)."""
     with os.fdopen(fd, "rb") as handle:
         st = os.fstat(handle.fileno())  # of the file read, even if a save replaces it
         if not stat.S_ISREG(st.st_mode):

@@ -35,10 +35,28 @@ def unsafe(path: Path, label: str) -> str | None:
             f"{label}: is a symbolic link, which heartbeat does not follow; "
             f"use the real path: {os.path.realpath(path)}"
         )
+    return unsafe_info(info, label, _has_acl(path))
+
+
+def unsafe_open(fd: int, label: str) -> str | None:
+    """`unsafe` for what an open descriptor holds: what is judged is what is read."""
+    try:
+        info = os.fstat(fd)
+    except OSError as error:
+        return f"{label}: cannot be looked at: {error.strerror}"
+    try:
+        acl = "system.posix_acl_access" in os.listxattr(fd)
+    except (OSError, AttributeError):
+        acl = False
+    return unsafe_info(info, label, acl)
+
+
+def unsafe_info(info: os.stat_result, label: str, acl: bool) -> str | None:
+    """Why a file with this status must not be trusted: another's, or others may write."""
     if info.st_uid != os.getuid():
         owner = _user_name(info.st_uid)
         return f"{label}: owned by {owner}, not by you: chown {_user_name(os.getuid())} {label}"
-    if _has_acl(path):
+    if acl:
         return (
             f"{label}: has an access control list that may let others write it: setfacl -b {label}"
         )

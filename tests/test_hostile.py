@@ -501,3 +501,53 @@ def test_ten_thousand_entries_make_a_screenful_within_the_bound(sandbox: Sandbox
         " more problems (all are in heartbeat.log)"
     )
     assert took < 10 + 10, took  # its bound, and reading 10,000 entries
+
+
+def test_a_notes_folder_whose_parent_others_can_write_is_refused(sandbox: Sandbox) -> None:
+    shared = sandbox.root / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o777)
+    notes = shared / "memory"
+    notes.mkdir(mode=0o700)
+    (notes / "2026-11-24.md").write_text(
+        note_with("- job: `codex exec work`", f"  - dir: {sandbox.root}")
+    )
+
+    result = sandbox.check(env=dict(sandbox.env, HEARTBEAT_NOTES=str(notes)))
+
+    assert result.returncode == 1
+    assert f"others can write its parent {shared}: chmod go-w {shared}" in result.stderr
+    assert "(no note in it is read)" in result.stderr and "heartbeat allow" not in result.stderr
+
+
+def test_a_notes_folder_swapped_for_a_link_after_its_check_is_never_read(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rename race: the folder passes its check, then another user (who could
+    write its parent) puts a link to their own notes in its place."""
+    from datetime import date
+
+    from heartbeat import config as config_module
+    from heartbeat import trust
+    from heartbeat.notes.notebook import Notebook
+
+    theirs = sandbox.root / "theirs"
+    theirs.mkdir()
+    (theirs / "2026-11-24.md").write_text(note_with("- evil: `codex exec evil`", "  - dir: /"))
+    sandbox.write_note(note_with("- job: `codex exec work`", f"  - dir: {sandbox.root}"))
+    checked = trust.unsafe
+
+    def check_then_swap(path: Path, label: str) -> str | None:
+        verdict = checked(path, label)
+        if path == sandbox.notes:
+            os.rename(sandbox.notes, sandbox.root / "mine")
+            os.symlink(theirs, sandbox.notes)
+        return verdict
+
+    monkeypatch.setattr(trust, "unsafe", check_then_swap)
+    book = Notebook(config_module.load(sandbox.env), date(2026, 11, 24))
+    book.read_all()
+
+    names = [entry.name for loaded in book.loaded for entry in loaded.note.entries]
+    assert "evil" not in names
+    assert any("cannot be read" in problem for problem in book.problems), book.problems

@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import os
 import re
+import stat
+import weakref
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING
 from heartbeat import files, lazy, trust
 from heartbeat.config import Config
 from heartbeat.errors import NoteError, RefusedError
+from heartbeat.files import Stamp
 from heartbeat.model import Entry
 from heartbeat.notes.cache import NoteCache, key_of
 from heartbeat.notes.edit import Edit, apply_edits, carried_block
@@ -79,6 +82,7 @@ class Notebook:
     placeholders: set[date] = field(default_factory=set)  # notes iCloud has not downloaded
     cache: NoteCache | None = None  # parsed notes from earlier runs; read_all loads it
     keep_cache: bool = False  # write what this run parsed for the next (checks only)
+    folder_fd: int | None = None  # the notes folder, opened once by read_all
 
     @functools.cached_property
     def context(self) -> ReadContext:
@@ -97,12 +101,27 @@ class Notebook:
             what = "not a folder" if folder.exists() else "notes folder not found"
             self.problems.append(f"{label_of(folder)}: {what}")
             return
-        refused = trust.unsafe(folder, label_of(folder))
+        refused = trust.unsafe(folder, label_of(folder)) or trust.strict_parents(
+            folder, f"notes folder {label_of(folder)}", self.config.env.get("HOME")
+        )
+        if refused:
+            self.problems.append(f"{refused} (no note in it is read)")
+            return
+        # Opened once, without following a link, and judged as opened: a folder swapped
+        # for a link after the look above is never read (each note is opened in it).
+        try:
+            self.folder_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except OSError as error:
+            self.problems.append(f"{label_of(folder)}: cannot be read: {error.strerror}")
+            return
+        weakref.finalize(self, os.close, self.folder_fd)
+        refused = trust.unsafe_open(self.folder_fd, label_of(folder))
         if refused:
             self.problems.append(f"{refused} (no note in it is read)")
             return
         found: list[tuple[date, Path]] = []
-        for child in folder.iterdir():
+        for name in os.listdir(self.folder_fd):
+            child = folder / name
             day = note_date(child.name)
             if day is None:
                 self._notice_sync_files(child)
@@ -113,10 +132,16 @@ class Notebook:
                     f"{label_of(child)}: dated after today (was the clock ahead?): "
                     "its entries are watched where they are"
                 )
-            refused = trust.unsafe(child, label_of(child))
+            try:
+                info = os.stat(name, dir_fd=self.folder_fd, follow_symlinks=False)
+            except OSError:
+                continue  # gone meanwhile
+            refused = None
+            if stat.S_ISLNK(info.st_mode):
+                refused = trust.unsafe(child, label_of(child))  # says it is a link
             if refused:
                 self.problems.append(refused)
-            elif child.is_file():
+            elif stat.S_ISREG(info.st_mode):
                 found.append((day, child))
             else:  # a folder or a FIFO named like a note: never opened
                 self.problems.append(f"{label_of(child)}: not a regular file: left alone")
@@ -153,14 +178,15 @@ class Notebook:
         old = day < self.window_start()
         inputs = (label, day, old, *self.parse_inputs)
         try:
+            in_folder = self.folder_fd if path.parent == self.config.notes_dir else None
             if self.cache is not None and not with_text:
-                stamp = files.Stamp.of(path)
+                stamp = files.Stamp.of(path, in_folder)
                 cached = self.cache.get(path, key_of(stamp, *inputs)) if stamp else None
                 if cached is not None:
                     self.problems.extend(str(problem) for problem in cached.problems)
                     return LoadedNote(path, day, None, cached)
-            text, stamp = files.read_text(path, label, MAX_NOTE_BYTES)
-        except NoteError as error:
+            text, stamp = self._read_note(path, label, in_folder)
+        except (NoteError, RefusedError) as error:
             self.problems.append(str(error))
             return None
         except OSError as error:
@@ -174,6 +200,18 @@ class Notebook:
             self.cache.put(path, key_of(stamp, *inputs), note, stamp)
         self.problems.extend(str(problem) for problem in note.problems)
         return LoadedNote(path, day, text, note)
+
+    def _read_note(self, path: Path, label: str, in_folder: int | None) -> tuple[str, Stamp]:
+        """A note's text, opened in the notes folder as it was opened (never through a
+        link), and only when it is the user's alone."""
+        if in_folder is None:
+            return files.read_text(path, label, MAX_NOTE_BYTES)
+        fd = os.open(path.name, files.NOTE_FLAGS, dir_fd=in_folder)
+        refused = trust.unsafe_open(fd, label)
+        if refused:
+            os.close(fd)
+            raise RefusedError(refused)
+        return files.read_open(fd, label, MAX_NOTE_BYTES)
 
     def reload(self, path: Path, with_text: bool = False) -> None:
         for index, loaded in enumerate(self.loaded):
