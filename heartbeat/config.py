@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from heartbeat import files
 from heartbeat.errors import ConfigError, UsageError
 from heartbeat.model import AUTH_EXPIRED, RATE_LIMITED, TRANSIENT
 
 DEFAULT_SOCKET = "~/.tmux/sock"
-DEFAULT_NOTES = "memory"
 # sockaddr_un holds 104 bytes on macOS and 108 on Linux, the terminating NUL included.
 MAX_SOCKET_BYTES = 103
 # Where tmux and the agents usually live when cron's PATH (/usr/bin:/bin) does not say.
@@ -93,7 +93,17 @@ def load(env: Mapping[str, str], notes: str | None = None, socket: str | None = 
     home = env.get("HOME") or os.path.expanduser("~")
     file = config_path(env, home)
     values = read_config_file(file, required=bool(env.get("HEARTBEAT_CONFIG")))
-    notes_value = notes or env.get("HEARTBEAT_NOTES") or values.pop("notes", None) or DEFAULT_NOTES
+    notes_value = (
+        notes
+        or env.get("HEARTBEAT_NOTES")
+        or values.pop("notes", None)
+        or openclaw_memory(env, home)
+    )
+    if not notes_value:
+        raise ConfigError(
+            "no notes folder: pass --notes DIR, set HEARTBEAT_NOTES, or write "
+            f'notes = "DIR" in {file} (the OpenClaw workspace\'s memory/ is used when it exists)'
+        )
     socket_value = socket or env.get("HEARTBEAT_SOCKET") or values.pop("socket", None)
     notify_value = values.pop("notify", None)
     patterns: tuple[Pattern, ...] = ()
@@ -118,6 +128,39 @@ def load(env: Mapping[str, str], notes: str | None = None, socket: str | None = 
         patterns=patterns,
         host=env.get("HEARTBEAT_HOST") or os.uname().nodename.split(".")[0],
     )
+
+
+def openclaw_memory(env: Mapping[str, str], home: str) -> str | None:
+    """The OpenClaw workspace's `memory/` folder, when it exists: where the skill
+    heartbeat automates keeps its daily notes. The workspace is OPENCLAW_WORKSPACE_DIR,
+    else `agents.defaults.workspace` in ~/.openclaw/openclaw.json (JSON5), else
+    ~/.openclaw/workspace (`workspace-<profile>` for an OPENCLAW_PROFILE other than
+    `default`), as OpenClaw's documentation (concepts/agent-workspace) says."""
+    state = Path(expand_home(env.get("OPENCLAW_STATE_DIR") or "~/.openclaw", home))
+    workspace = env.get("OPENCLAW_WORKSPACE_DIR") or _configured_workspace(state / "openclaw.json")
+    if not workspace:
+        profile = env.get("OPENCLAW_PROFILE", "default")
+        workspace = str(state / ("workspace" if profile == "default" else f"workspace-{profile}"))
+    memory = Path(expand_home(workspace, home)) / "memory"
+    return str(memory) if memory.is_dir() else None
+
+
+def _configured_workspace(file: Path) -> str | None:
+    """`agents.defaults.workspace` from OpenClaw's config, read only when it is a
+    regular file of this user's (it is another program's file); None when it says none."""
+    try:
+        data = files.read_private(file)
+    except OSError:
+        return None
+    import json5  # here: only a machine with OpenClaw's config needs it
+
+    try:
+        loaded: Any = json5.loads(data.decode("utf-8", "replace"))
+    except (ValueError, RecursionError, TypeError):
+        return None
+    for key in ("agents", "defaults", "workspace"):
+        loaded = loaded.get(key) if isinstance(loaded, dict) else None
+    return loaded if isinstance(loaded, str) and loaded else None
 
 
 def config_path(env: Mapping[str, str], home: str) -> Path:

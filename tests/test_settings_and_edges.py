@@ -17,10 +17,9 @@ from heartbeat.errors import UsageError
 
 
 def test_settings_come_from_flags_then_environment_then_defaults(tmp_path: Path) -> None:
-    env = {"HOME": "/home/ada", "PATH": "/usr/bin:/bin"}
+    env = {"HOME": "/home/ada", "PATH": "/usr/bin:/bin", "HEARTBEAT_NOTES": "/n"}
     defaults = config.load(env)
     assert defaults.socket == "/home/ada/.tmux/sock"
-    assert defaults.notes_dir == Path.cwd() / "memory"
     assert defaults.state_dir == Path("/home/ada/.local/state/heartbeat")
     assert config.load({**env, "XDG_STATE_HOME": "/x"}).state_dir == Path("/x/heartbeat")
     from_env = config.load({**env, "HEARTBEAT_SOCKET": "/s/sock", "HEARTBEAT_NOTES": "/n"})
@@ -31,7 +30,37 @@ def test_settings_come_from_flags_then_environment_then_defaults(tmp_path: Path)
 
 def test_a_socket_path_too_long_for_tmux_is_refused_clearly() -> None:
     with pytest.raises(UsageError, match="longer than tmux accepts"):
-        config.load({"HOME": "/h"}, socket="/tmp/" + "x" * 120)
+        config.load({"HOME": "/h", "HEARTBEAT_NOTES": "/n"}, socket="/tmp/" + "x" * 120)
+
+
+def test_the_notes_folder_is_the_openclaw_workspaces_memory_else_refused(tmp_path: Path) -> None:
+    """OpenClaw's documentation (concepts/agent-workspace): the workspace is
+    OPENCLAW_WORKSPACE_DIR, else agents.defaults.workspace in ~/.openclaw/openclaw.json
+    (JSON5), else ~/.openclaw/workspace."""
+    from heartbeat.errors import ConfigError
+
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {"HOME": str(home), "PATH": "/usr/bin:/bin"}
+    with pytest.raises(ConfigError, match="no notes folder: pass --notes DIR, set HEARTBEAT_NOTES"):
+        config.load(env)  # never a silent ./memory in whatever folder this runs in
+
+    default = home / ".openclaw" / "workspace" / "memory"
+    default.mkdir(parents=True)
+    assert config.load(env).notes_dir == default
+
+    elsewhere = tmp_path / "ws"
+    (elsewhere / "memory").mkdir(parents=True)
+    settings = home / ".openclaw" / "openclaw.json"
+    settings.write_text(
+        f'// JSON5\n{{ agents: {{ defaults: {{ workspace: "{elsewhere}", }}, }}, }}\n'
+    )
+    settings.chmod(0o600)
+    assert config.load(env).notes_dir == elsewhere / "memory"
+
+    settings.chmod(0o666)  # another user could point heartbeat anywhere: not read
+    assert config.load(env).notes_dir == default
+    assert config.load({**env, "HEARTBEAT_NOTES": "/n"}).notes_dir == Path("/n")
 
 
 def test_usage_errors_exit_2(sandbox: Sandbox) -> None:
