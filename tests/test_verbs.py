@@ -91,3 +91,46 @@ def test_a_command_goes_after_dashes_and_only_where_one_is_taken(sandbox: Sandbo
     assert not sandbox.note().exists() and sandbox.calls() == []
     assert stray.returncode == 2
     assert stray.stderr.endswith("heartbeat status: error: unrecognized arguments: -- codex\n")
+
+
+def test_adopt_is_the_verb_and_log_still_works_unlisted(sandbox: Sandbox) -> None:
+    listed = sandbox.run("--help").stdout
+    assert "    adopt " in listed and "    log " not in listed
+    for verb, name in (("adopt", "one"), ("log", "two")):
+        subprocess.run(
+            ["tmux", "-S", sandbox.socket, "new-session", "-d", "-s", name, "sleep", "300"],
+            env=sandbox.env,
+            check=True,
+        )
+        result = sandbox.run(verb, name, "--dir", str(sandbox.root), "--", "codex", "exec", "x")
+        assert result.returncode == 0, result.stderr
+        assert f"- [ ] **{name}** — `codex exec x`" in sandbox.note().read_text()
+
+
+def test_a_check_run_by_hand_says_another_one_is_running(sandbox: Sandbox) -> None:
+    """On a terminal only: cron and --quiet stay silent; the exit code is 0 either way."""
+    import os
+    import pty
+
+    from heartbeat import files
+
+    sandbox.state.mkdir(mode=0o700)
+    with files.locked(sandbox.state, wait=False) as held:  # this test is the other check
+        assert held
+        leader, follower = pty.openpty()
+        on_terminal = subprocess.run(
+            [sys.executable, "-m", "heartbeat", "check"],
+            env=sandbox.env,
+            stdout=follower,
+            stderr=subprocess.PIPE,
+            timeout=30,
+        )
+        os.close(follower)
+        shown = os.read(leader, 4096).decode()
+        os.close(leader)
+        quiet = sandbox.check("--quiet")
+        piped = sandbox.check()
+
+    assert on_terminal.returncode == 0
+    assert f"another check is running (pid {os.getpid()}), started " in shown
+    assert (quiet.returncode, quiet.stdout, piped.returncode, piped.stdout) == (0, "", 0, "")

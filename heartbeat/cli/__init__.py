@@ -69,6 +69,9 @@ def parser_for(
             description=verb.help,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
+        if verb.hidden:  # an old name: it works, but the list of commands leaves it out
+            listed = verbs_of[tuple(group)]._choices_actions
+            listed[:] = [action for action in listed if action.dest != last]
         for flags, options in verb.arguments:
             sub.add_argument(*flags, **options)
         sub.set_defaults(run=verb.run, words=verb.words)

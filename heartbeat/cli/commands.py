@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from heartbeat import agents
     from heartbeat.check import run as checking
     from heartbeat.cli import show
+    from heartbeat.config import Config
     from heartbeat.notes import notebook
     from heartbeat.verbs import entries
     from heartbeat.verbs import launch as launching
@@ -70,8 +71,11 @@ def check(args: argparse.Namespace) -> None:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         with contextlib.suppress(OSError):
             os.setsid()
-    outcome = checking.check(load_config(args), now(), args.only, args.hook)
+    config = load_config(args)
+    outcome = checking.check(config, now(), args.only, args.hook)
     if outcome.skipped:
+        if not args.quiet and sys.stdout.isatty():  # a person ran it: say why nothing
+            echo(another_check(config))
         return
     shown = [c.line() for c in outcome.changes if c.needs_person or not args.quiet]
     for line in show.at_most(shown, LINES_SHOWN, "changes"):
@@ -82,6 +86,19 @@ def check(args: argparse.Namespace) -> None:
 
 
 LINES_SHOWN = 50  # of each kind: past this a check prints a summary line instead
+
+
+def another_check(config: Config) -> str:
+    """`another check is running (pid 4242), started 3 s ago`, as far as is known."""
+    from heartbeat import files
+    from heartbeat.tmux import procs
+
+    holder = files.lock_holder(config.state_dir)
+    if holder is None:
+        return "another check is running; this one did nothing"
+    age = procs.age_of(holder)
+    started = f", started {age:.0f} s ago" if age is not None else ""
+    return f"another check is running (pid {holder}){started}; this one did nothing"
 
 
 @verb(
@@ -133,13 +150,14 @@ def launch(args: argparse.Namespace) -> None:
     echo(f"{args.name}: running on {config.socket}, logged in {notebook.label_of(path)}")
 
 
-@verb(NAME, DIR, NOTES, SOCKET, RESTART, COMMAND_AFTER_DASHES)
-def log(args: argparse.Namespace) -> None:
-    """Log a session you started by hand, and approve its command, in one step.
+@verb(NAME, DIR, NOTES, SOCKET, RESTART, COMMAND_AFTER_DASHES, aliases=("log",))
+def adopt(args: argparse.Namespace) -> None:
+    """Adopt a session you started by hand: log it, and approve its command, in one step.
 
-    COMMAND is what a restart runs, in DIR, through heartbeat's wrapper.
+    COMMAND is what a restart runs, in DIR, through heartbeat's wrapper. (`heartbeat log`,
+    its old name, still works.)
 
-    Example: heartbeat log api-tests --dir ~/src/api -- codex exec --full-auto 'Add tests'
+    Example: heartbeat adopt api-tests --dir ~/src/api -- codex exec --full-auto 'Add tests'
     """
     config = load_config(args)
     restart = RestartMode(args.restart)

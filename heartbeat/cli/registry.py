@@ -62,6 +62,7 @@ class Verb:
     words: tuple[str, ...]  # `("prd", "new")` for `heartbeat prd new`
     run: Handler
     arguments: tuple[Argument, ...]
+    hidden: bool = False  # an old name that still works, left out of the help
 
     @property
     def help(self) -> str:
@@ -72,9 +73,12 @@ VERBS: list[Verb] = []  # in the order `heartbeat --help` lists them
 GROUPS = {"prd": "PRD files: the task checklists Ralph loops work through."}
 
 
-def verb(*arguments: Argument, name: str | None = None) -> Callable[[Handler], Handler]:
+def verb(
+    *arguments: Argument, name: str | None = None, aliases: tuple[str, ...] = ()
+) -> Callable[[Handler], Handler]:
     def register(run: Handler) -> Handler:
         VERBS.append(Verb(tuple((name or run.__name__).split()), run, arguments))
+        VERBS.extend(Verb((alias,), run, arguments, hidden=True) for alias in aliases)
         return run
 
     return register
@@ -90,7 +94,11 @@ def at_least_one(text: str) -> int:
     return value
 
 
-NOTES = arg("--notes", metavar="DIR", help="notes folder [$HEARTBEAT_NOTES, else ./memory]")
+NOTES = arg(
+    "--notes",
+    metavar="DIR",
+    help="notes folder [$HEARTBEAT_NOTES, the config, else the OpenClaw workspace's memory/]",
+)
 SOCKET = arg("--socket", metavar="PATH", help="tmux socket [$HEARTBEAT_SOCKET, else ~/.tmux/sock]")
 NAME = arg("name", metavar="NAME", help="the entry's session name")
 DIR = arg("--dir", dest="folder", required=True, metavar="DIR", help="folder the agent runs in")

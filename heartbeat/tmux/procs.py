@@ -120,6 +120,16 @@ def stop(
     return not group_members(pgid, socket, pane_id)
 
 
+def age_of(pid: int) -> float | None:
+    """How long the process has run, in seconds (None: not known, or not Linux)."""
+    try:
+        fields = (Path("/proc") / str(pid) / "stat").read_text().rpartition(")")[2].split()
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return max(0.0, uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK"))  # field 22
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def hung_check(pid: int, older_than: float) -> bool:
     """Whether the process is one of this user's heartbeat checks that has been running
     longer than `older_than` seconds: past its own time bound, so hung. Its command line
