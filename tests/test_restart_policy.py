@@ -206,3 +206,27 @@ def test_the_storm_guard_lets_the_longest_waiting_go_first(sandbox: Sandbox) -> 
     result = sandbox.check(env=at(sandbox, 5))
 
     assert result.stdout == "old1: dead (restarted)\n"
+
+
+def test_kill_stops_what_outlives_the_session(sandbox: Sandbox) -> None:
+    stubborn = sandbox.bin / "stubborn"
+    stubborn.write_text(
+        "#!/bin/sh\n"
+        f"echo start >> {sandbox.root}/calls.log\n"
+        f"(trap '' HUP; exec sleep 300) &\necho $! > {sandbox.root}/child.pid\nexec sleep 300\n"
+    )
+    stubborn.chmod(0o755)
+    launch(sandbox, "api", "stubborn")
+    sandbox.wait(lambda: (sandbox.root / "child.pid").exists())
+    child = int((sandbox.root / "child.pid").read_text())
+
+    try:
+        result = sandbox.run("kill", "api")
+
+        assert result.returncode == 0, result.stderr
+        assert "api: 1 of its processes outlived the session: stopped" in result.stdout
+        sandbox.wait(lambda: not _alive(child))
+        assert not sandbox.alive("api")
+    finally:
+        if _alive(child):
+            os.kill(child, 9)

@@ -228,12 +228,18 @@ def tail(args: argparse.Namespace) -> None:
 
 @verb(NAME, NOTES, SOCKET)
 def kill(args: argparse.Namespace) -> None:
-    """Close NAME's entry in the notes, then kill its session.
+    """Close NAME's entry in the notes, then stop its session and what outlives it.
 
     Example: heartbeat kill api-tests
     """
-    entry = entries.kill(load_config(args), now(), args.name)
+    killed = entries.kill(load_config(args), now(), args.name)
+    entry = killed.entry
     echo(f"{entry.name}: killed, entry closed in {entry.where}")
+    if killed.leftovers:
+        how = "some could not be stopped" if killed.stuck else "stopped"
+        echo(f"{entry.name}: {killed.leftovers} of its processes outlived the session: {how}")
+    if killed.stuck:
+        sys.exit(EXIT_NEEDS_PERSON)
 
 
 @verb(NAME, NOTES, SOCKET)

@@ -43,20 +43,43 @@ def find_entry(book: Notebook, name: str) -> tuple[LoadedNote, Entry]:
     return matches[0]
 
 
-def kill(config: Config, now: datetime, name: str) -> Entry:
-    """Close NAME's entry, then kill its session, so nothing revives it."""
+KILL_GRACE_SECONDS = 1.0  # for the agent's processes to end with their session
+
+
+@dataclass(frozen=True)
+class Killed:
+    entry: Entry
+    leftovers: int  # the agent's processes that outlived its session, then stopped
+    stuck: bool  # some of them could not be stopped
+
+
+def kill(config: Config, now: datetime, name: str) -> Killed:
+    """Close NAME's entry, then stop its whole run, so nothing revives it: the session,
+    then the agent's processes that outlived it (an agent that ignores SIGHUP keeps
+    working in its repository), found as a restart finds them."""
+    from heartbeat.tmux import procs  # here: only a kill and a restart look at processes
+
     stamp = stamp_of(now)
     with files.locked(config.state_dir, wait=True):
         book = Notebook(config, now.date())
         book.read_all()
         loaded, entry = find_entry(book, name)
         book.edit(loaded.path, [Edit(entry.key, stamp, "killed by heartbeat kill", True)])
-        tmux_at(config, entry.socket).kill(entry.name)
+        at = tmux_at(config, entry.socket)
+        pane = at.snapshot(commands=False).panes.get(entry.name)
+        at.kill(entry.name)
+        leftovers, stuck = 0, False
+        if pane is not None and pane.pid is not None:
+            group, pane_id = pane.pid, pane.pane_id
+            if not procs.gone_within(group, entry.socket, pane_id, KILL_GRACE_SECONDS):
+                leftovers = len(procs.group_members(group, entry.socket, pane_id))
+                stuck = not procs.stop(group, entry.socket, pane_id)
         saved = state.load(config.state_dir)
         saved.records.pop(StateFile.key(entry.socket, entry.name), None)
         state.save(config.state_dir, saved)
-        state.log(config.state_dir, stamp, f"{name}: killed by heartbeat kill")
-    return entry
+        said = f", and {leftovers} of its processes that outlived it" if leftovers else ""
+        state.log(config.state_dir, stamp, f"{name}: killed by heartbeat kill{said}")
+    return Killed(entry, leftovers, stuck)
 
 
 def reset(config: Config, now: datetime, name: str) -> Entry:
