@@ -79,3 +79,31 @@ def test_a_hooks_note_is_honoured_by_a_completion_check_that_waited(sandbox: San
     log = sandbox.state / "heartbeat.log"
     sandbox.wait(lambda: "api: running -> finished (closed)" in log.read_text())
     assert "web: running -> dead (restarted)" in log.read_text()
+
+
+def test_uninstall_removes_the_hook_and_quiets_the_checks_sessions_start(
+    sandbox: Sandbox,
+) -> None:
+    Path(sandbox.env["HEARTBEAT_CONFIG"]).write_text("restart_spacing_seconds = 0\n")
+    launch(sandbox, "api", "codex", "exec", "exit:0")  # its completion hook runs a check
+    launch(sandbox, "keeper", "codex", "exec", "keeper")
+    sandbox.wait(lambda: "- [x] **api**" in sandbox.note().read_text())
+    hooks = sandbox.server.cmd("show-hooks", "-g", "session-closed").stdout
+    assert any("hook.sh" in line for line in hooks)
+
+    removed = sandbox.run("uninstall")
+
+    assert removed.returncode == 0, removed.stderr
+    assert removed.stdout == f"removed the tmux hook on {sandbox.socket}\n"
+    assert not any(
+        "hook.sh" in line
+        for line in sandbox.server.cmd("show-hooks", "-g", "session-closed").stdout
+    )
+    # A running session's completion hook, and a hook's check: both do nothing now.
+    before = sandbox.note().read_text()
+    sandbox.server.cmd("kill-session", "-t", "=keeper")
+    hooked = sandbox.run("check", "--hook")
+    assert (hooked.returncode, hooked.stdout) == (0, "")
+    assert sandbox.note().read_text() == before and not sandbox.alive("keeper")
+    # A check by hand or by cron still works; install lifts the mark.
+    assert "keeper: running -> dead (restarted)" in sandbox.check().stdout

@@ -35,6 +35,7 @@ else:  # only a rate limit, or a configured ping, needs them
     agents = lazy.module("heartbeat.agents")
     notify = lazy.module("heartbeat.check.notify")
 
+UNINSTALLED_MARK = "uninstalled"  # left by `heartbeat uninstall` (install/setup.py)
 HOOK_PENDING = "hook-pending"  # a hook found a check running: that check looks again
 # How many checks' status lines are checked again: an editor holding a stale copy of
 # the note for up to this many checks cannot make heartbeat's lines go missing.
@@ -56,6 +57,8 @@ def check(config: Config, now: datetime, only: str | None = None, hook: bool = F
     agent, or a check that looked before the agent ended.
     """
     trust.require_state_folder(config.state_dir, config.env.get("HOME"))
+    if (hook or only is not None) and (config.state_dir / UNINSTALLED_MARK).exists():
+        return Outcome(skipped=True)  # uninstalled: what hooks start does nothing
     pending = config.state_dir / HOOK_PENDING
     waiting = config.settings.check_timeout_seconds if only is not None else None
     started = time.monotonic()

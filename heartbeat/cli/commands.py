@@ -337,15 +337,29 @@ def install(args: argparse.Namespace) -> None:
         echo(f"already installed ({result.kind}): nothing changed")
 
 
-@verb(NOTES, SOCKET)
+@verb(
+    NOTES,
+    SOCKET,
+    arg("--purge", action="store_true", help="remove the state folder too"),
+    # The scheduler flags install takes, accepted here too: what is removed is what was
+    # recorded as installed, whichever is named.
+    arg("--cron", action="store_true", help=argparse.SUPPRESS),
+    arg("--launchd", action="store_true", help=argparse.SUPPRESS),
+    arg("--systemd", action="store_true", help=argparse.SUPPRESS),
+)
 def uninstall(args: argparse.Namespace) -> None:
-    """Remove exactly what `heartbeat install` put in place.
+    """Remove what `heartbeat install` and launches put in place that would still act.
+
+    The scheduler's entry, and the tmux hook on every socket heartbeat set it on; checks
+    that hooks or running sessions start then exit at once, until `heartbeat install`.
+    --purge removes the state folder too.
 
     Example: heartbeat uninstall
     """
     from heartbeat.install import setup
 
-    echo(f"removed {setup.uninstall(load_config(args))}")
+    for what in setup.uninstall(load_config(args), args.purge):
+        echo(f"removed {what}")
 
 
 @verb(NOTES, SOCKET)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -30,6 +31,7 @@ def _save_installed(config: Config, installed: Installed | None) -> None:
         path.unlink(missing_ok=True)
     else:
         files.write_private(path, json.dumps(asdict(installed), indent=1) + "\n")
+        (config.state_dir / UNINSTALLED_MARK).unlink(missing_ok=True)  # installed again
 
 
 @dataclass(frozen=True)
@@ -81,11 +83,44 @@ def install(
     return InstallResult(kind, text, changed, ", ".join(map(str, written)))
 
 
-def uninstall(config: Config) -> str:
-    """Remove exactly what `install` put in place; says what that was."""
+UNINSTALLED_MARK = "uninstalled"  # in the state folder: hooks' checks exit at once
+
+
+def uninstall(config: Config, purge: bool = False) -> list[str]:
+    """Remove everything `install` and launches put in place that would still act: the
+    scheduler's entry, and the tmux hook on every socket heartbeat set it on; leave a
+    mark that makes the checks hooks and running sessions start exit at once (`install`
+    lifts it); with `purge`, the state folder too. Says what it removed."""
+    removed = []
     installed = load_installed(config)
-    if installed is None:
+    if installed is not None:
+        removed.append(_remove_schedule(config, installed))
+        _save_installed(config, None)
+    removed += _remove_hooks(config)
+    if purge:
+        shutil.rmtree(config.state_dir, ignore_errors=True)
+        removed.append(f"the state folder {config.state_dir}")
+    else:
+        files.write_private(config.state_dir / UNINSTALLED_MARK, "")
+    if not removed:
         raise HeartbeatError("nothing is installed (heartbeat install puts it in place)")
+    return removed
+
+
+def _remove_hooks(config: Config) -> list[str]:
+    from heartbeat import state
+    from heartbeat.check.start import HOOK_SCRIPT, tmux_at
+
+    script = str(config.state_dir / HOOK_SCRIPT)
+    sockets = {config.socket, *state.load(config.state_dir).servers}
+    return [
+        f"the tmux hook on {socket}"
+        for socket in sorted(sockets)
+        if tmux_at(config, socket).unhook(script)
+    ]
+
+
+def _remove_schedule(config: Config, installed: Installed) -> str:
     if installed.kind == "cron":
         crontab = config.env.get("HEARTBEAT_CRONTAB", "crontab")
         existing = schedule.read_crontab(crontab)
@@ -97,5 +132,4 @@ def uninstall(config: Config) -> str:
         for name in installed.files:
             Path(name).unlink(missing_ok=True)
         what = ", ".join(installed.files)
-    _save_installed(config, None)
     return what

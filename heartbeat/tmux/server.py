@@ -209,6 +209,17 @@ class Tmux:
         number = int(pid) if pid.isdigit() else None
         return number, pane_id or None, int(server) if server.isdigit() else None
 
+    def unhook(self, script: str) -> bool:
+        """Remove the server's session-closed hook when it is heartbeat's (it runs
+        `script`); True when one was removed. Another program's hook is left alone."""
+        if socket_problem(self.socket) or not os.path.exists(self.socket):
+            return False
+        code, out, _ = self._run("show-hooks", "-g", "session-closed")
+        if code != 0 or not any(script in line for line in out):
+            return False
+        code, _, _ = self._run("set-hook", "-gu", "session-closed")
+        return code == 0
+
     def has_session(self, name: str) -> bool:
         code, _, _ = self._run("has-session", "-t", f"={name}")
         return code == 0
