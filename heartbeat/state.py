@@ -44,6 +44,7 @@ class StateFile:
 
 
 LAST_CHECK_FILE = "last-check"
+HOOK_SCRIPT = "hook.sh"  # what tmux's session-closed hook runs
 
 
 def state_path(state_dir: Path) -> Path:

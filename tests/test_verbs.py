@@ -69,7 +69,7 @@ def test_every_command_has_help_with_an_example() -> None:
     listing = subprocess.run(
         [sys.executable, "-m", "heartbeat", "--help"], capture_output=True, text=True
     )
-    for verb in VERBS:
+    for verb in (verb for verb in VERBS if not verb.hidden):  # an old name is unlisted
         path = " ".join(["heartbeat", *verb.words])
         listed = re.search(rf"^    {verb.words[0]}\s", listing.stdout, re.MULTILINE)
         assert listed, path  # by `heartbeat --help`

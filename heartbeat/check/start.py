@@ -26,7 +26,7 @@ else:  # what only a start needs: loaded on first use
     verify = lazy.module("heartbeat.work.verify")
 
 BASELINE_SECONDS = 3.0  # the most a start waits for git to say how the folder stands
-HOOK_SCRIPT = "hook.sh"  # in the state folder: what tmux's session-closed hook runs
+HOOK_SCRIPT = state.HOOK_SCRIPT  # in the state folder: what tmux's session-closed hook runs
 # Settings the completion hook's check must share with the check that started the run.
 PASSED_TO_HOOK = ("HEARTBEAT_NOTIFY", "HEARTBEAT_TMUX", "HEARTBEAT_NOW")
 

@@ -109,14 +109,15 @@ def uninstall(config: Config, purge: bool = False) -> list[str]:
 
 def _remove_hooks(config: Config) -> list[str]:
     from heartbeat import state
-    from heartbeat.check.start import HOOK_SCRIPT, tmux_at
+    from heartbeat.tmux.server import Tmux
 
-    script = str(config.state_dir / HOOK_SCRIPT)
+    script = str(config.state_dir / state.HOOK_SCRIPT)
     sockets = {config.socket, *state.load(config.state_dir).servers}
+    timeout = config.settings.tmux_timeout_seconds
     return [
         f"the tmux hook on {socket}"
         for socket in sorted(sockets)
-        if tmux_at(config, socket).unhook(script)
+        if Tmux(socket, config.tmux, timeout).unhook(script)
     ]
 
 
