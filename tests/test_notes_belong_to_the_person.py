@@ -176,6 +176,35 @@ def test_status_lines_a_failed_write_lost_are_written_by_the_next_check(
     )  # ... yet the line is there
 
 
+def test_a_line_first_written_late_and_then_dropped_by_a_stale_save_is_written_again(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = sandbox.write_note(
+        "## Active Long-Running Processes\n\n"
+        f"- [ ] **api** — `codex exec work`\n  - dir: `{sandbox.root}`\n"
+    )
+    sandbox.allow("api")
+    line = "  - 2026-11-24 10:00 — dead · not a git repo, restarted afresh (no session)\n"
+
+    def read_only(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(files, "_temp_copy", read_only)
+        core.check(config.load(sandbox.env), datetime.fromisoformat(NOW))
+    stale = path.read_text()  # an editor reads the note before the line is written ...
+    core.check(config.load(sandbox.env), datetime.fromisoformat(NOW))  # ... which it is
+    assert line in path.read_text()
+    path.write_text(stale + "- typed in the editor\n")  # ... and saves its stale copy
+
+    again = core.check(config.load(sandbox.env), datetime.fromisoformat(NOW))
+
+    assert again.changes == []
+    text = path.read_text()
+    assert text.count(line) == 1
+    assert "- typed in the editor\n" in text
+
+
 def test_a_save_landing_just_before_our_swap_is_merged(
     sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:

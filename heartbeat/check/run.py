@@ -317,16 +317,20 @@ def write_notes(
 ) -> None:
     """Write this check's lines and those still owed, one atomic edit per note, and
     remember them, so that one a stale save drops is written again."""
-    owed = owed_edits(book, saved)
+    failed, dropped = owed_edits(book, saved)
     written: dict[str, list[dict[str, Any]]] = {}
-    for path in {**owed, **edits}:
-        note_edits = owed.get(path, []) + edits.get(path, [])
+    for path in {**failed, **dropped, **edits}:
+        # Lines never written yet count as this check's own: written now for the first
+        # time, they are remembered from now on, like the lines written at once.
+        fresh = list(dict.fromkeys(failed.get(path, []) + edits.get(path, [])))
+        note_edits = list(dict.fromkeys(dropped.get(path, []) + fresh))
         try:
             book.edit(path, note_edits)
-            if edits.get(path):
-                # Only this check's own lines: one is written again at most until its
-                # check leaves the memory, so a line a person deletes stays deleted.
-                written[str(path)] = [edit.as_json() for edit in edits[path]]
+            if fresh:
+                # Only lines written for the first time: one is written again at most
+                # until its check leaves the memory, so a line a person deletes stays
+                # deleted.
+                written[str(path)] = [edit.as_json() for edit in fresh]
         except (HeartbeatError, OSError) as error:
             problems.append(str(error))
             # Status lines are written on changes only: keep them for the next check.
@@ -335,15 +339,18 @@ def write_notes(
         saved.written = [*saved.written, written][-WRITTEN_MEMORY:]
 
 
-def owed_edits(book: Notebook, saved: StateFile) -> dict[Path, list[Edit]]:
+def owed_edits(
+    book: Notebook, saved: StateFile
+) -> tuple[dict[Path, list[Edit]], dict[Path, list[Edit]]]:
     """Status lines still owed: those a failed write left, and those a stale save dropped.
 
     An editor that read the note before our write and saved after it writes our lines
-    away; they are written again, once, by the next check.
+    away; they are written again by the next checks, while they are in the memory.
     """
-    edits: dict[Path, list[Edit]] = defaultdict(list)
+    failed: dict[Path, list[Edit]] = defaultdict(list)
     for path_text, raws in saved.pending.items():
-        edits[Path(path_text)].extend(Edit.from_json(raw) for raw in raws)
+        failed[Path(path_text)].extend(Edit.from_json(raw) for raw in raws)
+    dropped: dict[Path, list[Edit]] = defaultdict(list)
     by_path = {str(loaded.path): loaded.note for loaded in book.loaded}
     for written in saved.written:
         for path_text, raws in written.items():
@@ -351,10 +358,10 @@ def owed_edits(book: Notebook, saved: StateFile) -> dict[Path, list[Edit]]:
             for edit in map(Edit.from_json, raws):
                 if note is None or is_written(note, edit):
                     continue
-                if edit not in edits[Path(path_text)]:
-                    edits[Path(path_text)].append(edit)
+                if edit not in dropped[Path(path_text)]:
+                    dropped[Path(path_text)].append(edit)
     saved.pending = {}
-    return edits
+    return failed, dropped
 
 
 def outcome_of(done: Sequence[Done], problems: list[str], saved: StateFile) -> Outcome:
