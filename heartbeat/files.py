@@ -8,6 +8,7 @@ import fcntl
 import os
 import signal
 import stat
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -76,18 +77,91 @@ def read_private(path: Path) -> bytes:
         os.close(fd)
 
 
-def read_text(path: Path, label: str, limit: int) -> tuple[str, Stamp]:
+# Editors and sync tools that save in place truncate the note and write it in one or
+# several writes, milliseconds apart: a note is taken as whole once it has been still for
+# longer than such a pause.
+QUIET_NS = 100_000_000
+# How long the note swapped out is watched after the swap: a writer that was between two
+# writes when we swapped writes its next chunk into that file, which we must put back.
+SETTLE_SECONDS = 0.03
+BUSY = "being written by another program: heartbeat writes its lines at the next check"
+
+
+@dataclass
+class Patience:
+    """How long one run may still wait for notes to be still (all its notes together),
+    so that a note written without pause delays a check by a second at most."""
+
+    seconds: float = 1.0
+    sleep: Callable[[float], None] = time.sleep
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep `seconds` if there is time left for it; False (no sleep) if not."""
+        if seconds > self.seconds:
+            return False
+        self.seconds -= seconds
+        self.sleep(seconds)
+        return True
+
+
+def read_text(
+    path: Path,
+    label: str,
+    limit: int,
+    patience: Patience | None = None,
+    opened: Opener | None = None,
+) -> tuple[str, Stamp]:
     """A note's text and the stamp of what was read; invalid UTF-8 or more than `limit`
-    bytes is a NoteError."""
-    # Without blocking: a FIFO swapped in where the note was would hang the check.
-    return read_open(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC), label, limit)
+    bytes is a NoteError. With `patience`, only a still note is read (`read_still`).
+    `opened` opens it (in the notes folder opened once, say) and may refuse what it
+    opened by raising."""
+    if patience is None:
+        data, stamp = _read_bytes(path, label, limit, opened)
+    else:
+        data, stamp = read_still(path, label, limit, patience, opened=opened)
+    return _decoded(data, label), stamp
 
 
+def read_still(
+    path: Path,
+    label: str,
+    limit: int,
+    patience: Patience,
+    known: bytes | None = None,
+    opened: Opener | None = None,
+) -> tuple[bytes, Stamp]:
+    """The note's bytes once it has been still for QUIET_NS: not changed since then by its
+    ctime, or seen the same, bytes and stamp, at two looks that far apart. A note that is
+    empty or ends mid-line is what a writer between truncating and its last write leaves,
+    so it is always watched, unless it is what an earlier look read (`known`: a note that
+    never ends in a newline). NoteError (BUSY) when it does not keep still in time."""
+    earlier: tuple[bytes, Stamp] | None = None
+    while True:
+        data, stamp = _read_bytes(path, label, limit, opened)
+        if earlier == (data, stamp):
+            return data, stamp
+        unfinished = data != known and not data.endswith((b"\n", b"\r"))
+        age = time.time_ns() - max(stamp.ctime_ns, stamp.mtime_ns)
+        if earlier is None and not unfinished and age >= QUIET_NS:
+            return data, stamp
+        # A clock ahead of ours (a network file system) makes the age mean nothing:
+        # then the note is watched for the whole quiet time.
+        pause = QUIET_NS if unfinished or earlier is not None or age < 0 else QUIET_NS - age
+        if not patience.wait(pause / 1e9):
+            raise NoteError(label, 1, BUSY)
+        earlier = data, stamp
+
+
+Opener = Callable[[Path], int]
+# Without blocking (a FIFO swapped in where the note was would hang the check), and
+# never through a link.
 NOTE_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def read_open(fd: int, label: str, limit: int) -> tuple[str, Stamp]:
-    """`read_text` of a file already open (and closed here)."""
+def _read_bytes(
+    path: Path, label: str, limit: int, opened: Opener | None = None
+) -> tuple[bytes, Stamp]:
+    fd = opened(path) if opened is not None else os.open(path, NOTE_FLAGS)
     with os.fdopen(fd, "rb") as handle:
         st = os.fstat(handle.fileno())  # of the file read, even if a save replaces it
         if not stat.S_ISREG(st.st_mode):
@@ -100,53 +174,97 @@ def read_open(fd: int, label: str, limit: int) -> tuple[str, Stamp]:
                 f"{stamp.size:,} bytes, more than heartbeat reads ({limit:,}): left alone",
             )
         data = handle.read()
+    if len(data) != stamp.size:  # written while we read: the stamp is not of these bytes
+        stamp = Stamp(stamp.inode, len(data), -1, -1)
+    return data, stamp
+
+
+def _decoded(data: bytes, label: str) -> str:
     try:
-        return data.decode("utf-8"), stamp
+        return data.decode("utf-8")
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
         raise NoteError(label, line, "not valid UTF-8; heartbeat leaves this note alone") from None
 
 
 def rewrite(
-    path: Path, label: str, limit: int, build: Callable[[str], str], attempts: int = 20
+    path: Path,
+    label: str,
+    limit: int,
+    build: Callable[[str], str],
+    patience: Patience,
+    known: str | None = None,
+    attempts: int = 20,
 ) -> None:
     """Replace the file with `build(its text)`, atomically, keeping any save made meanwhile.
 
-    The new text goes to a temp file in the same folder (fsynced, with the file's mode)
-    and is swapped in. Where the system can exchange two names atomically (Linux), the
-    file swapped out is checked: if someone saved after we read, their text is rebuilt
-    and swapped in again. `build` must be idempotent for that: building on its own
-    output changes nothing.
+    Only a still note is built on (`read_still`): one half written in place is not. The
+    new text goes to a temp file in the same folder (fsynced, with the file's mode) and
+    is swapped in. Where the system can exchange two names atomically (Linux), the file
+    swapped out is compared, by its bytes, with what the text was built on, at once and
+    again SETTLE_SECONDS later: a writer that saves in place keeps the inode, and may
+    keep the size and the mtime too, and one that was between two writes writes on into
+    the file swapped out. If it differs, it is swapped back and the text is built again
+    on it. `build` must be idempotent for that: building on its own output changes
+    nothing. `known` is the text an earlier look read, if any.
     """
-    text, expected = read_text(path, label, limit)
+    known_bytes = known.encode("utf-8") if known is not None else None
+    data, expected = read_still(path, label, limit, patience, known_bytes)
     for _ in range(attempts):
+        text = _decoded(data, label)
         new_text = build(text)
         if new_text == text:
             return
-        tmp = _temp_copy(path, new_text)
+        tmp, ours = _temp_copy(path, new_text)
         try:
             if Stamp.of(path) != expected:  # saved since we read: read again
-                text, expected = read_text(path, label, limit)
+                data, expected = read_still(path, label, limit, patience, known_bytes)
                 continue
             if not _exchange(tmp, path):
                 os.replace(tmp, path)  # no exchange here: the check above is the guard
                 _fsync_dir(path.parent)
                 return
-            displaced = Stamp.of(tmp)
-            if displaced is not None and displaced.same_file(expected):
+            if _unchanged(tmp, data) and _settled(tmp, data):
                 _fsync_dir(path.parent)
                 return
-            # A save landed between our look and the exchange: put it back at once, so
-            # that nobody reads our stale text, then build on it.
-            _exchange(tmp, path)
-            text, expected = read_text(path, label, limit)
+            # A save landed between our look and the exchange, or after it: put it back
+            # at once, so that nobody reads our stale text, then build on it.
+            _put_back(tmp, path, ours)
+            data, expected = read_still(path, label, limit, patience, known_bytes)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
     raise NoteError(label, 1, "the note kept changing while heartbeat wrote to it")
 
 
-def _temp_copy(path: Path, text: str) -> Path:
+def _unchanged(swapped_out: Path, data: bytes) -> bool:
+    """Whether the file swapped out holds exactly the bytes the edit was built on."""
+    try:
+        with open(swapped_out, "rb") as handle:
+            return handle.read(len(data) + 1) == data
+    except FileNotFoundError:  # our temp name removed by someone: nothing to put back
+        return True
+
+
+def _settled(swapped_out: Path, data: bytes) -> bool:
+    """`_unchanged`, a moment later: an in-place writer's next chunk has landed by then."""
+    time.sleep(SETTLE_SECONDS)
+    return _unchanged(swapped_out, data)
+
+
+def _put_back(tmp: Path, path: Path, ours: int) -> None:
+    """Swap the displaced file back under the note's name. If a rename editor saved over
+    our text meanwhile, its file came out instead of ours: its save is newer than the
+    one we displaced, so it goes back under the name and the older one is dropped, as
+    the editor's save would have dropped it."""
+    _exchange(tmp, path)
+    with contextlib.suppress(FileNotFoundError):
+        if os.stat(tmp).st_ino != ours:
+            _exchange(tmp, path)
+
+
+def _temp_copy(path: Path, text: str) -> tuple[Path, int]:
+    """A temp file beside `path` holding `text`, and its inode (to know it again)."""
     mode = os.stat(path).st_mode & 0o7777
     fd, tmp = _mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     with os.fdopen(fd, "wb") as handle:
@@ -154,7 +272,8 @@ def _temp_copy(path: Path, text: str) -> Path:
         handle.flush()
         os.fchmod(handle.fileno(), mode)
         os.fsync(handle.fileno())
-    return Path(tmp)
+        inode = os.fstat(handle.fileno()).st_ino
+    return Path(tmp), inode
 
 
 _RENAME_EXCHANGE = 2

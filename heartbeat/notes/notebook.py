@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 from heartbeat import files, lazy, trust
 from heartbeat.config import Config
 from heartbeat.errors import NoteError, RefusedError
-from heartbeat.files import Stamp
 from heartbeat.model import Entry
 from heartbeat.notes.cache import NoteCache, key_of
 from heartbeat.notes.edit import Edit, apply_edits, carried_block
@@ -83,6 +82,8 @@ class Notebook:
     cache: NoteCache | None = None  # parsed notes from earlier runs; read_all loads it
     keep_cache: bool = False  # write what this run parsed for the next (checks only)
     folder_fd: int | None = None  # the notes folder, opened once by read_all
+    # One run's time to wait for notes being written in place, its reads and edits together.
+    patience: files.Patience = field(default_factory=files.Patience)
 
     @functools.cached_property
     def context(self) -> ReadContext:
@@ -185,7 +186,10 @@ class Notebook:
                 if cached is not None:
                     self.problems.extend(str(problem) for problem in cached.problems)
                     return LoadedNote(path, day, None, cached)
-            text, stamp = self._read_note(path, label, in_folder)
+            # Only a still note: a half-written one would name entries by half (a
+            # restart in the wrong folder) or not at all.
+            opened = self._opener(label, in_folder)
+            text, stamp = files.read_text(path, label, MAX_NOTE_BYTES, self.patience, opened)
         except (NoteError, RefusedError) as error:
             self.problems.append(str(error))
             return None
@@ -201,17 +205,21 @@ class Notebook:
         self.problems.extend(str(problem) for problem in note.problems)
         return LoadedNote(path, day, text, note)
 
-    def _read_note(self, path: Path, label: str, in_folder: int | None) -> tuple[str, Stamp]:
-        """A note's text, opened in the notes folder as it was opened (never through a
-        link), and only when it is the user's alone."""
+    def _opener(self, label: str, in_folder: int | None) -> files.Opener | None:
+        """How a note is opened: in the notes folder as it was opened (never through a
+        link), and used only when it is the user's alone."""
         if in_folder is None:
-            return files.read_text(path, label, MAX_NOTE_BYTES)
-        fd = os.open(path.name, files.NOTE_FLAGS, dir_fd=in_folder)
-        refused = trust.unsafe_open(fd, label)
-        if refused:
-            os.close(fd)
-            raise RefusedError(refused)
-        return files.read_open(fd, label, MAX_NOTE_BYTES)
+            return None
+
+        def opened(path: Path) -> int:
+            fd = os.open(path.name, files.NOTE_FLAGS, dir_fd=in_folder)
+            refused = trust.unsafe_open(fd, label)
+            if refused:
+                os.close(fd)
+                raise RefusedError(refused)
+            return fd
+
+        return opened
 
     def reload(self, path: Path, with_text: bool = False) -> None:
         for index, loaded in enumerate(self.loaded):
@@ -243,8 +251,11 @@ class Notebook:
         edits: Sequence[Edit],
         added: Sequence[str] = (),
     ) -> None:
-        """Make the edits on the note as it is now: a save made meanwhile is kept."""
+        """Make the edits on the note as it is now: a save made meanwhile is kept. A note
+        that is being written and does not keep still in time is a NoteError: its lines
+        are written by the next check."""
         label = label_of(path)
+        known = next((item.text for item in self.loaded if item.path == path), None)
         day = note_date(path.name) or self.today
 
         def build(text: str) -> str:
@@ -254,7 +265,7 @@ class Notebook:
             return apply_edits(text, note, edits, added)
 
         try:
-            files.rewrite(path, label, MAX_NOTE_BYTES, build)
+            files.rewrite(path, label, MAX_NOTE_BYTES, build, self.patience, known)
         except OSError as error:
             raise NoteError(label, 1, f"cannot write: {error.strerror}") from None
 
