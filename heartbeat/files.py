@@ -80,7 +80,7 @@ def read_private(path: Path) -> bytes:
 # Editors and sync tools that save in place truncate the note and write it in one or
 # several writes, milliseconds apart: a note is taken as whole once it has been still for
 # longer than such a pause.
-QUIET_NS = 100_000_000
+QUIET_NS = 50_000_000
 # How long the note swapped out is watched after the swap: a writer that was between two
 # writes when we swapped writes its next chunk into that file, which we must put back.
 SETTLE_SECONDS = 0.03

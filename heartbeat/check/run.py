@@ -152,7 +152,7 @@ def _stages(
     return outcome
 
 
-HUNG_AFTER_EXTRA = 5.0  # seconds past its bound by which a check surely hangs
+HUNG_AFTER_EXTRA = 3.0  # seconds past its bound by which a check surely hangs
 
 
 def end_hung_check(config: Config, now: datetime) -> bool:
