@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from heartbeat import files
+from heartbeat import files, trust
 from heartbeat.errors import ConfigError, UsageError
 from heartbeat.model import AUTH_EXPIRED, RATE_LIMITED, TRANSIENT
 
@@ -189,10 +189,16 @@ MINIMUM = {
 def read_config_file(file: Path, required: bool = False) -> dict[str, Any]:
     try:
         # Without blocking, and only a regular file: a FIFO there would hang every check.
+        # And only the user's alone: its notify command and its trust_owned_notes decide
+        # what runs.
         fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         with os.fdopen(fd, "rb") as handle:
-            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
                 raise ConfigError(f"{file}: not a regular file")
+            refused = trust.unsafe_info(info, str(file), acl=False)
+            if refused:
+                raise ConfigError(f"{refused} (it decides what runs)")
             values = tomllib.load(handle)
     except FileNotFoundError:
         if required:

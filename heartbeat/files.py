@@ -396,7 +396,7 @@ def lock_holder(state_dir: Path) -> int | None:
     """The process that holds heartbeat's lock, as /proc/locks tells it (Linux), found
     without writing anything; None when nobody holds it or the system does not say."""
     try:
-        inode = os.stat(state_dir / "lock", follow_symlinks=False).st_ino
+        found = os.stat(state_dir / "lock", follow_symlinks=False)
         with open("/proc/locks", encoding="ascii", errors="replace") as handle:
             lines = handle.read().splitlines()
     except OSError:
@@ -406,7 +406,9 @@ def lock_holder(state_dir: Path) -> int | None:
         # `1: FLOCK  ADVISORY  WRITE 4242 08:01:1234 0 EOF`; waiters carry a `->`.
         if "->" in fields or len(fields) < 6 or fields[1] != "FLOCK":
             continue
-        if fields[5].rsplit(":", 1)[-1] == str(inode) and fields[4].isdigit():
+        major, minor = os.major(found.st_dev), os.minor(found.st_dev)
+        ours = (f"{major:02x}:{minor:02x}:{found.st_ino}", f"{major}:{minor}:{found.st_ino}")
+        if fields[5] in ours and fields[4].isdigit():
             return int(fields[4])
     return None
 

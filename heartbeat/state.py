@@ -151,8 +151,13 @@ def _check_times(record: Record) -> None:
             raise ValueError("a time with a zone: heartbeat writes local times")
     if record.started_at is not None:
         datetime.fromtimestamp(float(record.started_at))  # OverflowError: rebuilt
+    numbers = (record.exit_code, record.pid, record.activity, record.seen_activity)
+    texts = (record.run, record.path, record.pane_id, record.since, record.digest)
     fields_typed = (
-        all(isinstance(k, str) and isinstance(v, str) for k, v in record.homes)
+        all(isinstance(n, int | None) and not isinstance(n, bool) for n in numbers)
+        and all(isinstance(t, str | None) for t in (*texts, record.verdict, record.resume_failed))
+        and (record.state is None or isinstance(record.state, State))
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in record.homes)
         and all(isinstance(k, str) and isinstance(v, str) for k, v in record.baseline_dirty)
         and all(isinstance(event, str) for event in record.told)
         and all(isinstance(text, str | None) for text in (record.session, record.stale_session))
@@ -175,7 +180,9 @@ def _check_edits(item: Any) -> None:
             key = edit["key"]
             if not (isinstance(key, list) and len(key) == 2 and isinstance(edit["text"], str)):
                 raise ValueError("a status line to write is malformed")
-            if not isinstance(edit["stamp"], str):
+            if not all(isinstance(part, str) for part in key):
+                raise ValueError("a status line to write is malformed")
+            if not isinstance(edit["stamp"], str) or not isinstance(edit["close"], bool):
                 raise ValueError("a status line to write is malformed")
 
 

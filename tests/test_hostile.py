@@ -551,3 +551,104 @@ def test_a_notes_folder_swapped_for_a_link_after_its_check_is_never_read(
     names = [entry.name for loaded in book.loaded for entry in loaded.note.entries]
     assert "evil" not in names
     assert any("cannot be read" in problem for problem in book.problems), book.problems
+
+
+def test_a_partial_clones_missing_object_fetches_nothing(sandbox: Sandbox) -> None:
+    """git would fetch it from the promisor remote by the upload-pack command the
+    repository's config names."""
+    import subprocess
+
+    repo = sandbox.root / "repo"
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    git = ["git", "-C", str(repo), "-c", "user.name=A", "-c", "user.email=a@b"]
+    (repo / "f").write_text("one\n")
+    subprocess.run([*git, "add", "f"], check=True)
+    subprocess.run([*git, "commit", "-qm", "one"], check=True)
+    ran = sandbox.root / "ran"
+    launched = sandbox.run("launch", "v", "--dir", str(repo), "--", "sleep", "300")
+    assert launched.returncode == 0, launched.stderr
+    for key, value in (
+        ("core.repositoryformatversion", "1"),
+        ("extensions.partialClone", "origin"),
+        ("remote.origin.url", str(repo)),
+        ("remote.origin.promisor", "true"),
+        ("remote.origin.uploadpack", f"sh -c 'touch {ran}; false'"),
+    ):
+        subprocess.run([*git, "config", key, value], check=True)
+    blob = subprocess.run([*git, "rev-parse", "HEAD:f"], capture_output=True, text=True)
+    sha = blob.stdout.strip()
+    (repo / ".git" / "objects" / sha[:2] / sha[2:]).unlink()
+    (repo / "f").write_text("changed\n")
+    sandbox.server.cmd("kill-session", "-t", "=v")
+
+    sandbox.check(env=dict(sandbox.env, HEARTBEAT_NOW="2026-11-24T10:30:00"))
+    sandbox.run("verify", "v")
+
+    assert not ran.exists()
+
+
+def test_a_fifo_in_an_agents_folder_never_hangs_a_check(sandbox: Sandbox) -> None:
+    import subprocess
+
+    repo = sandbox.root / "repo"
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    launched = sandbox.run("launch", "r", "--dir", str(repo), "--ralph", "PRD.md")
+    assert launched.returncode == 0, launched.stderr
+    os.mkfifo(repo / "PRD.md")
+    os.mkfifo(repo / "notes.txt")  # untracked: its lines would be counted
+    sandbox.server.cmd("kill-session", "-t", "=r")
+
+    result = sandbox.run(
+        "check", env=dict(sandbox.env, HEARTBEAT_NOW="2026-11-24T10:30:00"), timeout=40
+    )
+
+    assert "r: running -> dead (restarted)" in result.stdout
+
+
+@AS_ROOT
+def test_a_config_file_another_user_could_change_is_refused(sandbox: Sandbox) -> None:
+    config = Path(sandbox.env["HEARTBEAT_CONFIG"])
+    config.write_text(config.read_text() + "trust_owned_notes = true\n")
+    hand_written(sandbox)
+    for change in (lambda: os.chmod(config, 0o666), lambda: os.chown(config, OTHER_UID, OTHER_UID)):
+        os.chmod(config, 0o644)
+        change()
+        result = sandbox.check()
+        assert result.returncode == 1 and "(it decides what runs)" in result.stderr
+        assert not sandbox.alive("job")
+
+
+def test_a_socket_in_a_folder_others_can_write_is_left_alone(sandbox: Sandbox) -> None:
+    shared = sandbox.root / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)  # sticky, as /tmp: still, another user could plant the socket
+    socket = shared / "agents.sock"
+
+    result = sandbox.run(
+        "launch", "s", "--dir", str(sandbox.root), "--socket", str(socket), "--", "sleep", "300"
+    )
+
+    assert result.returncode == 1
+    assert f"its folder {shared} must be yours and writable by you alone" in result.stderr
+    assert not socket.exists()
+
+
+def test_wrong_types_in_the_state_file_rebuild_it(sandbox: Sandbox) -> None:
+    launched = sandbox.run("launch", "api", "--dir", str(sandbox.root), "--", "codex", "exec", "x")
+    assert launched.returncode == 0
+    path = sandbox.state / "state.json"
+    raw = json.loads(path.read_text())
+    record = next(iter(raw["records"].values()))
+    record.update(exit_code="x", state="failed")
+    raw["pending"] = {str(sandbox.note()): [{"key": ["a", "b"], "stamp": "s", "text": "t"}]}
+    path.write_text(json.dumps(raw))
+
+    result = sandbox.check()
+
+    assert "state file unreadable" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_clock_out_of_range_is_a_usage_error(sandbox: Sandbox) -> None:
+    result = sandbox.check(env=dict(sandbox.env, HEARTBEAT_NOW="0001-01-01T00:00:00+14:00"))
+    assert (result.returncode, result.stderr.count("\n")) == (2, 1)
+    assert "HEARTBEAT_NOW is out of range" in result.stderr

@@ -29,7 +29,12 @@ def now() -> datetime:
     except ValueError:
         raise UsageError(f"HEARTBEAT_NOW is not an ISO time: {fixed!r}") from None
     # heartbeat keeps local times: one with a zone is that moment here.
-    return moment.astimezone().replace(tzinfo=None) if moment.tzinfo else moment
+    try:
+        moment = moment.astimezone().replace(tzinfo=None) if moment.tzinfo else moment
+        moment.timestamp()  # a year 1 or 9999 that a file time cannot hold
+    except (OverflowError, OSError, ValueError):
+        raise UsageError(f"HEARTBEAT_NOW is out of range: {fixed!r}") from None
+    return moment
 
 
 def load_config(args: argparse.Namespace) -> config_module.Config:

@@ -144,8 +144,13 @@ def hung_check(pid: int, older_than: float) -> bool:
     except (OSError, ValueError, IndexError):
         return False
     names = [word.decode(errors="replace") for word in words if word]
-    runs_heartbeat = any(word == "heartbeat" or word.endswith("/heartbeat") for word in names)
-    if not (runs_heartbeat and "check" in names):
+    # `heartbeat check ...` or `python -m heartbeat check ...`: the verb right after.
+    verbs = [
+        names[index + 1]
+        for index, word in enumerate(names[:-1])
+        if word == "heartbeat" or word.endswith("/heartbeat")
+    ]
+    if "check" not in verbs:
         return False
     started = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22: since boot
     return uptime - started > older_than

@@ -264,6 +264,22 @@ def socket_problem(socket: str) -> str | None:
     """Why heartbeat must not ask tmux about this socket path, or None. tmux says "no
     server running" for a regular file or a folder there too: taken as a dead server,
     heartbeat would start a second one and take the first one's agents for leftovers."""
+    folder = os.path.dirname(socket) or "."
+    try:
+        holder = os.lstat(folder)
+    except FileNotFoundError:
+        holder = None  # made, private, when a session is started there
+    except OSError as error:
+        return f"tmux socket {socket}: its folder cannot be looked at ({error.strerror})"
+    if holder is not None and (
+        not stat.S_ISDIR(holder.st_mode) or holder.st_uid != os.getuid() or holder.st_mode & 0o022
+    ):
+        # As tmux demands of its own folder: another user could put a socket, or the
+        # lock tmux waits on, there before heartbeat's tmux connects.
+        return (
+            f"tmux socket {socket}: its folder {folder} must be yours and writable by you "
+            f"alone (chmod 700 {folder}): its entries are left alone"
+        )
     try:
         found = os.lstat(socket)
     except FileNotFoundError:

@@ -28,6 +28,7 @@ SAFE = (
     *("-c", "log.showSignature=false", "-c", "gpg.program=", "-c", "gpg.ssh.program="),
     *("-c", "gpg.x509.program=", "-c", "diff.ignoreSubmodules=all"),
     *("-c", "submodule.recurse=false", "-c", "status.submoduleSummary=false"),
+    *("-c", "protocol.allow=never", "-c", "core.sshCommand=false"),
 )
 DIRTY_FILES_KEPT = 500  # a baseline remembers this many uncommitted files at most
 HASHED_BYTES = 4 << 20  # past this a file is known by its size and time, not its bytes
@@ -71,9 +72,11 @@ def _run(
 ) -> subprocess.CompletedProcess[str] | None:
     """One git call, None when it failed to run or ran out of time: the check's time
     bound cuts its timeout, and git and anything it started are ended together."""
-    env = None
+    # A partial clone would fetch a missing object from its promisor remote, running the
+    # upload-pack or ssh command the repository's config names: never.
+    env = dict(os.environ, GIT_NO_LAZY_FETCH="1", GIT_TERMINAL_PROMPT="0")
     if settings:  # as variables, which git takes whole (a `-c` splits at the first `=`)
-        env = dict(os.environ, GIT_CONFIG_COUNT=str(len(settings)))
+        env["GIT_CONFIG_COUNT"] = str(len(settings))
         for index, (key, value) in enumerate(settings):
             env[f"GIT_CONFIG_KEY_{index}"], env[f"GIT_CONFIG_VALUE_{index}"] = key, value
     seconds = deadline.timeout(TIMEOUT_SECONDS)
@@ -98,7 +101,11 @@ def _run(
     except subprocess.TimeoutExpired:
         with contextlib.suppress(OSError):
             os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
+        # A child that left the group may still hold the pipes: do not wait on them.
+        for pipe in (process.stdout, process.stderr):
+            if pipe is not None:
+                pipe.close()
+        process.wait()
         return None
     return subprocess.CompletedProcess(argv, process.returncode, out, err)
 
@@ -280,11 +287,20 @@ def commit_before(folder: str, moment: float) -> str | None:
 
 
 def _count_lines(path: str) -> int:
+    """An untracked file's lines: a regular file only, never through a link or blocking
+    (a FIFO an agent left there would hang the check)."""
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(UNTRACKED_BYTES_READ)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return 0
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return 0
+        data = os.read(fd, UNTRACKED_BYTES_READ)
+    except OSError:
+        return 0
+    finally:
+        os.close(fd)
     return 0 if b"\0" in data else data.count(b"\n")
 
 

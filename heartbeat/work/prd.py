@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass
 
 from heartbeat import agents
@@ -55,10 +56,19 @@ def path_for(command: Command, folder: str) -> str | None:
 
 
 def read(path: str | None) -> Progress | None:
+    """The PRD's progress: a regular file only, opened without following a link or
+    blocking (a FIFO where the PRD was would hang the check)."""
     if path is None:
         return None
     try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            return progress(handle.read(1 << 20))
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return progress(os.read(fd, 1 << 20).decode("utf-8", "replace"))
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
