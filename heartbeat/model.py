@@ -56,7 +56,8 @@ class State(StrEnum):
     RATE_LIMITED = "rate-limited"  # stopped at a limit: restarted after it lifts
     RESUMING = "resuming"  # a restart that continues the conversation, in its first 30 s
     REMOTE = "remote"  # another machine's entry (its `host:`): never judged here
-    UNKNOWN = "unknown"  # unapproved, on a socket heartbeat does not connect to yet
+    UNKNOWN = "unknown"  # its socket is not connected to yet (unapproved), or did not answer
+    UNLISTED = "unlisted"  # a session on a watched socket that no open entry names
 
 
 HELD = frozenset({State.GAVE_UP, State.AUTH_EXPIRED})

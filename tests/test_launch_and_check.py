@@ -348,3 +348,21 @@ def test_checks_with_nothing_changed_add_no_byte_to_the_notes(sandbox: Sandbox) 
 
     assert changes == [[]] * 100
     assert sandbox.note().read_bytes() == before
+
+
+def test_a_finished_name_can_be_launched_again(sandbox: Sandbox) -> None:
+    launch(sandbox, "api", "codex", "exec", "exit:0")
+    sandbox.wait(lambda: "EXITED: 0" in sandbox.pane_text("api"))  # in its sleep tail
+    sandbox.check()  # closed: finished
+
+    again = sandbox.run("launch", "api", "--dir", str(sandbox.root), "--", "codex", "exec", "two")
+    running = sandbox.run("launch", "api", "--dir", str(sandbox.root), "--", "codex", "exec", "x")
+
+    assert again.returncode == 0, again.stderr
+    sandbox.wait(lambda: len(sandbox.calls()) == 2)
+    assert sandbox.calls()[1].endswith("|exec two")
+    assert (
+        "api: replaced its finished session (exit 0)"
+        in (sandbox.state / "heartbeat.log").read_text()
+    )
+    assert running.returncode == 1 and "already exists" in running.stderr  # a live one stays

@@ -134,3 +134,19 @@ def test_a_check_run_by_hand_says_another_one_is_running(sandbox: Sandbox) -> No
     assert on_terminal.returncode == 0
     assert f"another check is running (pid {os.getpid()}), started " in shown
     assert (quiet.returncode, quiet.stdout, piped.returncode, piped.stdout) == (0, "", 0, "")
+
+
+def test_status_lists_sessions_no_open_entry_names(sandbox: Sandbox) -> None:
+    launch(sandbox, "api", "codex", "exec", "work")
+    subprocess.run(
+        ["tmux", "-S", sandbox.socket, "new-session", "-d", "-s", "stray", "sleep", "300"],
+        env=sandbox.env,
+        check=True,
+    )
+
+    rows = json.loads(sandbox.run("status", "--json").stdout)["entries"]
+
+    states = {row["name"]: row["state"] for row in rows}
+    assert states == {"api": "running", "stray": "unlisted"}
+    stray = next(row for row in rows if row["name"] == "stray")
+    assert stray["last_status"].startswith("not in the notes: heartbeat adopt stray")

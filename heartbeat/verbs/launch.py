@@ -87,6 +87,21 @@ def _log_entry(
     return path, logged[-1]
 
 
+def replace_finished(config: Config, name: str, stamp: str) -> None:
+    """Make way for a new run of NAME: a session whose agent has ended (it sits in its
+    `sleep` tail, or tmux keeps its dead pane) is removed, and the log says so; a
+    session whose agent still runs is refused."""
+    at = tmux_at(config, config.socket)
+    pane = at.snapshot(commands=False).panes.get(name)
+    if pane is None:
+        return
+    if pane.exit_option is None and pane.dead_status is None:
+        raise RefusedError(f"session {name} already exists on {config.socket}")
+    at.kill(name)
+    code = pane.exit_option if pane.exit_option is not None else pane.dead_status
+    state.log(config.state_dir, stamp, f"{name}: replaced its finished session (exit {code})")
+
+
 def launch(
     config: Config,
     now: datetime,
@@ -115,8 +130,7 @@ def launch(
     homes = tuple((key, config.env[key]) for key in agents.HOME_VARIABLES if config.env.get(key))
     with files.locked(config.state_dir, wait=True):
         Notebook(config, now.date()).refuse_unsafe_today()  # before anything starts
-        if tmux_at(config, config.socket).has_session(name):
-            raise RefusedError(f"session {name} already exists on {config.socket}")
+        replace_finished(config, name, stamp_of(now))
         saved = state.load(config.state_dir)
         # Bounded as a check is: a hung git (the baseline) must not hold the launch.
         with deadline.within(time.monotonic() + config.settings.check_timeout_seconds):

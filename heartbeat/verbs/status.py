@@ -65,6 +65,7 @@ def status(config: Config, now: datetime) -> tuple[list[Row], list[str]]:
     problems = selection.problems
     saved = state.load(config.state_dir)
     snapshots: dict[str, dict[str, Pane]] = {}
+    silent: set[str] = set()  # sockets whose server did not answer
     rows: list[Row] = []
     allowed = None if config.settings.trust_owned_notes else AllowList.load(config.state_dir)
     trusted = watched_sockets(config, [entry for _, entry in selection.managed], allowed)
@@ -79,16 +80,43 @@ def status(config: Config, now: datetime) -> tuple[list[Row], list[str]]:
             where = f"on {entry.options['host']}"
             rows.append(Row(entry.name, State.REMOTE.value, *_about(entry), None, where))
             continue
-        if entry.socket not in snapshots:
+        if entry.socket not in snapshots and entry.socket not in silent:
             try:
                 snapshots[entry.socket] = tmux_at(config, entry.socket).snapshot().panes
             except TmuxError as error:
                 problems.append(str(error))
-                snapshots[entry.socket] = {}
+                silent.add(entry.socket)
+        if entry.socket in silent:
+            # Its server did not answer: what runs there is not known (not "dead").
+            rows.append(Row(entry.name, State.UNKNOWN.value, *_about(entry), None, None))
+            continue
         pane = snapshots[entry.socket].get(entry.name)
         record = saved.records.get(StateFile.key(entry.socket, entry.name), Record())
         rows.append(_row(config, entry, pane, record, problems, now))
+    if config.socket not in snapshots and config.socket not in silent:
+        try:  # the configured socket is watched even while no entry names it
+            snapshots[config.socket] = tmux_at(config, config.socket).snapshot().panes
+        except TmuxError as error:
+            problems.append(str(error))
+    rows += _unlisted(config, snapshots, {entry.key for _, entry in selection.managed})
     return rows, book.problems + problems
+
+
+def _unlisted(
+    config: Config, snapshots: dict[str, dict[str, Pane]], listed: set[tuple[str, str]]
+) -> list[Row]:
+    """Sessions on the watched sockets that no open entry names: deleted from the note
+    while they run, or started by hand and never adopted. Nothing watches them."""
+    rows = []
+    for socket, panes in snapshots.items():
+        for name, pane in sorted(panes.items()):
+            if (socket, name) in listed:
+                continue
+            since = datetime.fromtimestamp(pane.created).strftime("%Y-%m-%d %H:%M")
+            command = pane.current_command
+            hint = f"not in the notes: heartbeat adopt {name} --dir DIR -- COMMAND"
+            rows.append(Row(name, State.UNLISTED.value, socket, "", command, "", since, hint))
+    return rows
 
 
 def _row(
