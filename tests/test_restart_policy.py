@@ -136,15 +136,20 @@ def test_restarts_in_one_check_are_spaced_with_jitter(
     assert len(set(pauses)) == 2  # jitter: two agents never get the same pause
 
 
-def test_leftovers_of_the_previous_run_are_stopped_before_a_restart(sandbox: Sandbox) -> None:
-    # An agent whose child ignores SIGHUP, as some agents' tool processes do.
-    stubborn = sandbox.bin / "stubborn"
+def stubborn_agent(box: Sandbox) -> None:
+    """`stubborn` on PATH: an agent whose child ignores SIGHUP, as some agents' tool
+    processes do; the child's pid goes to child.pid."""
+    stubborn = box.bin / "stubborn"
     stubborn.write_text(
         "#!/bin/sh\n"
-        f"echo start >> {sandbox.root}/calls.log\n"
-        f"(trap '' HUP; exec sleep 300) &\necho $! > {sandbox.root}/child.pid\nexec sleep 300\n"
+        f"echo start >> {box.root}/calls.log\n"
+        f"(trap '' HUP; exec sleep 300) &\necho $! > {box.root}/child.pid\nexec sleep 300\n"
     )
     stubborn.chmod(0o755)
+
+
+def test_leftovers_of_the_previous_run_are_stopped_before_a_restart(sandbox: Sandbox) -> None:
+    stubborn_agent(sandbox)
     launch(sandbox, "api", "stubborn")
     sandbox.wait(lambda: (sandbox.root / "child.pid").exists())
     child = int((sandbox.root / "child.pid").read_text())
@@ -209,13 +214,7 @@ def test_the_storm_guard_lets_the_longest_waiting_go_first(sandbox: Sandbox) -> 
 
 
 def test_kill_stops_what_outlives_the_session(sandbox: Sandbox) -> None:
-    stubborn = sandbox.bin / "stubborn"
-    stubborn.write_text(
-        "#!/bin/sh\n"
-        f"echo start >> {sandbox.root}/calls.log\n"
-        f"(trap '' HUP; exec sleep 300) &\necho $! > {sandbox.root}/child.pid\nexec sleep 300\n"
-    )
-    stubborn.chmod(0o755)
+    stubborn_agent(sandbox)
     launch(sandbox, "api", "stubborn")
     sandbox.wait(lambda: (sandbox.root / "child.pid").exists())
     child = int((sandbox.root / "child.pid").read_text())
