@@ -150,3 +150,13 @@ def test_status_lists_sessions_no_open_entry_names(sandbox: Sandbox) -> None:
     assert states == {"api": "running", "stray": "unlisted"}
     stray = next(row for row in rows if row["name"] == "stray")
     assert stray["last_status"].startswith("not in the notes: heartbeat adopt stray")
+
+
+def test_a_finished_runs_session_is_not_unlisted(sandbox: Sandbox) -> None:
+    launch(sandbox, "done", "codex", "exec", "exit:0")
+    sandbox.wait(lambda: "EXITED: 0" in sandbox.pane_text("done"))
+    sandbox.check()  # closed; its session sits in its tail
+
+    rows = json.loads(sandbox.run("status", "--json").stdout)["entries"]
+
+    assert [row["name"] for row in rows] == []

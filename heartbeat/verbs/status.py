@@ -98,15 +98,17 @@ def status(config: Config, now: datetime) -> tuple[list[Row], list[str]]:
             snapshots[config.socket] = tmux_at(config, config.socket).snapshot().panes
         except TmuxError as error:
             problems.append(str(error))
-    rows += _unlisted(config, snapshots, {entry.key for _, entry in selection.managed})
+    # Closed entries count as listed: a finished run's session sits in its tail.
+    listed = {entry.key for _, entry in selection.managed} | selection.closed
+    rows += _unlisted(config, snapshots, listed)
     return rows, book.problems + problems
 
 
 def _unlisted(
     config: Config, snapshots: dict[str, dict[str, Pane]], listed: set[tuple[str, str]]
 ) -> list[Row]:
-    """Sessions on the watched sockets that no open entry names: deleted from the note
-    while they run, or started by hand and never adopted. Nothing watches them."""
+    """Sessions on the watched sockets that no entry names: deleted from the note while
+    they run, or started by hand and never adopted. Nothing watches them."""
     rows = []
     for socket, panes in snapshots.items():
         for name, pane in sorted(panes.items()):
