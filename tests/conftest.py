@@ -24,6 +24,16 @@ CRON_PATH = "/usr/bin:/bin"
 SETTINGS = "restart_spacing_seconds = 0\ncompletion_check = false\ninstant_restarts = false\n"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests run in parallel workers, but there is one crontab per user: every test
+    that edits it, or whose heartbeat reads it, runs in the same worker."""
+    for item in items:
+        if "crontab" in getattr(item, "fixturenames", ()) or item.get_closest_marker(
+            "user_crontab"
+        ):
+            item.add_marker(pytest.mark.xdist_group("user-crontab"))
+
+
 @dataclass
 class Sandbox:
     root: Path

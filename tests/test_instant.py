@@ -81,6 +81,7 @@ def test_a_hooks_note_is_honoured_by_a_completion_check_that_waited(sandbox: San
     assert "web: running -> dead (restarted)" in log.read_text()
 
 
+@pytest.mark.user_crontab  # uninstall reads the crontab
 def test_uninstall_removes_the_hook_and_quiets_the_checks_sessions_start(
     sandbox: Sandbox,
 ) -> None:
