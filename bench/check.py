@@ -8,8 +8,15 @@ median of --runs runs each. It also counts tmux processes per check (tmux is poi
 a counting wrapper), the peak memory of a cold check, and the bytes added to the notes
 over 100 checks with no state change.
 
-Usage: python bench/check.py [--sessions 50 500 2000] [--days 30 ...] [--runs 10] [--json]
-(a row for each number of sessions and of days)
+The running entries are written in one of the note's forms (`--forms`): `launched` (what
+`heartbeat launch` writes), `hand` (`NAME: `COMMAND`` with `dir:` and `socket:`), `skill`
+(the skill's own tmux line in a fenced block) or `mix` (the three in turn), each approved
+as `heartbeat allow` would approve it.
+
+Usage: python bench/check.py [--sessions 50 500 2000] [--days 30 ...] [--forms launched ...]
+       [--runs 10] [--json]
+(a row for each form, number of sessions and of days; warm and cold times are the median
+of the runs, with the lowest and highest beside them)
 """
 
 from __future__ import annotations
@@ -30,63 +37,77 @@ from pathlib import Path
 from heartbeat.notes.cache import SETTLE_NS
 
 ENTRIES_A_DAY = 17
+FORMS = ("launched", "hand", "skill", "mix")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, nargs="+", default=[50, 500, 2000])
     parser.add_argument("--days", type=int, nargs="+", default=[30])
+    parser.add_argument("--forms", nargs="+", choices=FORMS, default=list(FORMS))
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    results = [measure(n, d, args.runs) for d in args.days for n in args.sessions]
+    results = [
+        measure(form, n, d, args.runs)
+        for form in args.forms
+        for d in args.days
+        for n in args.sessions
+    ]
     if args.json:
         print(json.dumps(results, indent=2))
         return
     header = (
+        "form",
         "sessions",
         "days",
         "floor ms",
         "warm ms",
+        "range",
         "x floor",
         "cold ms",
+        "range",
         "x floor",
         "tmux/check",
         "peak MiB",
-        "bytes/100",
+        "written/100",
     )
     print("  ".join(f"{h:>10}" for h in header))
     for r in results:
         row = (
+            r["form"],
             r["sessions"],
             r["days"],
             r["floor_ms"],
             r["warm_ms"],
+            f"{r['warm_min_ms']:.0f}-{r['warm_max_ms']:.0f}",
             r["warm_ratio"],
             r["cold_ms"],
+            f"{r['cold_min_ms']:.0f}-{r['cold_max_ms']:.0f}",
             r["cold_ratio"],
             r["tmux_per_check"],
             r["peak_mib"],
-            r["bytes_added"],
+            r["bytes_written"],
         )
         print("  ".join(f"{v:>10}" for v in row))
 
 
-def measure(sessions: int, days: int, runs: int) -> dict[str, float | int]:
+def measure(form: str, sessions: int, days: int, runs: int) -> dict[str, float | int | str]:
     root = Path(tempfile.mkdtemp(prefix="hbc", dir="/tmp"))
     socket = root / "s"
     try:
         env = environment(root, socket)
         start_sessions(socket, sessions)
-        write_notes(root / "memory", sessions, days, str(root), str(socket))
+        write_notes(root / "memory", form, sessions, days, str(root), str(socket))
+        approve_all(env)
         check = [sys.executable, "-m", "heartbeat", "check", "--quiet"]
         subprocess.run(check, env=env, capture_output=True)  # first sighting: status lines
         # A note written moments ago is parsed again rather than cached (its stamp could
         # still move within the clock's tick); checks run a minute apart, so let it settle.
         time.sleep(SETTLE_NS / 1e9 + 0.1)
         subprocess.run(check, env=env, capture_output=True)
-        floor = median_ms(lambda: floor_run(socket), runs)
-        warm = median_ms(lambda: subprocess.run(check, env=env, capture_output=True), runs)
+        floor = timed_ms(lambda: floor_run(socket), runs)
+        warm = timed_ms(lambda: subprocess.run(check, env=env, capture_output=True), runs)
         today = root / "memory" / f"{date.today().isoformat()}.md"
 
         def cold() -> None:
@@ -94,7 +115,7 @@ def measure(sessions: int, days: int, runs: int) -> dict[str, float | int]:
                 note.write("- another meeting note\n")
             subprocess.run(check, env=env, capture_output=True)
 
-        cold_ms = median_ms(cold, runs)
+        cold_times = timed_ms(cold, runs)
         counter = root / "tmux-calls"
         counter.write_text("")
         subprocess.run(
@@ -104,32 +125,71 @@ def measure(sessions: int, days: int, runs: int) -> dict[str, float | int]:
         with today.open("a") as note:  # the peak of a cold check, the larger
             note.write("- one more meeting note\n")
         peak = peak_mib(check, env)
-        before = sum(p.stat().st_size for p in (root / "memory").iterdir())
+        subprocess.run(check, env=env, capture_output=True)
+        time.sleep(SETTLE_NS / 1e9 + 0.1)
+        subprocess.run(check, env=env, capture_output=True)
+        before = snapshot(root / "memory", root / "state")
         for _ in range(100):
             subprocess.run(check, env=env, capture_output=True)
-        added = sum(p.stat().st_size for p in (root / "memory").iterdir()) - before
+        written = bytes_written(before, snapshot(root / "memory", root / "state"))
         return {
+            "form": form,
             "sessions": sessions,
             "days": days,
-            "floor_ms": round(floor, 1),
-            "warm_ms": round(warm, 1),
-            "warm_ratio": round(warm / floor, 1),
-            "cold_ms": round(cold_ms, 1),
-            "cold_ratio": round(cold_ms / floor, 1),
+            "floor_ms": round(statistics.median(floor), 1),
+            "warm_ms": round(statistics.median(warm), 1),
+            "warm_min_ms": round(min(warm), 1),
+            "warm_max_ms": round(max(warm), 1),
+            "warm_ratio": round(statistics.median(warm) / statistics.median(floor), 1),
+            "cold_ms": round(statistics.median(cold_times), 1),
+            "cold_min_ms": round(min(cold_times), 1),
+            "cold_max_ms": round(max(cold_times), 1),
+            "cold_ratio": round(statistics.median(cold_times) / statistics.median(floor), 1),
             "tmux_per_check": tmux_calls,
             "peak_mib": round(peak, 1),
-            "bytes_added": added,
+            "bytes_written": written,
         }
     finally:
         subprocess.run(["tmux", "-S", str(socket), "kill-server"], capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
 
 
+def approve_all(env: dict[str, str]) -> None:
+    """Approve every entry, as `heartbeat allow NAME` would for each (in one process:
+    thousands of `allow` runs would take minutes)."""
+    program = (
+        "from datetime import datetime\n"
+        "from heartbeat import config, trust\n"
+        "from heartbeat.notes.notebook import Notebook\n"
+        "import os\nsettings = config.load(os.environ)\n"
+        "book = Notebook(settings, datetime.now().date())\n"
+        "book.read_all()\n"
+        "allowed = trust.AllowList.load(settings.state_dir)\n"
+        "for loaded in book.loaded:\n"
+        "    for entry in loaded.note.entries:\n"
+        "        allowed.allow(entry, 'bench')\n"
+        "allowed.save()\n"
+    )
+    subprocess.run([sys.executable, "-c", program], env=env, check=True)
+
+
+def snapshot(*folders: Path) -> dict[Path, tuple[int, int]]:
+    return {
+        path: (path.stat().st_size, path.stat().st_mtime_ns)
+        for folder in folders
+        for path in folder.rglob("*")
+        if path.is_file()
+    }
+
+
+def bytes_written(before: dict[Path, tuple[int, int]], after: dict[Path, tuple[int, int]]) -> int:
+    """The size of every file that appeared or changed (a rewrite counts whole)."""
+    return sum(size for path, (size, mtime) in after.items() if before.get(path) != (size, mtime))
+
+
 def environment(root: Path, socket: Path) -> dict[str, str]:
     (root / "memory").mkdir(mode=0o700)
-    (root / "config.toml").write_text(
-        "trust_owned_notes = true\ninstant_restarts = false\ncompletion_check = false\n"
-    )
+    (root / "config.toml").write_text("instant_restarts = false\ncompletion_check = false\n")
     tmux = shutil.which("tmux") or "tmux"
     (root / "counting-tmux").write_text(
         f'#!/bin/sh\necho x >> {root / "tmux-calls"}\nexec {tmux} "$@"\n'
@@ -158,7 +218,9 @@ def start_sessions(socket: Path, count: int) -> None:
         subprocess.run(command[:-1], check=True)
 
 
-def write_notes(folder: Path, sessions: int, days: int, workdir: str, socket: str) -> None:
+def write_notes(
+    folder: Path, form: str, sessions: int, days: int, workdir: str, socket: str
+) -> None:
     today = date.today()
     for back in range(days, -1, -1):
         day = today - timedelta(days=back)
@@ -176,12 +238,29 @@ def write_notes(folder: Path, sessions: int, days: int, workdir: str, socket: st
             )
         if back == 0:
             for index in range(sessions):
-                rows.append(
-                    f"- [ ] **agent{index}** — `sleep 86400`\n  - dir: `{workdir}`\n"
-                    f"  - socket: `{socket}`\n  - started: {day} 08:00\n"
-                )
+                rows.append(running_entry(form, index, str(day), workdir, socket))
         rows.append("\n## Meetings\n\n1. Standup.\n2. Planning: next sprint.\n")
         (folder / f"{day}.md").write_text("\n".join(rows))
+
+
+def running_entry(form: str, index: int, day: str, workdir: str, socket: str) -> str:
+    """Entry `agentN`, whose session runs `sleep 86400`, in the given form."""
+    if form == "mix":
+        form = FORMS[index % 3]
+    name = f"agent{index}"
+    if form == "launched":
+        return (
+            f"- [ ] **{name}** — `sleep 86400`\n  - dir: `{workdir}`\n"
+            f"  - socket: `{socket}`\n  - started: {day} 08:00\n"
+        )
+    if form == "hand":
+        return f"- {name}: `sleep 86400`\n  - dir: {workdir}\n  - socket: {socket}\n"
+    return (
+        f'- {name}:\n  ```sh\n  tmux -S {socket} new -d -s {name} "cd {workdir} && \\\n'
+        "    sleep 86400; EXIT_CODE=\\$?; echo 'EXITED:' \\$EXIT_CODE; \\\n"
+        f"    openclaw system event --text '{name} finished (exit \\$EXIT_CODE)' --mode now; \\\n"
+        '    sleep 999999"\n  ```\n'
+    )
 
 
 def floor_run(socket: Path) -> None:
@@ -189,13 +268,13 @@ def floor_run(socket: Path) -> None:
     subprocess.run(["tmux", "-S", str(socket), "list-panes", "-a"], capture_output=True)
 
 
-def median_ms(run: Callable[[], object], count: int) -> float:
+def timed_ms(run: Callable[[], object], count: int) -> list[float]:
     times = []
     for _ in range(count):
         start = time.perf_counter()
         run()
         times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+    return times
 
 
 def peak_mib(check: list[str], env: dict[str, str]) -> float:
