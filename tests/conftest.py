@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -32,6 +33,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             "user_crontab"
         ):
             item.add_marker(pytest.mark.xdist_group("user-crontab"))
+
+
+@pytest.fixture(autouse=True)
+def _one_crontab_at_a_time(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Other test runs on this machine (another checkout's suite) share the crontab too:
+    a lock in the temporary folder keeps their crontab tests from interleaving."""
+    item = request.node
+    if "crontab" not in item.fixturenames and not item.get_closest_marker("user_crontab"):
+        yield
+        return
+    lock = Path(tempfile.gettempdir()) / f"heartbeat-tests-crontab-{os.getuid()}.lock"
+    with open(lock, "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        yield
 
 
 @dataclass
