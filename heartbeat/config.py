@@ -65,6 +65,8 @@ class Settings:
     completion_check: bool = True  # the wrapper checks its entry the moment the agent ends
     instant_restarts: bool = True  # a tmux hook checks the moment a session closes
     ping_url: str = ""  # pinged after each check (healthchecks.io style); empty: none
+    log_keep_ansi: bool = False  # run logs keep the terminal's colour codes
+    log_max_bytes: int = 4 << 20  # a run log past this moves to `.1` (one kept)
 
 
 @dataclass(frozen=True)
@@ -183,6 +185,7 @@ MINIMUM = {
     "notify_timeout_seconds": 0.1,
     "stall_after_minutes": 1,
     "rate_limit_wait_seconds": 1,
+    "log_max_bytes": 1024,
 }
 
 

@@ -330,6 +330,7 @@ class Record:
     # first seen running, its session's creation (the baseline is a guess from then).
     baseline_dirty: tuple[tuple[str, str], ...] = ()
     baseline_from: str | None = None
+    log: str | None = None  # the current run's log file (the state folder's logs/)
 
     def for_command(self, digest: str) -> Record:
         """The record as it stands for the command with this digest: a new or edited
@@ -370,6 +371,7 @@ class Record:
             resume_failed=None,
             not_before=None,
             forgiven=False,
+            log=run.log,
             **_baseline_fields(run.baseline),
         )
 
@@ -416,3 +418,4 @@ class Started:
     session: str | None = None  # the conversation it runs, when known at the start
     resumed: bool = False  # it continues that conversation
     server_pid: int | None = None  # its tmux server's, to recreate a deleted socket
+    log: str | None = None  # the file its output goes to, when one is kept

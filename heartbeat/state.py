@@ -152,7 +152,7 @@ def _check_times(record: Record) -> None:
     if record.started_at is not None:
         datetime.fromtimestamp(float(record.started_at))  # OverflowError: rebuilt
     numbers = (record.exit_code, record.pid, record.activity, record.seen_activity)
-    texts = (record.run, record.path, record.pane_id, record.since, record.digest)
+    texts = (record.run, record.path, record.pane_id, record.since, record.digest, record.log)
     fields_typed = (
         all(isinstance(n, int | None) and not isinstance(n, bool) for n in numbers)
         and all(isinstance(t, str | None) for t in (*texts, record.verdict, record.resume_failed))

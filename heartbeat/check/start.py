@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterable
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from heartbeat import files, lazy, state
@@ -19,9 +20,10 @@ from heartbeat.model import Command, Started, stamp_of
 from heartbeat.tmux.server import Tmux
 
 if TYPE_CHECKING:
-    from heartbeat import render
+    from heartbeat import logs, render
     from heartbeat.work import verify
 else:  # what only a start needs: loaded on first use
+    logs = lazy.module("heartbeat.logs")
     render = lazy.module("heartbeat.render")
     verify = lazy.module("heartbeat.work.verify")
 
@@ -68,15 +70,41 @@ def start_session(
     env = {"PATH": path or config.path, **dict(homes)}
     run: str | None = None
     at = tmux_at(config, socket, deadline)
-    if wrapped:
-        text = command if isinstance(command, str) else shlex.join(command)
-        run = state.new_run_id(stamp, socket, name)
-        argv, wrapper_env = _wrapped(config, name, socket, folder, text, run)
-        pid, pane_id, server = at.start(name, folder, argv, env | wrapper_env, hook_script(config))
-    else:
-        env |= dict(environment)
-        pid, pane_id, server = at.start(name, folder, command, env, hook_script(config))
-    return Started(run, pid, pane_id, stamp, baseline, time.time(), session, resumed, server)
+    log, pipe = _run_log(config, socket, name, now)
+    argv: Command
+    try:
+        if wrapped:
+            text = command if isinstance(command, str) else shlex.join(command)
+            run = state.new_run_id(stamp, socket, name)
+            argv, wrapper_env = _wrapped(config, name, socket, folder, text, run)
+            env |= wrapper_env
+        else:
+            argv, env = command, env | dict(environment)
+        pid, pane_id, server = at.start(name, folder, argv, env, hook_script(config), pipe)
+    except BaseException:
+        if log is not None:
+            log.unlink(missing_ok=True)  # no run: no log of one
+        raise
+    started = time.time()
+    logged = str(log) if log is not None else None
+    return Started(run, pid, pane_id, stamp, baseline, started, session, resumed, server, logged)
+
+
+def _run_log(
+    config: Config, socket: str, name: str, now: datetime
+) -> tuple[Path | None, str | None]:
+    """The new run's log file and the command tmux pipes the pane to; the logs of runs
+    older than the carry window go first. (None, None) when no log can be kept there:
+    the run starts all the same, and heartbeat's log says why."""
+    try:
+        logs.prune(config.state_dir, now, config.carry_days)
+        log = logs.new_log(config.state_dir, socket, name, now)
+    except OSError as error:
+        why = error.strerror or str(error)
+        state.log(config.state_dir, stamp_of(now), f"{name}: no run log kept: {why}")
+        return None, None
+    keep, cap = config.settings.log_keep_ansi, config.settings.log_max_bytes
+    return log, logs.pipe_command(log, keep, cap)
 
 
 def _wrapped(

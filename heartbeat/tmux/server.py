@@ -167,13 +167,16 @@ class Tmux:
         command: Command,
         environment: Mapping[str, str],
         hook: str | None = None,
+        pipe: str | None = None,
     ) -> tuple[int | None, str | None, int | None]:
         """Start a detached session; returns the pane's process id, its pane id, and the
         server's process id.
 
         tmux itself refuses a name that exists, which is the last-moment check that two
         heartbeats never start one session twice. A command given as text is run by
-        tmux's shell, as the skill's line does; an argv is run directly.
+        tmux's shell, as the skill's line does; an argv is run directly. `pipe`: the
+        shell command the pane's output is fed to (its run log), attached in the same
+        tmux call, so that not even an agent's first line is missed.
         """
         prepare_socket(self.socket)
         refused = socket_problem(self.socket)
@@ -187,6 +190,10 @@ class Tmux:
         args.append("--")
         args += [command] if isinstance(command, str) else list(command)
         args = [_no_separator(word) for word in args]
+        if pipe is not None:
+            # pipe-pane expands formats in its command too: a `#` is doubled.
+            command_text = _no_separator(pipe.replace("#", "##"))
+            args += [";", "pipe-pane", "-o", "-t", f"={name}:", command_text]
         if hook is not None:
             # In the same tmux call: when any session on this server closes, a check
             # runs at once (cron stays the backstop for a dead server and reboots).
@@ -200,7 +207,7 @@ class Tmux:
             )
             args += [";", "set-hook", "-g", "session-closed", f'run-shell -b "{script}"']
         code, out, err = self._run(*args, path=environment.get("PATH"))
-        if code != 0:
+        if code != 0 and not (out and out[0].count(" ") == 2):  # started, unpiped: it runs
             message = " ".join(err) or f"exit {code}"
             if "duplicate session" in message:
                 raise RefusedError(f"session {name} already exists on {self.socket}")
