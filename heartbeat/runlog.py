@@ -36,6 +36,7 @@ ANSI = re.compile(
 # An escape cut off at the end of a chunk: held back until the next chunk completes it.
 _OPEN_ESCAPE = re.compile(rb"\x1b(?:\[[0-?]*[ -/]*|\][^\x07\x1b]*|[PX^_][^\x1b]*|[()*+])?$")
 _HELD_AT_MOST = 4096  # an escape this long is no escape: written out as it is
+_LINE_END_WITHIN = 4096  # how far past its cap a log is written to end its last line
 
 
 def strip(data: bytes) -> bytes:
@@ -66,23 +67,46 @@ class Log:
         self.fd, self.size = fd, info.st_size
 
     def write(self, data: bytes) -> None:
-        if len(data) > self.max_bytes:
-            data = data[-self.max_bytes :]  # one burst larger than the cap: its end
-        if self.size and self.size + len(data) > self.max_bytes:
-            self._rotate()
+        """Append; past the cap the file moves to `.1` and a new one starts. Each file
+        starts with a whole line: it is written past its cap to end the line under way
+        when that line ends soon."""
+        if len(data) > 2 * self.max_bytes:
+            # More than both files hold: only its end is kept, from a line's start.
+            data = data[-2 * self.max_bytes :]
+            data = data[data.find(b"\n", 0, _LINE_END_WITHIN) + 1 :]
+        while data:
+            room = self.max_bytes - self.size
+            if room <= 0:
+                if not self._rotate():
+                    break
+                continue
+            if len(data) <= room:
+                break
+            end = data.find(b"\n", room - 1, room + _LINE_END_WITHIN) + 1 or room
+            self._write(data[:end])
+            data = data[end:]
+            if not self._rotate():
+                break
+        self._write(data)
+
+    def _write(self, data: bytes) -> None:
         view = memoryview(data)
         while view:
             written = os.write(self.fd, view)
             self.size += written
             view = view[written:]
 
-    def _rotate(self) -> None:
+    def _rotate(self) -> bool:
+        """Move the file to `.1` and start a new one; False when it cannot be moved (the
+        file is then appended to past its cap)."""
+        try:
+            os.rename(self.name, self.name + ".1", src_dir_fd=self.dir_fd, dst_dir_fd=self.dir_fd)
+        except OSError:
+            return False
         os.close(self.fd)
         self.fd = -1
-        # A folder we cannot rename in: the file is appended to past its cap.
-        with contextlib.suppress(OSError):
-            os.rename(self.name, self.name + ".1", src_dir_fd=self.dir_fd, dst_dir_fd=self.dir_fd)
         self._open()
+        return True
 
 
 def _open_folder(folder: str) -> int:

@@ -32,6 +32,8 @@ GROUND = {
     "trust",
     "render",
     "deadline",
+    "logs",
+    "runlog",
 }
 # What each room may import besides the ground (the direction of the arrows in the
 # README's diagram).

@@ -36,10 +36,11 @@ from heartbeat.state import StateFile
 from heartbeat.trust import AllowList
 
 if TYPE_CHECKING:
-    from heartbeat import agents
+    from heartbeat import agents, logs
     from heartbeat.work import git, verify
 else:  # what only an entry that stopped (or stalled) needs: loaded on first use
     agents = lazy.module("heartbeat.agents")
+    logs = lazy.module("heartbeat.logs")
     git = lazy.module("heartbeat.work.git")
     verify = lazy.module("heartbeat.work.verify")
 
@@ -178,6 +179,8 @@ def _sighting(
         record = record.forgive()  # its login was renewed: seen afresh, and restarted
     if stopped_badly:
         lines = _last_words(config, entry, pane, pane_text, problems, budget)
+        if not lines and pane is None and record.state in (None, *RUNNING_STATES):
+            lines = run_log_end(record)  # its pane is gone: its log kept its last words
         if not record.forgiven:
             observed = replace(
                 observed, reason=_stop_reason(config, entry, record, lines, now, pane)
@@ -461,6 +464,14 @@ def _last_words(
         except TmuxError as error:
             problems.append(str(error))
     return list(lines or [])[-REASON_LINES:]
+
+
+def run_log_end(record: Record, count: int = REASON_LINES) -> list[str]:
+    """The last lines of the record's current run log, escapes stripped; read only for
+    a run that has just stopped, never by a quiet check."""
+    if not record.log:
+        return []
+    return logs.last_lines(Path(record.log), count, logs.REASON_BYTES, strip_ansi=True)
 
 
 def _snapshot(

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from heartbeat.notes import notebook
     from heartbeat.verbs import entries
     from heartbeat.verbs import launch as launching
+    from heartbeat.verbs import logs as run_logs
     from heartbeat.verbs import status as statuses
 else:  # a check, the verb cron runs every minute, does without the other verbs
     agents = lazy.module("heartbeat.agents")
@@ -48,6 +49,7 @@ else:  # a check, the verb cron runs every minute, does without the other verbs
     notebook = lazy.module("heartbeat.notes.notebook")
     entries = lazy.module("heartbeat.verbs.entries")
     launching = lazy.module("heartbeat.verbs.launch")
+    run_logs = lazy.module("heartbeat.verbs.logs")
     statuses = lazy.module("heartbeat.verbs.status")
 
 
@@ -226,6 +228,53 @@ def tail(args: argparse.Namespace) -> None:
         echo(line)
 
 
+@verb(
+    NAME,
+    arg("-n", dest="lines", type=at_least_one, default=50, help="how many lines (default: 50)"),
+    arg("-f", "--follow", action="store_true", help="then print new lines as they come"),
+    arg("--previous", action="store_true", help="the run before the newest (the one that died)"),
+    arg(
+        "--run",
+        dest="index",
+        type=at_least_one,
+        metavar="K",
+        help="the K-th newest run (1: the newest)",
+    ),
+    arg("--list", dest="listing", action="store_true", help="list the runs kept, numbered"),
+    NOTES,
+    SOCKET,
+)
+def logs(args: argparse.Namespace) -> None:
+    """Print the last lines NAME's run wrote, from its run log (kept after the pane is gone).
+
+    Each run heartbeat starts (a launch, every restart) has its own log in the state
+    folder. The newest run by default; --previous or --run 2 for the one before; --list
+    numbers them. -f follows the newest run into the runs after it until Ctrl-C.
+    `heartbeat tail` reads the live pane instead.
+
+    Example: heartbeat logs api-tests --previous -n 100
+    """
+    config = load_config(args)
+    if args.previous and args.index is not None:
+        raise UsageError("--previous is --run 2: give one of them")
+    run = 2 if args.previous else (args.index or 1)
+    if args.listing:
+        socket, found = run_logs.runs(config, now(), args.name)
+        if not found:
+            echo(f"{args.name}: no run log on {socket}")
+        for one in found:
+            size = f"{one.size / 1024:.1f} KiB"
+            echo(f"{one.index:>3}  {one.started:%Y-%m-%d %H:%M:%S}  {size:>10}  {one.path}")
+        return
+    if not args.follow:
+        for line in run_logs.show(config, now(), args.name, args.lines, run):
+            echo(line)
+        return
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends a follow: no traceback
+        for line in run_logs.follow(config, now(), args.name, args.lines, run):
+            echo(line)
+
+
 @verb(NAME, NOTES, SOCKET)
 def kill(args: argparse.Namespace) -> None:
     """Close NAME's entry in the notes, then stop its session and what outlives it.
@@ -269,7 +318,7 @@ def verify_command(args: argparse.Namespace) -> None:
     sections = [
         ("git log --oneline -3", found.log),
         ("git diff --stat", found.diff),
-        ("pane (last 20 lines)", found.pane),
+        (f"{found.pane_from} (last 20 lines)", found.pane),
     ]
     for title, lines in sections:
         echo(f"\n$ {title}" if title.startswith("git") else f"\n{title}:")

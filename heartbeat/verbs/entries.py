@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-from heartbeat import agents, files, render, state, trust
+from heartbeat import agents, files, logs, render, state, trust
 from heartbeat.check.start import tmux_at
 from heartbeat.config import Config
 from heartbeat.errors import RefusedError, TmuxError
@@ -130,6 +130,7 @@ class VerifyReport:
     report: verify.Report
     baseline: Baseline | None
     verified: bool  # the work is there: `heartbeat verify` exits 0
+    pane_from: str = "pane"  # or the run log, when the pane is gone
 
 
 def verify_entry(config: Config, now: datetime, name: str) -> VerifyReport:
@@ -145,11 +146,20 @@ def verify_entry(config: Config, now: datetime, name: str) -> VerifyReport:
     pane_lines: list[str] = []
     at = tmux_at(config, entry.socket)
     observed_state = "closed" if not entry.is_open else (record.state or State.RUNNING).value
+    pane_from = "pane"
     try:
         if at.has_session(entry.name):
             pane_lines = at.capture(entry.name, 20)
     except TmuxError:
         pass
+    if not pane_lines:
+        # The pane is gone (a killed session, a rebooted machine): its run log is not.
+        from heartbeat.verbs import logs as run_logs
+
+        kept = logs.runs(config.state_dir, entry.socket, entry.name)
+        if kept:
+            pane_lines = logs.last_lines(kept[-1], 20, run_logs.SHOW_BYTES, strip_ansi=True)
+            pane_from = f"run log {kept[-1].name}"
     start = record.baseline
     report = verify.measure(entry.command, entry.dir, start, record.exit_code, now)
     stopped = [s for s in entry.statuses if " · " in s]
@@ -168,6 +178,7 @@ def verify_entry(config: Config, now: datetime, name: str) -> VerifyReport:
         report,
         start,
         verified,
+        pane_from,
     )
 
 

@@ -5,6 +5,8 @@ task is the prompt of the run's first turn).
   commit:MSG    changes a file, commits it with MSG, exits 0
   tick          ticks every box of PRD.md without committing anything, exits 0
   say:FILE:N    prints FILE (a realistic pane capture), exits with N
+  show:FILE     prints FILE, then waits at its prompt until killed (an interactive agent
+                showing an error, as Claude Code does at an expired login)
   crash-once    exits 3 the first time; a resumed run of it goes on working
   anything else runs, silent, until killed
 """
@@ -37,6 +39,10 @@ def behave(task: str, resumed: bool) -> None:
         sys.stdout.write(Path(file).read_text())
         sys.stdout.flush()
         sys.exit(int(code))
+    if task.startswith("show:"):
+        sys.stdout.write(Path(task.removeprefix("show:")).read_text())
+        sys.stdout.flush()
+        os.execvp("sleep", ["sleep", "600"])
     if task == "crash-once" and not resumed:
         print("Error: the agent crashed")
         sys.exit(3)
