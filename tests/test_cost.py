@@ -189,6 +189,9 @@ def test_a_quiet_check_loads_only_what_it_runs(sandbox: Sandbox) -> None:
         "heartbeat.agents.reasons",
         "heartbeat.work.verify",
         "heartbeat.work.git",
+        "heartbeat.logs",  # no run started or just stopped: no run log read or pruned
+        "heartbeat.runlog",
+        "heartbeat.verbs.logs",
         "heartbeat.install.setup",
         "heartbeat.install.schedule",
         "heartbeat.install.doctor",
