@@ -84,7 +84,7 @@ def pipe_command(path: Path, keep_ansi: bool, max_bytes: int) -> str:
     return shlex.join([*words, str(path)])
 
 
-def prune(state_dir: Path, now: datetime, carry_days: int, keep: Path | None = None) -> int:
+def prune(state_dir: Path, now: datetime, carry_days: int) -> int:
     """Remove the logs not written to for `carry_days` days (at least one), as the notes'
     carry window forgets entries; returns how many files went. Run at a run's start,
     never by a quiet check."""
@@ -96,8 +96,8 @@ def prune(state_dir: Path, now: datetime, carry_days: int, keep: Path | None = N
     except OSError:
         return 0
     for item in found:
-        if not _NAME.fullmatch(item.name) or (keep is not None and item.name == keep.name):
-            continue
+        if not _NAME.fullmatch(item.name):
+            continue  # not a run log: never heartbeat's to remove
         try:
             info = item.stat(follow_symlinks=False)
             if info.st_uid != os.getuid() or info.st_mtime >= cutoff:

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from conftest import NOW, SETTINGS, Sandbox
+from test_hand_written import note_with, skill_line
 from test_launch_and_check import launch
 from test_reasons import CAPTURES
 from test_restart_policy import at
@@ -240,3 +241,30 @@ def test_follow_prints_new_lines_into_the_next_run_and_ends_on_ctrl_c(
         follower.send_signal(signal.SIGINT)
         _, err = follower.communicate(timeout=30)
     assert follower.returncode == 0 and "Traceback" not in err
+
+
+def test_every_entry_form_heartbeat_starts_keeps_a_log(sandbox: Sandbox) -> None:
+    said = agent_output(sandbox, "said by a hand-written entry\n")
+    sandbox.write_note(
+        note_with(
+            "- docs:",
+            "  ```sh",
+            *("  " + line for line in skill_line(sandbox, "docs", "exit:4").splitlines()),
+            "  ```",
+            f"- web: `codex exec 'show:{said}'`",
+            f"  - dir: {sandbox.root}",
+        )
+    )
+    sandbox.allow("docs", "web")
+    started = sandbox.check()
+    assert sorted(started.stdout.splitlines()) == [
+        "docs: new -> dead (restarted)",
+        "web: new -> dead (restarted)",
+    ], started.stderr
+    sandbox.wait(lambda: len(sandbox.calls()) == 2)
+    for name in ("docs", "web"):
+        (log,) = logs_of(sandbox, name)
+        assert record_of(sandbox, name)["log"] == str(log)
+    # The skill's own line prints its `EXITED: N`; the hand-written entry what it said.
+    sandbox.wait(lambda: "EXITED: 4" in sandbox.run("logs", "docs").stdout)
+    sandbox.wait(lambda: "said by a hand-written entry" in sandbox.run("logs", "web").stdout)
