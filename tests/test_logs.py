@@ -28,9 +28,9 @@ def with_settings(box: Sandbox, extra: str) -> None:
 
 
 def odd_state_folder(box: Sandbox) -> None:
-    """A state folder whose path holds a space, a `$` and a quote, which tmux hands to
+    """A state folder whose path holds a space, a `$`, a quote and a tmux format, which tmux hands to
     /bin/sh in the pipe-pane command."""
-    odd = box.root / "my state $HOME 'x'"
+    odd = box.root / "my state $HOME 'x' #{pane_id}"
     box.state = odd
     box.env["HEARTBEAT_STATE_DIR"] = str(odd)
 
