@@ -12,13 +12,15 @@ import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
 from conftest import NOW, SETTINGS, Sandbox
 from test_hand_written import note_with, skill_line
 from test_launch_and_check import launch
 from test_reasons import CAPTURES
 from test_restart_policy import at
 
-from heartbeat import logs, runlog, state
+from heartbeat import config, logs, runlog, state
+from heartbeat.verbs import logs as run_logs
 
 RED, RESET = "\x1b[31m", "\x1b[0m"
 
@@ -268,3 +270,31 @@ def test_every_entry_form_heartbeat_starts_keeps_a_log(sandbox: Sandbox) -> None
     # The skill's own line prints its `EXITED: N`; the hand-written entry what it said.
     sandbox.wait(lambda: "EXITED: 4" in sandbox.run("logs", "docs").stdout)
     sandbox.wait(lambda: "said by a hand-written entry" in sandbox.run("logs", "web").stdout)
+
+
+def test_follow_goes_on_into_the_file_a_rotation_starts(sandbox: Sandbox) -> None:
+    moment = datetime.fromisoformat(NOW)
+    sandbox.state.mkdir(mode=0o700)
+    log = logs.new_log(sandbox.state, sandbox.socket, "api", moment)
+    log.write_bytes(b"one\n")
+
+    def rotate() -> None:  # as the writer does at its cap
+        with open(log, "ab") as old:
+            old.write(b"one-b\n")
+        log.rename(logs.rotated(log))
+        log.write_bytes(b"two\n")
+
+    def append() -> None:
+        with open(log, "ab") as new:
+            new.write(b"three\n")
+
+    def interrupt() -> None:
+        raise KeyboardInterrupt
+
+    steps = iter([rotate, append, interrupt])
+    followed = []
+    with pytest.raises(KeyboardInterrupt):
+        found = config.load(sandbox.env)
+        for line in run_logs.follow(found, moment, "api", 10, sleep=lambda _: next(steps)()):
+            followed.append(line)
+    assert followed == ["one", "one-b", "two", "three"]
