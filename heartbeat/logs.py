@@ -81,7 +81,7 @@ def pipe_command(path: Path, keep_ansi: bool, max_bytes: int) -> str:
     words = [sys.executable, "-I", "-m", "heartbeat.runlog", "--max-bytes", str(max_bytes)]
     if keep_ansi:
         words.append("--keep-ansi")
-    return shlex.join([*words, str(path)])
+    return "exec " + shlex.join([*words, str(path)])  # exec: no shell waits beside it
 
 
 def prune(state_dir: Path, now: datetime, carry_days: int) -> int:
