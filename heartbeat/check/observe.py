@@ -471,7 +471,10 @@ def run_log_end(record: Record, count: int = REASON_LINES) -> list[str]:
     a run that has just stopped, never by a quiet check."""
     if not record.log:
         return []
-    return logs.last_lines(Path(record.log), count, logs.REASON_BYTES, strip_ansi=True)
+    try:
+        return logs.last_lines(Path(record.log), count, logs.REASON_BYTES, strip_ansi=True)
+    except OSError:
+        return []  # an unreadable log says nothing; the check goes on
 
 
 def _snapshot(
