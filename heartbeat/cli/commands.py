@@ -27,6 +27,7 @@ from heartbeat.cli.registry import (
     echo,
     load_config,
     now,
+    seconds,
     verb,
 )
 from heartbeat.errors import UsageError
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from heartbeat import agents
     from heartbeat.check import run as checking
     from heartbeat.cli import show
+    from heartbeat.cli import watch as watching
     from heartbeat.config import Config
     from heartbeat.notes import notebook
     from heartbeat.verbs import entries
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
 else:  # a check, the verb cron runs every minute, does without the other verbs
     agents = lazy.module("heartbeat.agents")
     show = lazy.module("heartbeat.cli.show")
+    watching = lazy.module("heartbeat.cli.watch")
     checking = lazy.module("heartbeat.check.run")
     notebook = lazy.module("heartbeat.notes.notebook")
     entries = lazy.module("heartbeat.verbs.entries")
@@ -189,16 +192,32 @@ def allow(args: argparse.Namespace) -> None:
     NOTES,
     SOCKET,
     arg("--json", action="store_true", help='print {"heartbeat": [...], "entries": [...]}'),
+    arg("--watch", action="store_true", help="a live view, redrawn until Ctrl-C"),
+    arg(
+        "--interval",
+        type=seconds,
+        default=2.0,
+        metavar="SECONDS",
+        help="how often --watch redraws (default: %(default)s)",
+    ),
 )
 def status(args: argparse.Namespace) -> None:
     """Show every watched entry and its live state; changes nothing.
+
+    --watch redraws it every --interval seconds, what needs a person highlighted,
+    until Ctrl-C; when the output is not a terminal it prints the table once.
 
     Example: heartbeat status --json
     """
     from heartbeat.install import doctor  # each verb imports what only it needs
 
+    if args.watch and args.json:
+        raise UsageError("--watch draws the table; --json is for programs: give one of them")
     current = now()
     config = load_config(args)
+    if args.watch and sys.stdout.isatty():
+        watching.watch(config, args.interval)
+        return
     rows, problems = statuses.status(config, current)
     header = doctor.watcher_header(config, current)
     if args.json:
@@ -224,6 +243,24 @@ def tail(args: argparse.Namespace) -> None:
     """
     for line in entries.tail(load_config(args), now(), args.name, args.lines):
         echo(line)
+
+
+@verb(NAME, NOTES, SOCKET, name="attach")
+def attach_command(args: argparse.Namespace) -> None:
+    """Show NAME's session on this terminal, on the entry's own socket.
+
+    Inside a tmux client of that socket it switches the client to the session; from
+    anywhere else (another tmux server's pane too) it attaches a new client. Detach
+    as usual with tmux's prefix key, then d.
+
+    Example: heartbeat attach api-tests
+    """
+    from heartbeat.verbs import attach  # each verb imports what only it needs
+
+    config = load_config(args)
+    found = attach.target(config, now(), args.name, os.environ)
+    sys.stdout.flush()
+    attach.attach(config, found, os.environ)
 
 
 @verb(NAME, NOTES, SOCKET)
