@@ -78,7 +78,8 @@ def render(seen: Look, interval: float) -> RenderableType:
     from rich.text import Text
 
     needy = sum(show.needs_person(row) for row in seen.rows)
-    summary = f"{len(seen.rows)} entries, {needy} need a person" if needy else "nothing needs you"
+    count = f"{len(seen.rows)} {'entry' if len(seen.rows) == 1 else 'entries'}"
+    summary = f"{count}, {needy} {'needs' if needy == 1 else 'need'} a person" if needy else count
     parts: list[RenderableType] = [Text(_plain(line)) for line in seen.header]
     moment = f"{seen.at:%Y-%m-%d %H:%M:%S} · {summary} · every {interval:g} s · Ctrl-C quits"
     parts.append(Text(moment, style="dim"))
@@ -87,8 +88,10 @@ def render(seen: Look, interval: float) -> RenderableType:
     else:
         header, *lines = show.cells(seen.rows, seen.at)
         table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
-        for title in header[:-1]:
-            table.add_column(title, no_wrap=True)
+        for i, title in enumerate(header[:-1]):
+            # Never cut: a narrow terminal shortens the free text of the last column.
+            widest = max(len(cells[i]) for cells in (header, *lines))
+            table.add_column(title, no_wrap=True, min_width=widest)
         table.add_column(header[-1], no_wrap=True, overflow="ellipsis")  # free text
         for row, cells in zip(seen.rows, lines, strict=True):
             style = HIGHLIGHT if show.needs_person(row) else None
