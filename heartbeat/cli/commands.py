@@ -257,10 +257,12 @@ def attach_command(args: argparse.Namespace) -> None:
     """
     from heartbeat.verbs import attach  # each verb imports what only it needs
 
+    # As it was given: heartbeat's own tmux calls leave $TMUX out of its environment.
+    env = dict(os.environ)
     config = load_config(args)
-    found = attach.target(config, now(), args.name, os.environ)
+    found = attach.target(config, now(), args.name, env)
     sys.stdout.flush()
-    attach.attach(config, found, os.environ)
+    attach.attach(config, found, env)
 
 
 @verb(NAME, NOTES, SOCKET)

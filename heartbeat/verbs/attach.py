@@ -41,11 +41,10 @@ def target(config: Config, now: datetime, name: str, env: Mapping[str, str]) -> 
     refused = server.socket_problem(entry.socket)
     if refused:
         raise RefusedError(refused)
+    switch = server.inside(entry.socket, env)
     if not tmux_at(config, entry.socket).has_session(entry.name):
-        raise RefusedError(
-            f"no session {entry.name} on {entry.socket}: is it dead? heartbeat status"
-        )
-    return Target(entry.name, entry.socket, server.inside(entry.socket, env))
+        raise RefusedError(f"no session {entry.name} on {entry.socket}")
+    return Target(entry.name, entry.socket, switch)
 
 
 def attach(config: Config, found: Target, env: Mapping[str, str]) -> None:
