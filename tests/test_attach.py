@@ -1,7 +1,11 @@
 """`heartbeat attach NAME`: a person's terminal shows the entry's session, on its socket.
 
 Run for real: the person's terminal is a pane of another tmux server (or a client of the
-agents' own server), and what it shows is read back with capture-pane.
+agents' own server), and what it shows is read back with capture-pane. tmux sets `$TMUX`
+in every pane to `socket_path,server_pid,session_id` (tmux's environ.c,
+`environ_for_session`: `environ_set(env, "TMUX", 0, "%s,%ld,%d", socket_path, ...)`), and
+refuses an attach while it is set: "sessions should be nested with care, unset $TMUX to
+force" (tmux's cmd-attach-session.c).
 """
 
 from __future__ import annotations
