@@ -89,6 +89,20 @@ def test_no_entry_or_no_session_is_one_line(sandbox: Sandbox) -> None:
     assert unknown.stderr.count("\n") == 1 and unknown.stdout == gone.stdout == ""
 
 
+def test_another_machines_entry_is_attached_to_there(sandbox: Sandbox) -> None:
+    sandbox.write_note(
+        "## Active Long-Running Processes\n\n"
+        f"- web: `codex exec work`\n  - dir: {sandbox.root}\n  - host: build-box\n"
+    )
+
+    refused = sandbox.run("attach", "web")
+
+    assert (refused.returncode, refused.stderr) == (
+        1,
+        "heartbeat: web runs on build-box: attach to it there\n",
+    )
+
+
 def test_an_unapproved_entrys_socket_is_never_connected_to(sandbox: Sandbox) -> None:
     """A socket only an unapproved entry names could be anyone's server: attach refuses,
     with the approval that lifts it, before any tmux call reaches it."""

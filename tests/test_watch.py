@@ -48,8 +48,15 @@ def test_without_a_terminal_it_prints_one_snapshot(sandbox: Sandbox) -> None:
     assert watched.stdout == plain.stdout
     assert re.search(r"^api\s+running\b", watched.stdout, re.MULTILINE)
     assert "\x1b" not in watched.stdout  # no terminal drawing into a file or a pipe
-    both = sandbox.run("status", "--watch", "--json")
-    assert both.returncode == 2 and "give one of them" in both.stderr
+    for wrong, said in [
+        (("--watch", "--json"), "give one of them"),
+        (("--interval", "1"), "--interval goes with --watch"),
+        (("--watch", "--interval", "0"), "must be from 0.1 to 3600 seconds"),
+        (("--watch", "--interval", "nan"), "must be from 0.1 to 3600 seconds"),
+    ]:
+        refused = sandbox.run("status", *wrong)
+        assert (refused.returncode, refused.stdout) == (2, ""), wrong
+        assert said in refused.stderr.splitlines()[-1], refused.stderr
 
 
 def test_the_live_view_follows_the_sessions_and_ctrl_c_leaves_it(sandbox: Sandbox) -> None:

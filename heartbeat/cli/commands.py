@@ -188,6 +188,9 @@ def allow(args: argparse.Namespace) -> None:
     echo(f"  {modes} · resume: {entry.resume_mode}\n  note: {entry.location}")
 
 
+WATCH_INTERVAL = 2.0  # seconds between redraws of `status --watch`, as watch(1) takes
+
+
 @verb(
     NOTES,
     SOCKET,
@@ -196,9 +199,8 @@ def allow(args: argparse.Namespace) -> None:
     arg(
         "--interval",
         type=seconds,
-        default=2.0,
         metavar="SECONDS",
-        help="how often --watch redraws (default: %(default)s)",
+        help=f"how often --watch redraws (default: {WATCH_INTERVAL:g})",
     ),
 )
 def status(args: argparse.Namespace) -> None:
@@ -213,10 +215,12 @@ def status(args: argparse.Namespace) -> None:
 
     if args.watch and args.json:
         raise UsageError("--watch draws the table; --json is for programs: give one of them")
+    if args.interval is not None and not args.watch:
+        raise UsageError("--interval goes with --watch")
     current = now()
     config = load_config(args)
     if args.watch and sys.stdout.isatty():
-        watching.watch(config, args.interval)
+        watching.watch(config, args.interval or WATCH_INTERVAL)
         return
     rows, problems = statuses.status(config, current)
     header = doctor.watcher_header(config, current)
