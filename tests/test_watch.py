@@ -96,7 +96,7 @@ def test_the_live_view_follows_the_sessions_and_ctrl_c_leaves_it(sandbox: Sandbo
     assert "running" not in text  # the view was drawn on the alternate screen alone
 
 
-def test_what_the_notes_hold_is_shown_as_written() -> None:
+def test_notes_text_is_shown_as_written_and_what_needs_a_person_first() -> None:
     """A status line is the person's (or an agent's) text: rich's markup and emoji codes
     in it are not interpreted, and a control character cannot drive the terminal."""
     from rich.console import Console
@@ -105,12 +105,15 @@ def test_what_the_notes_hold_is_shown_as_written() -> None:
     from heartbeat.verbs.status import Row
 
     said = "fix [bold red]this[/] :smile: [/] \x1b[2J now"
+    fine = Row("api", "running", "sock", "dir", "cmd", "note", None, None)
     row = Row("web", "dead", "sock", "dir", "cmd", "note", None, said)
     console = Console(width=120, force_terminal=True, color_system="standard")
+    seen = Look(datetime(2026, 11, 24, 10), [], [fine, row], ["a [/] problem"])
     with console.capture() as captured:
-        console.print(render(Look(datetime(2026, 11, 24, 10), [], [row], ["a [/] problem"]), 2))
+        console.print(render(seen, 2))
 
     text = ESCAPES.sub("", captured.get())
     assert "fix [bold red]this[/] :smile: [/] ?[2J now" in text
     assert "a [/] problem" in text
-    assert "1 entry, 1 needs a person" in text
+    assert "2 entries, 1 needs a person" in text
+    assert text.index("web") < text.index("api")  # what needs a person comes first

@@ -93,7 +93,9 @@ def render(seen: Look, interval: float) -> RenderableType:
             widest = max(len(cells[i]) for cells in (header, *lines))
             table.add_column(title, no_wrap=True, min_width=widest)
         table.add_column(header[-1], no_wrap=True, overflow="ellipsis")  # free text
-        for row, cells in zip(seen.rows, lines, strict=True):
+        shown = list(zip(seen.rows, lines, strict=True))
+        shown.sort(key=lambda pair: not show.needs_person(pair[0]))  # those first, in order
+        for row, cells in shown:
             style = HIGHLIGHT if show.needs_person(row) else None
             # Text, never markup: a note's `[bold]` or `:smile:` is shown as written.
             table.add_row(*(Text(_plain(cell)) for cell in cells), style=style)
