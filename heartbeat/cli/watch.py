@@ -48,9 +48,12 @@ def look(config: Config) -> Look:
     current = now()
     try:
         rows, problems = statuses.status(config, current)
-    except HeartbeatError as error:
-        rows, problems = [], [str(error)]
-    return Look(current, doctor.watcher_header(config, current), rows, problems)
+        header = doctor.watcher_header(config, current)
+    except (HeartbeatError, OSError) as error:
+        where = f"{error.filename}: " if isinstance(error, OSError) and error.filename else ""
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+        rows, problems, header = [], [f"{where}{reason}"], []
+    return Look(current, header, rows, problems)
 
 
 def watch(config: Config, interval: float) -> None:
