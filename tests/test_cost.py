@@ -195,6 +195,8 @@ def test_a_quiet_check_loads_only_what_it_runs(sandbox: Sandbox) -> None:
         "heartbeat.install.setup",
         "heartbeat.install.schedule",
         "heartbeat.install.doctor",
+        "heartbeat.cli.watch",  # status --watch, and the library that draws it
+        "rich",
         "tempfile",  # nothing written
         "ctypes",
     ):

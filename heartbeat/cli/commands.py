@@ -27,6 +27,7 @@ from heartbeat.cli.registry import (
     echo,
     load_config,
     now,
+    seconds,
     verb,
 )
 from heartbeat.errors import UsageError
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from heartbeat import agents
     from heartbeat.check import run as checking
     from heartbeat.cli import show
+    from heartbeat.cli import watch as watching
     from heartbeat.config import Config
     from heartbeat.notes import notebook
     from heartbeat.verbs import entries
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
 else:  # a check, the verb cron runs every minute, does without the other verbs
     agents = lazy.module("heartbeat.agents")
     show = lazy.module("heartbeat.cli.show")
+    watching = lazy.module("heartbeat.cli.watch")
     checking = lazy.module("heartbeat.check.run")
     notebook = lazy.module("heartbeat.notes.notebook")
     entries = lazy.module("heartbeat.verbs.entries")
@@ -187,20 +190,40 @@ def allow(args: argparse.Namespace) -> None:
     echo(f"  {modes} · resume: {entry.resume_mode}\n  note: {entry.location}")
 
 
+WATCH_INTERVAL = 2.0  # seconds between redraws of `status --watch`, as watch(1) takes
+
+
 @verb(
     NOTES,
     SOCKET,
     arg("--json", action="store_true", help='print {"heartbeat": [...], "entries": [...]}'),
+    arg("--watch", action="store_true", help="a live view, redrawn until Ctrl-C"),
+    arg(
+        "--interval",
+        type=seconds,
+        metavar="SECONDS",
+        help=f"how often --watch redraws (default: {WATCH_INTERVAL:g})",
+    ),
 )
 def status(args: argparse.Namespace) -> None:
     """Show every watched entry and its live state; changes nothing.
+
+    --watch redraws it every --interval seconds, what needs a person highlighted,
+    until Ctrl-C; when the output is not a terminal it prints the table once.
 
     Example: heartbeat status --json
     """
     from heartbeat.install import doctor  # each verb imports what only it needs
 
+    if args.watch and args.json:
+        raise UsageError("--watch draws the table; --json is for programs: give one of them")
+    if args.interval is not None and not args.watch:
+        raise UsageError("--interval goes with --watch")
     current = now()
     config = load_config(args)
+    if args.watch and sys.stdout.isatty():
+        watching.watch(config, args.interval or WATCH_INTERVAL)
+        return
     rows, problems = statuses.status(config, current)
     header = doctor.watcher_header(config, current)
     if args.json:
@@ -273,6 +296,24 @@ def logs(args: argparse.Namespace) -> None:
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends a follow: no traceback
         for line in run_logs.follow(config, now(), args.name, args.lines, run):
             echo(line)
+@verb(NAME, NOTES, SOCKET, name="attach")
+def attach_command(args: argparse.Namespace) -> None:
+    """Show NAME's session on this terminal, on the entry's own socket.
+
+    Inside a tmux client of that socket it switches the client to the session; from
+    anywhere else (another tmux server's pane too) it attaches a new client. Detach
+    as usual with tmux's prefix key, then d.
+
+    Example: heartbeat attach api-tests
+    """
+    from heartbeat.verbs import attach  # each verb imports what only it needs
+
+    # As it was given: heartbeat's own tmux calls leave $TMUX out of its environment.
+    env = dict(os.environ)
+    config = load_config(args)
+    found = attach.target(config, now(), args.name, env)
+    sys.stdout.flush()
+    attach.attach(config, found, env)
 
 
 @verb(NAME, NOTES, SOCKET)

@@ -99,6 +99,16 @@ def at_least_one(text: str) -> int:
     return value
 
 
+def seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0.1 <= value <= 3600:  # nan too
+        raise argparse.ArgumentTypeError(f"must be from 0.1 to 3600 seconds, not {text}")
+    return value
+
+
 NOTES = arg(
     "--notes",
     metavar="DIR",

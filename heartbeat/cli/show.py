@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,18 @@ if TYPE_CHECKING:
 def table(rows: list[Row], current: datetime) -> str:
     if not rows:
         return "no watched entries"
+    lines = cells(rows, current)
+    # Every column padded but the last, which is free text.
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]) - 1)]
+    return "\n".join(
+        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(line[:-1])) + "  " + line[-1]
+        for line in lines
+    )
+
+
+def cells(rows: list[Row], current: datetime) -> Sequence[tuple[str, ...]]:
+    """The status table as text cells, the header first: the plain table and the live
+    view (`status --watch`) show the same columns."""
     header = ("NAME", "STATE", "AGE", "PRD", "VERDICT", "LAST STATUS")
     lines = [header]
     for row in rows:
@@ -27,11 +40,7 @@ def table(rows: list[Row], current: datetime) -> str:
                 row.last_status or "-",
             )
         )
-    widths = [max(len(line[i]) for line in lines) for i in range(5)]
-    return "\n".join(
-        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(line[:5])) + "  " + line[5]
-        for line in lines
-    )
+    return lines
 
 
 def age(since: str | None, current: datetime) -> str:
@@ -55,3 +64,25 @@ def at_most(lines: list[str], most: int, what: str) -> list[str]:
         return lines
     more = len(lines) - most + 1
     return [*lines[: most - 1], f"... and {more:,} more {what} (all are in heartbeat.log)"]
+
+
+# The states in which an entry waits for a person, or may: what the live view highlights.
+# Words, not `State` members: the rows carry words, some of them only status shows.
+NEEDS_PERSON = frozenset(
+    {
+        "needs approval",
+        "waiting for input",
+        "dead",
+        "failed",
+        "gave-up",
+        "auth-expired",
+        "stalled",
+        "unknown",
+        "unlisted",
+    }
+)
+
+
+def needs_person(row: Row) -> bool:
+    """Whether `row` is one a person should look at."""
+    return row.state in NEEDS_PERSON or (row.last_status or "").startswith("needs approval")

@@ -267,6 +267,39 @@ class Tmux:
         return False
 
 
+def attach(
+    socket: str, name: str, binary: str | None, switch: bool, env: Mapping[str, str]
+) -> None:
+    """Become the tmux client that shows session NAME on `socket`: never returns.
+
+    The one tmux call not made through libtmux, whose runner captures the client's
+    output, where an attached client needs the terminal itself. `switch`: the terminal
+    is already a client of this server (inside one of its panes), which tmux switches
+    to the session, finding the client from `$TMUX`; otherwise a new client attaches,
+    with `$TMUX` left out (tmux refuses to nest a client inside another server's pane,
+    and a client cannot switch servers).
+    """
+    verb = "switch-client" if switch else "attach-session"
+    argv = [binary or "tmux", "-S", socket, verb, "-t", f"={name}"]
+    environment = dict(env)
+    if not switch:
+        environment.pop("TMUX", None)
+        environment.pop("TMUX_PANE", None)
+    os.execvpe(argv[0], argv, environment)
+
+
+def inside(socket: str, env: Mapping[str, str]) -> bool:
+    """Whether this process runs in a pane of the server on `socket`: `$TMUX` is that
+    server's socket path, its process id and the session's index, as tmux sets it."""
+    named = env.get("TMUX", "").rsplit(",", 2)[0]
+    if not named:
+        return False
+    try:
+        return os.path.samefile(named, socket)
+    except OSError:  # either is gone: not the same live server
+        return False
+
+
 def socket_problem(socket: str) -> str | None:
     """Why heartbeat must not ask tmux about this socket path, or None. tmux says "no
     server running" for a regular file or a folder there too: taken as a dead server,
