@@ -153,7 +153,7 @@ def _check_times(record: Record) -> None:
     if record.started_at is not None:
         datetime.fromtimestamp(float(record.started_at))  # OverflowError: rebuilt
     numbers = (record.exit_code, record.pid, record.activity, record.seen_activity)
-    texts = (record.run, record.path, record.pane_id, record.since, record.digest)
+    texts = (record.run, record.path, record.pane_id, record.since, record.digest, record.note)
     fields_typed = (
         all(isinstance(n, int | None) and not isinstance(n, bool) for n in numbers)
         and all(isinstance(t, str | None) for t in (*texts, record.verdict, record.resume_failed))
@@ -162,6 +162,7 @@ def _check_times(record: Record) -> None:
         and all(isinstance(k, str) and isinstance(v, str) for k, v in record.baseline_dirty)
         and all(isinstance(event, str) for event in record.told)
         and all(isinstance(text, str | None) for text in (record.session, record.stale_session))
+        and isinstance(record.left_notes, bool)
     )
     if not fields_typed:
         raise ValueError("a record's field has the wrong type")

@@ -78,7 +78,7 @@ def check(args: argparse.Namespace) -> None:
             echo(another_check(config))
         return
     shown = [c.line() for c in outcome.changes if c.needs_person or not args.quiet]
-    for line in show.at_most(shown, LINES_SHOWN, "changes"):
+    for line in show.at_most([*shown, *outcome.unwatched], LINES_SHOWN, "changes"):
         echo(line)
     for problem in show.at_most(outcome.problems, LINES_SHOWN, "problems"):
         echo(problem, err=True)
