@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+from pathlib import Path
 
 import pytest
 from conftest import Sandbox
@@ -27,20 +28,19 @@ def without_notes_variable(box: Sandbox) -> dict[str, str]:
     return {key: value for key, value in box.env.items() if key != "HEARTBEAT_NOTES"}
 
 
-def config_file(box: Sandbox) -> str:
-    return box.env["HEARTBEAT_CONFIG"]
+def config_file(box: Sandbox) -> Path:
+    return Path(box.env["HEARTBEAT_CONFIG"])
 
 
 def test_init_writes_the_folder_keeping_the_persons_config(sandbox: Sandbox) -> None:
     path = config_file(sandbox)
-    with open(path, "w") as handle:
-        handle.write(PERSONS_CONFIG)
+    path.write_text(PERSONS_CONFIG)
     os.chmod(path, 0o640)
     env = without_notes_variable(sandbox)
     chosen = sandbox.root / "notes"
 
     first = sandbox.run("init", "--notes", str(chosen), env=env)
-    written = open(path).read()
+    written = path.read_text()
     again = sandbox.run("init", "--notes", str(chosen), env=env)
 
     assert first.returncode == 0, first.stderr
@@ -51,7 +51,7 @@ def test_init_writes_the_folder_keeping_the_persons_config(sandbox: Sandbox) -> 
     assert kept == PERSONS_CONFIG.splitlines()
     assert f'notes = "{chosen}"' in written.split("[[pattern]]")[0]  # a top-level key
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o640  # its mode kept
-    assert (again.returncode, open(path).read()) == (0, written)  # idempotent
+    assert (again.returncode, path.read_text()) == (0, written)  # idempotent
     assert again.stdout == f'{path} already has notes = "{chosen}": nothing changed\n'
 
     # Without the flag or the variable, every command now finds the notes there.
@@ -62,15 +62,14 @@ def test_init_writes_the_folder_keeping_the_persons_config(sandbox: Sandbox) -> 
 
 def test_init_replaces_the_folder_the_config_names(sandbox: Sandbox) -> None:
     path = config_file(sandbox)
-    with open(path, "a") as handle:
-        handle.write('notes = "/nowhere/old"  # moved\n')
+    path.write_text(path.read_text() + 'notes = "/nowhere/old"  # moved\n')
     chosen = sandbox.root / "notes"
     chosen.mkdir(mode=0o700)
 
     result = sandbox.run("init", "--notes", str(chosen), env=without_notes_variable(sandbox))
 
     assert result.returncode == 0, result.stderr
-    text = open(path).read()
+    text = path.read_text()
     assert f'notes = "{chosen}"  # moved\n' in text and "/nowhere/old" not in text
 
 
@@ -79,21 +78,21 @@ def test_init_without_a_flag_records_what_is_resolved_now(sandbox: Sandbox) -> N
     the workspace defaults to ~/.openclaw/workspace)."""
     env = without_notes_variable(sandbox)
     path = config_file(sandbox)
-    before = open(path).read()
+    before = path.read_text()
 
     refused = sandbox.run("init", env=env)
 
     assert refused.returncode == 1
     assert refused.stderr.startswith("heartbeat: no notes folder: pass --notes DIR")
     assert "heartbeat init --notes DIR" in refused.stderr
-    assert open(path).read() == before  # nothing written
+    assert path.read_text() == before  # nothing written
     workspace = sandbox.home / ".openclaw" / "workspace" / "memory"
     workspace.mkdir(parents=True, mode=0o700)
 
     result = sandbox.run("init", env=env)
 
     assert result.returncode == 0, result.stderr
-    assert open(path).read() == before + f'notes = "{workspace}"\n'
+    assert path.read_text() == before + f'notes = "{workspace}"\n'
 
 
 def test_init_says_when_the_variable_comes_first(sandbox: Sandbox) -> None:
@@ -109,13 +108,13 @@ def test_init_says_when_the_variable_comes_first(sandbox: Sandbox) -> None:
 def test_init_refuses_a_config_file_others_may_write(sandbox: Sandbox) -> None:
     path = config_file(sandbox)
     os.chmod(path, 0o666)
-    before = open(path).read()
+    before = path.read_text()
 
     result = sandbox.run("init", "--notes", str(sandbox.notes))
 
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "anyone can write it" in result.stderr
-    assert open(path).read() == before
+    assert path.read_text() == before
 
 
 def test_init_creates_a_missing_config_file_privately(sandbox: Sandbox) -> None:
@@ -135,7 +134,7 @@ def test_init_creates_a_missing_config_file_privately(sandbox: Sandbox) -> None:
 def test_the_first_launch_with_notes_records_it(sandbox: Sandbox) -> None:
     env = without_notes_variable(sandbox)
     path = config_file(sandbox)
-    before = open(path).read()
+    before = path.read_text()
     flags = ("--dir", str(sandbox.root), "--resume", "never")
 
     first = sandbox.run("launch", "one", *flags, "--notes", str(sandbox.notes), "--", "x", env=env)
@@ -144,13 +143,13 @@ def test_the_first_launch_with_notes_records_it(sandbox: Sandbox) -> None:
     assert first.returncode == 0, first.stderr
     recorded = f"notes folder {sandbox.notes} recorded in {path} (heartbeat init changes it)"
     assert first.stdout.splitlines()[-1] == recorded
-    assert open(path).read() == before + f'notes = "{sandbox.notes}"\n'
+    assert path.read_text() == before + f'notes = "{sandbox.notes}"\n'
     assert second.returncode == 0 and "recorded" not in second.stdout  # said once
     # A folder the config already names is not replaced by a launch's flag.
     other = sandbox.root / "elsewhere"
     third = sandbox.run("launch", "three", *flags, "--notes", str(other), "--", "x", env=env)
     assert third.returncode == 0 and "recorded" not in third.stdout
-    assert open(path).read() == before + f'notes = "{sandbox.notes}"\n'
+    assert path.read_text() == before + f'notes = "{sandbox.notes}"\n'
 
 
 @pytest.mark.user_crontab  # install and uninstall run (systemd's files, in the sandbox's HOME)
