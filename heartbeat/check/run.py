@@ -79,7 +79,7 @@ def check(config: Config, now: datetime, only: str | None = None, hook: bool = F
             # A tmux hook's note asks for every entry to be looked at, not only `only`.
             everything = pending.exists()
             pending.unlink(missing_ok=True)
-            latest = run(config, now, only=None if everything else only)
+            latest = run(config, now, only=None if everything else only, hook=hook)
             outcome.changes += latest.changes
             outcome.problems += latest.problems
             outcome.needs_person |= latest.needs_person
@@ -94,12 +94,14 @@ def run(
     now: datetime,
     sleep: Callable[[float], None] = time.sleep,
     only: str | None = None,
+    hook: bool = False,
 ) -> Outcome:
     """The check's stages, in order, under the lock, within the check's time bound
-    (which every helper it runs, git and the notify command, is held to as well)."""
+    (which every helper it runs, git and the notify command, is held to as well).
+    `hook`: started by tmux's hook, whose output nobody reads."""
     budget = Budget.of(config.settings.check_timeout_seconds)
     with deadline.within(budget.deadline):
-        return _stages(config, now, sleep, only, budget)
+        return _stages(config, now, sleep, only, budget, hook)
 
 
 def _stages(
@@ -108,6 +110,7 @@ def _stages(
     sleep: Callable[[float], None],
     only: str | None,
     budget: Budget,
+    hook: bool = False,
 ) -> Outcome:
     saved = state.load(config.state_dir)
     problems: list[str] = [saved.warning] if saved.warning else []
@@ -135,7 +138,10 @@ def _stages(
             saved.servers[one.plan.sighting.entry.socket] = one.server_pid
     remember_holds(config, saved, look, held, now)
     remember_notes(saved, managed)
-    unwatched = [] if only is not None else left_notes(config, saved, book, selection, look, budget)
+    # Said by a check whose output a person reads (cron mails it), never by a hook's.
+    unwatched = (
+        [] if only is not None or hook else left_notes(config, saved, book, selection, look, budget)
+    )
 
     write_notes(book, saved, status_edits(config, done, adopted, now), problems)
     # Told after the restarts and the notes, within the time left; the rest wait.
