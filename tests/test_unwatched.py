@@ -120,3 +120,18 @@ def test_another_notes_folder_does_not_make_entries_gone(sandbox: Sandbox) -> No
 
     assert "no longer in the notes" not in elsewhere.stdout
     assert (here.returncode, here.stdout) == (0, "")
+
+
+def test_a_check_started_by_tmuxs_hook_leaves_it_to_a_check_that_is_read(
+    sandbox: Sandbox,
+) -> None:
+    """tmux's session-closed hook runs `check --hook` in the background: what it would
+    print reaches nobody, so the next check (cron's) says it."""
+    launch(sandbox, "api", "codex", "exec", "work")
+    cut_entry(sandbox.note(), "api")
+
+    hooked = sandbox.check("--hook")
+    scheduled = sandbox.check("--quiet")
+
+    assert (hooked.returncode, hooked.stdout) == (0, "")
+    assert (scheduled.returncode, scheduled.stdout) == (1, gone_line(sandbox, "api") + "\n")
