@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from heartbeat import files, trust
-from heartbeat.errors import ConfigError, UsageError
+from heartbeat.errors import ConfigError, NoteError, UsageError
 from heartbeat.model import AUTH_EXPIRED, RATE_LIMITED, TRANSIENT
 
 DEFAULT_SOCKET = "~/.tmux/sock"
@@ -81,6 +81,10 @@ class Config:
     config_file: Path | None = None
     patterns: tuple[Pattern, ...] = ()  # the config file's own stop reasons
     host: str = ""  # this machine's name in the notes' `host:` sub-items
+    # Where the notes folder came from: NOTES_FROM_FLAG, NOTES_FROM_ENV, the config
+    # file's path, or NOTES_FROM_OPENCLAW.
+    notes_from: str = ""
+    notes_configured: Path | None = None  # the config file's own `notes`, when it has one
 
     @property
     def path(self) -> str:
@@ -95,23 +99,13 @@ def load(env: Mapping[str, str], notes: str | None = None, socket: str | None = 
     home = env.get("HOME") or os.path.expanduser("~")
     file = config_path(env, home)
     values = read_config_file(file, required=bool(env.get("HEARTBEAT_CONFIG")))
-    notes_value = (
-        notes
-        or env.get("HEARTBEAT_NOTES")
-        or values.pop("notes", None)
-        or openclaw_memory(env, home)
-    )
-    if not notes_value:
-        raise ConfigError(
-            "no notes folder: pass --notes DIR, set HEARTBEAT_NOTES, or write "
-            f'notes = "DIR" in {file} (the OpenClaw workspace\'s memory/ is used when it exists)'
-        )
+    configured = values.pop("notes", None)
+    notes_value, notes_from = notes_folder(env, home, file, notes, configured)
     socket_value = socket or env.get("HEARTBEAT_SOCKET") or values.pop("socket", None)
     notify_value = values.pop("notify", None)
     patterns: tuple[Pattern, ...] = ()
     if "pattern" in values:
         patterns = compile_patterns(values.pop("pattern"), str(file))
-    values.pop("notes", None)
     values.pop("socket", None)
     try:
         settings = Settings(**values)
@@ -119,7 +113,7 @@ def load(env: Mapping[str, str], notes: str | None = None, socket: str | None = 
         unknown = str(error).split("argument ")[-1]
         raise ConfigError(f"{file}: unknown setting {unknown}") from None
     return Config(
-        notes_dir=Path(expand_home(str(notes_value), home)).absolute(),
+        notes_dir=notes_path(notes_value, home),
         socket=resolve_socket(str(socket_value or DEFAULT_SOCKET), home),
         state_dir=state_dir(env, home),
         tmux=find_tmux(env),
@@ -129,7 +123,40 @@ def load(env: Mapping[str, str], notes: str | None = None, socket: str | None = 
         config_file=file if file.exists() else None,
         patterns=patterns,
         host=env.get("HEARTBEAT_HOST") or os.uname().nodename.split(".")[0],
+        notes_from=notes_from,
+        notes_configured=notes_path(configured, home) if configured else None,
     )
+
+
+NOTES_FROM_FLAG = "--notes"
+NOTES_FROM_ENV = "HEARTBEAT_NOTES"
+NOTES_FROM_OPENCLAW = "the OpenClaw workspace"
+
+
+def notes_folder(
+    env: Mapping[str, str], home: str, file: Path, flag: str | None, configured: str | None
+) -> tuple[str, str]:
+    """The notes folder and where it came from: the flag, HEARTBEAT_NOTES, the config
+    file, the OpenClaw workspace's memory/; else a ConfigError saying how to choose
+    (never a `memory/` in whatever folder heartbeat runs from)."""
+    if flag:
+        return flag, NOTES_FROM_FLAG
+    if env.get("HEARTBEAT_NOTES"):
+        return env["HEARTBEAT_NOTES"], NOTES_FROM_ENV
+    if configured:
+        return configured, str(file)
+    workspace = openclaw_memory(env, home)
+    if workspace:
+        return workspace, NOTES_FROM_OPENCLAW
+    raise ConfigError(
+        "no notes folder: pass --notes DIR, set HEARTBEAT_NOTES, or run heartbeat init "
+        f'--notes DIR (it writes notes = "DIR" in {file}; the OpenClaw workspace\'s '
+        "memory/ is used when it exists)"
+    )
+
+
+def notes_path(value: str, home: str) -> Path:
+    return Path(expand_home(value, home)).absolute()
 
 
 def openclaw_memory(env: Mapping[str, str], home: str) -> str | None:
@@ -234,6 +261,50 @@ def read_config_file(file: Path, required: bool = False) -> dict[str, Any]:
             kind = "a list" if expected is tuple else expected.__name__
             raise ConfigError(f"{file}: {key} must be {kind}, not {value!r}")
     return values
+
+
+MAX_CONFIG_BYTES = 1 << 20  # a config file is a few lines; past this it is not one
+
+
+def write_notes(file: Path, folder: Path) -> bool:
+    """Write `notes = "FOLDER"` in the config file, keeping every comment and other key
+    as they are (tomlkit edits the document, not its text); True when the file changed.
+
+    Refused as reading is refused (a FIFO, a file another user could write, bad TOML).
+    Written as notes are: atomically, with the file's mode, never over a save made
+    meanwhile (files.rewrite). A config file that is a link (a dotfiles checkout) is
+    written where it points, and stays a link."""
+    read_config_file(file)
+    target = Path(os.path.realpath(file))
+    value = str(folder)
+    import tomlkit  # here: only choosing the notes folder edits the config
+
+    if not os.path.lexists(target):
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        document = tomlkit.document()
+        document["notes"] = value
+        if files.create_exclusively(target, tomlkit.dumps(document)):
+            return True
+    changed = False
+
+    def build(text: str) -> str:
+        nonlocal changed
+        try:
+            document = tomlkit.parse(text)
+        except tomlkit.exceptions.TOMLKitError as error:
+            raise ConfigError(f"{file}: {error}") from None
+        changed = document.get("notes") != value
+        if changed:
+            document["notes"] = value
+        return tomlkit.dumps(document) if changed else text
+
+    try:
+        files.rewrite(target, str(file), MAX_CONFIG_BYTES, build, files.Patience())
+    except NoteError as error:  # busy, kept changing, or too big: nothing was written
+        busy = error.message == files.BUSY
+        reason = "another program is writing it: try again" if busy else error.message
+        raise ConfigError(f"{file}: not written: {reason}") from None
+    return changed
 
 
 def expand_home(path: str, home: str) -> str:

@@ -331,6 +331,11 @@ class Record:
     baseline_dirty: tuple[tuple[str, str], ...] = ()
     baseline_from: str | None = None
     log: str | None = None  # the current run's log file (the state folder's logs/)
+    # The note the entry was last seen in, and whether it has since gone from the notes
+    # (a person is told once, when its session still runs; back in the notes, it is news
+    # again the next time it goes).
+    note: str | None = None
+    left_notes: bool = False
 
     def for_command(self, digest: str) -> Record:
         """The record as it stands for the command with this digest: a new or edited

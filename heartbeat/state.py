@@ -6,6 +6,7 @@ machines); the note is only its readable mirror.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass, field, fields
@@ -152,7 +153,15 @@ def _check_times(record: Record) -> None:
     if record.started_at is not None:
         datetime.fromtimestamp(float(record.started_at))  # OverflowError: rebuilt
     numbers = (record.exit_code, record.pid, record.activity, record.seen_activity)
-    texts = (record.run, record.path, record.pane_id, record.since, record.digest, record.log)
+    texts = (
+        record.run,
+        record.path,
+        record.pane_id,
+        record.since,
+        record.digest,
+        record.log,
+        record.note,
+    )
     fields_typed = (
         all(isinstance(n, int | None) and not isinstance(n, bool) for n in numbers)
         and all(isinstance(t, str | None) for t in (*texts, record.verdict, record.resume_failed))
@@ -161,6 +170,7 @@ def _check_times(record: Record) -> None:
         and all(isinstance(k, str) and isinstance(v, str) for k, v in record.baseline_dirty)
         and all(isinstance(event, str) for event in record.told)
         and all(isinstance(text, str | None) for text in (record.session, record.stale_session))
+        and isinstance(record.left_notes, bool)
     )
     if not fields_typed:
         raise ValueError("a record's field has the wrong type")
@@ -299,3 +309,54 @@ def last_check(state_dir: Path) -> datetime | None:
         return datetime.fromtimestamp((state_dir / LAST_CHECK_FILE).stat().st_mtime)
     except OSError:
         return None
+
+
+# --- the notes folder the schedule checks ----------------------------------------------
+
+INSTALLED_FILE = "installed.json"  # what `heartbeat install` put in place (install/setup.py)
+NOTES_WARNED_FILE = "notes-warned"  # the pair of folders last warned about
+
+
+def scheduled_notes(state_dir: Path) -> str | None:
+    """The notes folder the installed schedule checks; None when nothing is installed
+    (or it was installed before the folder was recorded)."""
+    try:
+        raw = json.loads(files.read_private(state_dir / INSTALLED_FILE).decode("utf-8"))
+    except (OSError, ValueError):
+        return None
+    notes = raw.get("notes") if isinstance(raw, dict) else None
+    return notes if isinstance(notes, str) and notes else None
+
+
+def notes_warning(state_dir: Path, used: Path) -> str | None:
+    """The line that says the notes folder in use is not the one the schedule checks:
+    given once for each pair of folders (remembered in the state folder), None when they
+    are the same or nothing is installed. What a check for the other folder restarts,
+    the scheduled check never sees, and the other way round."""
+    scheduled = scheduled_notes(state_dir)
+    if scheduled is None or scheduled == str(used) or _same_folder(scheduled, used):
+        return None
+    pair = f"{used}\t{scheduled}\n"
+    said = state_dir / NOTES_WARNED_FILE
+    try:
+        if files.read_private(said).decode("utf-8", "replace") == pair:
+            return None
+    except OSError:
+        pass
+    with contextlib.suppress(OSError):  # unwritable: said again next time, not never
+        files.write_private(said, pair)
+    return (
+        f"notes folder {used} is not the one the schedule checks ({scheduled}): see heartbeat init"
+    )
+
+
+def forget_notes_warning(state_dir: Path) -> None:
+    """A new choice (`heartbeat init`, `heartbeat install`): a mismatch is news again."""
+    (state_dir / NOTES_WARNED_FILE).unlink(missing_ok=True)
+
+
+def _same_folder(scheduled: str, used: Path) -> bool:
+    try:
+        return os.path.samefile(scheduled, used)
+    except OSError:
+        return False

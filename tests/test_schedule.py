@@ -81,7 +81,7 @@ def test_cron_install_is_idempotent_replaces_and_uninstalls_exactly(
     twice = sandbox.run("install", "--cron")
     installed = crontab_text(crontab)
 
-    assert first.stdout == "installed (cron): crontab\n"
+    assert first.stdout == f"installed (cron): crontab\nit checks the notes in {sandbox.notes}\n"
     assert twice.stdout == "already installed (cron): nothing changed\n"
     assert installed.startswith(OTHER_LINES)
     job = installed[len(OTHER_LINES) :].splitlines()

@@ -58,6 +58,8 @@ def test_an_earlier_state_file_gains_the_new_field_once_then_stays_unwritten(
         "baseline_dirty": [],
         "baseline_from": None,
         "log": None,
+        "note": None,
+        "left_notes": False,
     }
     assert path.read_text() == json.dumps(expected, separators=(",", ":")) + "\n"
 

@@ -106,3 +106,5 @@ class Outcome:
     problems: list[str] = field(default_factory=list)  # new ones, to print
     needs_person: bool = False
     skipped: bool = False  # another check held the lock
+    # Entries gone from the notes while their sessions still run: each said once.
+    unwatched: list[str] = field(default_factory=list)

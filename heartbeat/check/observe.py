@@ -66,6 +66,7 @@ class Look:
     servers: dict[str, int | None] = field(default_factory=dict)  # None: forget it
     lifted: set[str] = field(default_factory=set)  # providers whose login was renewed
     deferred: int = 0  # entries there was no time to look at
+    panes: dict[str, dict[str, Pane]] = field(default_factory=dict)  # each socket's answer
 
 
 def watched_sockets(
@@ -125,6 +126,7 @@ def observe(
         except TmuxError as error:
             problems.append(str(error))
             continue
+        look.panes[socket] = snapshot.panes
         for note, entry in group:
             if budget.left() <= budget.restart_reserve:
                 look.deferred += 1  # no time left to look: the next check does

@@ -30,9 +30,10 @@ from heartbeat.state import StateFile
 
 if TYPE_CHECKING:
     from heartbeat import agents
-    from heartbeat.check import notify
-else:  # only a rate limit, or a configured ping, needs them
+    from heartbeat.check import gone, notify
+else:  # only a rate limit, a configured ping, or an entry gone from the notes needs them
     agents = lazy.module("heartbeat.agents")
+    gone = lazy.module("heartbeat.check.gone")
     notify = lazy.module("heartbeat.check.notify")
 
 UNINSTALLED_MARK = "uninstalled"  # left by `heartbeat uninstall` (install/setup.py)
@@ -78,10 +79,11 @@ def check(config: Config, now: datetime, only: str | None = None, hook: bool = F
             # A tmux hook's note asks for every entry to be looked at, not only `only`.
             everything = pending.exists()
             pending.unlink(missing_ok=True)
-            latest = run(config, now, only=None if everything else only)
+            latest = run(config, now, only=None if everything else only, hook=hook)
             outcome.changes += latest.changes
             outcome.problems += latest.problems
             outcome.needs_person |= latest.needs_person
+            outcome.unwatched += latest.unwatched
             if not pending.exists():
                 break
         return outcome
@@ -92,12 +94,14 @@ def run(
     now: datetime,
     sleep: Callable[[float], None] = time.sleep,
     only: str | None = None,
+    hook: bool = False,
 ) -> Outcome:
     """The check's stages, in order, under the lock, within the check's time bound
-    (which every helper it runs, git and the notify command, is held to as well)."""
+    (which every helper it runs, git and the notify command, is held to as well).
+    `hook`: started by tmux's hook, whose output nobody reads."""
     budget = Budget.of(config.settings.check_timeout_seconds)
     with deadline.within(budget.deadline):
-        return _stages(config, now, sleep, only, budget)
+        return _stages(config, now, sleep, only, budget, hook)
 
 
 def _stages(
@@ -106,6 +110,7 @@ def _stages(
     sleep: Callable[[float], None],
     only: str | None,
     budget: Budget,
+    hook: bool = False,
 ) -> Outcome:
     saved = state.load(config.state_dir)
     problems: list[str] = [saved.warning] if saved.warning else []
@@ -132,13 +137,20 @@ def _stages(
         if one.server_pid is not None:  # a server a restart started, known from now on
             saved.servers[one.plan.sighting.entry.socket] = one.server_pid
     remember_holds(config, saved, look, held, now)
+    remember_notes(saved, managed)
+    # Said by a check whose output a person reads (cron mails it), never by a hook's.
+    unwatched = (
+        [] if only is not None or hook else left_notes(config, saved, book, selection, look, budget)
+    )
 
     write_notes(book, saved, status_edits(config, done, adopted, now), problems)
     # Told after the restarts and the notes, within the time left; the rest wait.
     notices = [*saved.notices, *(one.notice for one in done if one.notice is not None)]
     saved.notices = act.tell(config, notices, now, problems, budget)[-NOTICES_KEPT:]
     outcome = outcome_of(done, problems, saved)
-    state.log_lines(config.state_dir, stamp_of(now), outcome.problems)  # each new one, once
+    outcome.unwatched, outcome.needs_person = unwatched, outcome.needs_person or bool(unwatched)
+    # Each new problem, once; each entry gone from the notes, once.
+    state.log_lines(config.state_dir, stamp_of(now), [*unwatched, *outcome.problems])
     try:
         state.save(config.state_dir, saved)
     except OSError as error:
@@ -197,6 +209,39 @@ def read_notes(config: Config, now: datetime, problems: list[str]) -> tuple[Note
     selection = select(book)
     problems += book.problems + selection.problems
     return book, selection
+
+
+def remember_notes(saved: StateFile, managed: Sequence[Located]) -> None:
+    """Keep in each record the note its entry is in now; an entry back in the notes
+    after it went is watched again (and its next going is news)."""
+    for path, entry in managed:
+        key = StateFile.key(*entry.key)
+        record = saved.records.get(key)
+        where = str(path)
+        if record is not None and (record.note != where or record.left_notes):
+            saved.records[key] = replace(record, note=where, left_notes=False)
+
+
+def left_notes(
+    config: Config,
+    saved: StateFile,
+    book: Notebook,
+    selection: Selection,
+    look: observe.Look,
+    budget: Budget,
+) -> list[str]:
+    """What to say of entries deleted from the notes while their sessions run (once each;
+    see check/gone). Nothing is loaded or asked while no record waits to be judged."""
+    watched = {StateFile.key(*entry.key) for _, entry in selection.managed}
+    waiting = [
+        (key, record)
+        for key, record in saved.records.items()
+        if record.note is not None and not record.left_notes and key not in watched
+    ]
+    if not waiting:
+        return []
+    found = gone.missing(config, book, waiting)
+    return gone.tell(config, saved, found, look.panes, budget.deadline) if found else []
 
 
 def forget_closed(saved: StateFile, selection: Selection) -> None:
@@ -387,7 +432,8 @@ def ping(config: Config, outcome: Outcome, problems: list[str], now: datetime) -
     """Tell a dead-man's switch, when one is configured, that a check ran."""
     if not config.settings.ping_url:
         return
-    body = "\n".join([*(change.line() for change in outcome.changes), *problems])
+    changes = [change.line() for change in outcome.changes]
+    body = "\n".join([*changes, *outcome.unwatched, *problems])
     failed = notify.ping(config.settings.ping_url, outcome.needs_person, body, 3.0)
     if failed:
         state.log(config.state_dir, stamp_of(now), failed)

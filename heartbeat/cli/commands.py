@@ -12,7 +12,7 @@ import signal
 import sys
 from typing import TYPE_CHECKING
 
-from heartbeat import lazy
+from heartbeat import lazy, state
 from heartbeat.cli.registry import (
     COMMAND_AFTER_DASHES,
     DIR,
@@ -83,11 +83,21 @@ def check(args: argparse.Namespace) -> None:
             echo(another_check(config))
         return
     shown = [c.line() for c in outcome.changes if c.needs_person or not args.quiet]
-    for line in show.at_most(shown, LINES_SHOWN, "changes"):
+    for line in show.at_most([*shown, *outcome.unwatched], LINES_SHOWN, "changes"):
         echo(line)
     for problem in show.at_most(outcome.problems, LINES_SHOWN, "problems"):
         echo(problem, err=True)
-    sys.exit(EXIT_NEEDS_PERSON if outcome.needs_person else EXIT_OK)
+    # Not for the hooks' checks, whose output nobody reads: the one telling is a person's.
+    mismatch = None if args.only or args.hook else notes_mismatch(config)
+    sys.exit(EXIT_NEEDS_PERSON if outcome.needs_person or mismatch else EXIT_OK)
+
+
+def notes_mismatch(config: Config) -> str | None:
+    """Say, once for each pair, that the notes folder in use is not the scheduled one."""
+    warning = state.notes_warning(config.state_dir, config.notes_dir)
+    if warning:
+        echo(warning, err=True)
+    return warning
 
 
 LINES_SHOWN = 50  # of each kind: past this a check prints a summary line instead
@@ -153,6 +163,22 @@ def launch(args: argparse.Namespace) -> None:
     restart, resume = RestartMode(args.restart), ResumeMode(args.resume)
     path = launching.launch(config, now(), args.name, args.folder, argv, restart, resume, session)
     echo(f"{args.name}: running on {config.socket}, logged in {notebook.label_of(path)}")
+    remember_notes_flag(config)
+    notes_mismatch(config)
+
+
+def remember_notes_flag(config: Config) -> None:
+    """The first `--notes DIR` is written in the config file when it names no folder yet."""
+    from heartbeat.errors import HeartbeatError
+    from heartbeat.install import notes
+
+    try:
+        written = notes.remember_flag(config)
+    except (HeartbeatError, OSError) as error:  # the launch is done: say so, and go on
+        echo(f"notes folder not recorded: {error}", err=True)
+        return
+    if written is not None:
+        echo(f"notes folder {config.notes_dir} recorded in {written} (heartbeat init changes it)")
 
 
 @verb(NAME, DIR, NOTES, SOCKET, RESTART, COMMAND_AFTER_DASHES, aliases=("log",))
@@ -168,6 +194,7 @@ def adopt(args: argparse.Namespace) -> None:
     restart = RestartMode(args.restart)
     path = launching.log(config, now(), args.name, args.folder, list(args.command), restart)
     echo(f"{args.name}: logged in {notebook.label_of(path)}; its command is allowed")
+    notes_mismatch(config)
 
 
 @verb(NAME, NOTES, SOCKET)
@@ -233,6 +260,7 @@ def status(args: argparse.Namespace) -> None:
         echo("\n".join([*header, "", show.table(rows, current)]))
     for problem in problems:
         echo(problem, err=True)
+    notes_mismatch(config)
     sys.exit(EXIT_NEEDS_PERSON if problems else EXIT_OK)
 
 
@@ -385,6 +413,45 @@ def prd_new(args: argparse.Namespace) -> None:
 
 @verb(
     arg(
+        "--notes",
+        metavar="DIR",
+        help="the notes folder [what heartbeat resolves now: $HEARTBEAT_NOTES, the config, "
+        "else the OpenClaw workspace's memory/]",
+    )
+)
+def init(args: argparse.Namespace) -> None:
+    """Write the notes folder in the config file, where every command and the schedule find it.
+
+    Without --notes, the folder heartbeat resolves now is written. Running it again
+    changes nothing; the config file's comments and other settings stay as they are.
+
+    Example: heartbeat init --notes ~/memory
+    """
+    from heartbeat.install import notes
+
+    chosen = notes.init(load_config(args))
+    if chosen.created:
+        echo(f"created {chosen.folder}")
+    if chosen.changed:
+        echo(f'wrote notes = "{chosen.folder}" in {chosen.file}')
+    else:
+        echo(f'{chosen.file} already has notes = "{chosen.folder}": nothing changed')
+    if chosen.overridden:
+        echo(
+            f"HEARTBEAT_NOTES={chosen.overridden} is set, and comes first: unset it to use "
+            f"{chosen.folder}",
+            err=True,
+        )
+    if chosen.scheduled:
+        echo(
+            f"the schedule checks {chosen.scheduled}: run heartbeat install again to check "
+            f"{chosen.folder}",
+            err=True,
+        )
+
+
+@verb(
+    arg(
         "--cron",
         dest="kind",
         action="store_const",
@@ -423,6 +490,7 @@ def install(args: argparse.Namespace) -> None:
         echo(result.text.rstrip("\n"))
     elif result.changed:
         echo(f"installed ({result.kind}): {result.where}")
+        echo(f"it checks the notes in {config.notes_dir}")
     else:
         echo(f"already installed ({result.kind}): nothing changed")
 

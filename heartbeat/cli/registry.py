@@ -42,7 +42,8 @@ def load_config(args: argparse.Namespace) -> config_module.Config:
     verb reads or writes there)."""
     from heartbeat import trust
 
-    config = config_module.load(os.environ, notes=args.notes, socket=args.socket)
+    notes, socket = getattr(args, "notes", None), getattr(args, "socket", None)
+    config = config_module.load(os.environ, notes=notes, socket=socket)
     trust.require_state_folder(config.state_dir, config.env.get("HOME"))
     return config
 

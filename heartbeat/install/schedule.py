@@ -215,6 +215,7 @@ class Installed:
     schedule: str
     path: str  # the PATH the scheduled check runs with
     files: tuple[str, ...] = ()
+    notes: str = ""  # the notes folder it checks (its HEARTBEAT_NOTES)
 
 
 def unit_files(plan: Plan) -> dict[Path, bytes]:

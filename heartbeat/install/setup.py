@@ -8,19 +8,25 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from heartbeat import files
+from heartbeat import files, state
 from heartbeat.config import Config
 from heartbeat.errors import HeartbeatError
 from heartbeat.install import schedule
 from heartbeat.install.schedule import Installed
 
-INSTALLED_FILE = "installed.json"
+INSTALLED_FILE = state.INSTALLED_FILE
 
 
 def load_installed(config: Config) -> Installed | None:
     try:
         raw = json.loads(files.read_private(config.state_dir / INSTALLED_FILE).decode())
-        return Installed(raw["kind"], raw["schedule"], raw["path"], tuple(raw.get("files", ())))
+        return Installed(
+            raw["kind"],
+            raw["schedule"],
+            raw["path"],
+            tuple(raw.get("files", ())),
+            str(raw.get("notes", "")),
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -32,6 +38,7 @@ def _save_installed(config: Config, installed: Installed | None) -> None:
     else:
         files.write_private(path, json.dumps(asdict(installed), indent=1) + "\n")
         (config.state_dir / UNINSTALLED_MARK).unlink(missing_ok=True)  # installed again
+    state.forget_notes_warning(config.state_dir)  # the folder it checks may be another now
 
 
 @dataclass(frozen=True)
@@ -65,7 +72,7 @@ def install(
         changed = merged != existing
         if changed:
             schedule.write_crontab(crontab, merged)
-        _save_installed(config, Installed(kind, cron_expression, plan.path))
+        _save_installed(config, Installed(kind, cron_expression, plan.path, (), plan.notes))
         return InstallResult(kind, block, changed, "crontab")
     plan.minutes  # noqa: B018 - raises for a schedule launchd and systemd cannot take
     written = schedule.unit_files(plan)
@@ -79,7 +86,8 @@ def install(
             files.write_private(path, data.decode())
             os.chmod(path, 0o644)
             changed = True
-    _save_installed(config, Installed(kind, cron_expression, plan.path, tuple(map(str, written))))
+    units = tuple(map(str, written))
+    _save_installed(config, Installed(kind, cron_expression, plan.path, units, plan.notes))
     return InstallResult(kind, text, changed, ", ".join(map(str, written)))
 
 
@@ -108,7 +116,6 @@ def uninstall(config: Config, purge: bool = False) -> list[str]:
 
 
 def _remove_hooks(config: Config) -> list[str]:
-    from heartbeat import state
     from heartbeat.tmux.server import Tmux
 
     script = str(config.state_dir / state.HOOK_SCRIPT)

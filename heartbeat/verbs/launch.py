@@ -151,7 +151,8 @@ def launch(
         except (HeartbeatError, OSError):
             tmux_at(config, config.socket).kill(name)  # no side effect when not logged
             raise
-        record = Record(path=config.path, digest=entry.digest, homes=homes)
+        # Its note, from the start: deleted from it before any check, it is still told.
+        record = Record(path=config.path, digest=entry.digest, homes=homes, note=str(path))
         saved.records[StateFile.key(config.socket, name)] = record.started(started, now)
         if started.server_pid is not None:
             # As a check would: a socket deleted before any check ran is recreated.
@@ -184,6 +185,7 @@ def log(
             path=config.path,
             since=stamp,
             digest=entry.digest,
+            note=str(path),
         )
         state.save(config.state_dir, saved)
         state.log(config.state_dir, stamp, f"{name}: logged in {directory}: {command}")
