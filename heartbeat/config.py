@@ -65,6 +65,9 @@ class Settings:
     completion_check: bool = True  # the wrapper checks its entry the moment the agent ends
     instant_restarts: bool = True  # a tmux hook checks the moment a session closes
     ping_url: str = ""  # pinged after each check (healthchecks.io style); empty: none
+    # Past this many notifications about one entry in a rolling hour, further events are
+    # folded into one digest, sent when the hour allows (a looping agent must not flood).
+    notify_per_entry_per_hour: int = 5
 
 
 @dataclass(frozen=True)
@@ -183,6 +186,7 @@ MINIMUM = {
     "notify_timeout_seconds": 0.1,
     "stall_after_minutes": 1,
     "rate_limit_wait_seconds": 1,
+    "notify_per_entry_per_hour": 1,
 }
 
 

@@ -31,7 +31,7 @@ from heartbeat.state import StateFile
 if TYPE_CHECKING:
     from heartbeat import agents
     from heartbeat.check import notify
-else:  # only a rate limit, or a configured ping, needs them
+else:  # only a rate limit, an event to tell, or a configured ping, needs them
     agents = lazy.module("heartbeat.agents")
     notify = lazy.module("heartbeat.check.notify")
 
@@ -135,7 +135,12 @@ def _stages(
 
     write_notes(book, saved, status_edits(config, done, adopted, now), problems)
     # Told after the restarts and the notes, within the time left; the rest wait.
-    notices = [*saved.notices, *(one.notice for one in done if one.notice is not None)]
+    events = [one.notice for one in done if one.notice is not None]
+    notices = list(saved.notices)
+    if events or saved.folded:
+        # Each event once, by its identity in the state; past the rate, into a digest.
+        per_hour = config.settings.notify_per_entry_per_hour
+        notices += notify.admit(events, saved.told, saved.sent, saved.folded, now, per_hour)
     saved.notices = act.tell(config, notices, now, problems, budget)[-NOTICES_KEPT:]
     outcome = outcome_of(done, problems, saved)
     state.log_lines(config.state_dir, stamp_of(now), outcome.problems)  # each new one, once
