@@ -185,3 +185,27 @@ def _about(entry: Entry) -> tuple[str, str, str, str]:
     """Its socket, folder, command (as one line) and place in the notes."""
     command = entry.command if isinstance(entry.command, str) else shlex.join(entry.command)
     return entry.socket, entry.dir, command, entry.location
+
+
+# The states no check mends by itself: a person must see to them.
+NEEDS_A_PERSON = frozenset(
+    {State.GAVE_UP, State.AUTH_EXPIRED, State.STALLED, State.UNKNOWN, State.UNLISTED}
+)
+
+
+def needs_person(row: Row) -> bool:
+    """Whether a row is one a person must see to (`doctor` lists them)."""
+    return row.state in NEEDS_A_PERSON or "not restarted" in (row.last_status or "")
+
+
+def what_to_do(row: Row) -> str:
+    """The command that helps with a row that needs a person."""
+    if row.last_status == "needs approval":
+        return f"heartbeat allow {row.name}"
+    if row.state == State.UNLISTED.value:
+        return (row.last_status or "").rpartition(": ")[2]
+    if row.state in (State.GAVE_UP.value, State.AUTH_EXPIRED.value):
+        return f"heartbeat reset {row.name}" + (" once logged in" if "auth" in row.state else "")
+    if row.state == State.UNKNOWN.value:
+        return "its tmux server did not answer: heartbeat status"
+    return f"heartbeat tail {row.name}"
