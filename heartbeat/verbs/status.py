@@ -70,8 +70,8 @@ def status(config: Config, now: datetime) -> tuple[list[Row], list[str]]:
     allowed = None if config.settings.trust_owned_notes else AllowList.load(config.state_dir)
     trusted = watched_sockets(config, [entry for _, entry in selection.managed], allowed)
     for _, entry in selection.managed:
-        if entry.socket not in trusted:
-            # Never connected to before approval: what runs there is not known.
+        if entry.socket not in trusted or (allowed is not None and not allowed.allows(entry)):
+            # Never connected to (nor its folder read) before approval: not known.
             unknown = State.UNKNOWN.value
             rows.append(Row(entry.name, unknown, *_about(entry), None, "needs approval"))
             continue
