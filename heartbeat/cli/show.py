@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from heartbeat.check.decide import when
+from heartbeat.model import when
 
 if TYPE_CHECKING:
     from heartbeat.verbs.status import Row

@@ -15,11 +15,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from heartbeat import agents, state
-from heartbeat.check.decide import when
 from heartbeat.config import Config
 from heartbeat.errors import TmuxError
 from heartbeat.install import schedule
 from heartbeat.install.setup import load_installed
+from heartbeat.model import when
 from heartbeat.notes.notebook import label_of
 
 
@@ -57,15 +57,17 @@ class Finding:
     fix: str = ""
 
 
-def doctor(config: Config, now: datetime) -> list[Finding]:
-    """Everything heartbeat needs, each found right or wrong, with the fix."""
-    from heartbeat.verbs import status as statuses  # what a check and `status` read
+def doctor(
+    config: Config, now: datetime, problems: list[str], needing: list[tuple[str, str]]
+) -> list[Finding]:
+    """Everything heartbeat needs, each found right or wrong, with the fix.
 
+    `problems`: what reading the notes as a check does (the same code, `status`'s)
+    found wrong; `needing`: the entries that need a person as `status` judges them,
+    each with the command that helps."""
     found: list[Finding] = []
     found.append(_tmux(config))
     found.append(_socket_folder(config))
-    # The notes as a check reads them (the same code): what it refuses is said here.
-    rows, problems = statuses.status(config, now)
     found += _notes(config, problems)
     installed = load_installed(config)
     if installed is None:
@@ -95,10 +97,7 @@ def doctor(config: Config, now: datetime) -> list[Finding]:
             "" if notify_found else "set HEARTBEAT_NOTIFY, or notify in the config file",
         )
     )
-    for row in rows:
-        if statuses.needs_person(row):
-            said = f" ({row.last_status})" if row.last_status and row.state != "unlisted" else ""
-            found.append(Finding(False, f"{row.name}: {row.state}{said}", statuses.what_to_do(row)))
+    found += [Finding(False, what, fix) for what, fix in needing]
     for agent, expired, renew in agents.login_expired(config.env, now):
         found.append(
             Finding(

@@ -198,6 +198,16 @@ def needs_person(row: Row) -> bool:
     return row.state in NEEDS_A_PERSON or "not restarted" in (row.last_status or "")
 
 
+def needing_a_person(rows: list[Row]) -> list[tuple[str, str]]:
+    """The rows a person must see to, each as what it is and the command that helps."""
+    needing = []
+    for row in rows:
+        if needs_person(row):
+            said = f" ({row.last_status})" if row.last_status and row.state != "unlisted" else ""
+            needing.append((f"{row.name}: {row.state}{said}", what_to_do(row)))
+    return needing
+
+
 def what_to_do(row: Row) -> str:
     """The command that helps with a row that needs a person."""
     if row.last_status == "needs approval":
