@@ -76,9 +76,9 @@ def doctor(
         found.append(scheduler_running(config, installed))
         last = state.last_check(config.state_dir)
         late = last is not None and schedule.is_late(installed.schedule, last, now)
-        when = _ago(now - last) if last else "never"
+        ago = _ago(now - last) if last else "never"
         log = config.state_dir / "heartbeat.log"
-        found.append(Finding(not late, f"last check {when}", f"see {log}" if late else ""))
+        found.append(Finding(not late, f"last check {ago}", f"see {log}" if late else ""))
         for program in ("tmux", *agents.PROGRAMS):
             where = shutil.which(program, path=installed.path)
             if program == "tmux" or shutil.which(program, path=config.path):
