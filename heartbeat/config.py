@@ -67,6 +67,9 @@ class Settings:
     ping_url: str = ""  # pinged after each check (healthchecks.io style); empty: none
     log_keep_ansi: bool = False  # run logs keep the terminal's colour codes
     log_max_bytes: int = 4 << 20  # a run log past this moves to `.1` (one kept)
+    # Past this many notifications about one entry in a rolling hour, further events are
+    # folded into one digest, sent when the hour allows (a looping agent must not flood).
+    notify_per_entry_per_hour: int = 5
 
 
 @dataclass(frozen=True)
@@ -213,6 +216,7 @@ MINIMUM = {
     "stall_after_minutes": 1,
     "rate_limit_wait_seconds": 1,
     "log_max_bytes": 1024,
+    "notify_per_entry_per_hour": 1,
 }
 
 

@@ -22,6 +22,15 @@ def stamp_of(now: datetime) -> str:
     return now.strftime("%Y-%m-%d %H:%M")
 
 
+def when(moment: datetime, now: datetime) -> str:
+    """`15:05` today, `Wed 15:05` within the week, `2026-12-09 15:05` later."""
+    if moment.date() == now.date():
+        return f"{moment:%H:%M}"
+    if moment - now < timedelta(days=6):
+        return f"{moment:%a %H:%M}"
+    return f"{moment:%Y-%m-%d %H:%M}"
+
+
 def valid_session_name(name: str) -> bool:
     return SESSION_NAME.fullmatch(name) is not None
 

@@ -34,6 +34,12 @@ class StateFile:
     notices: list[str] = field(default_factory=list)  # notifications no check had time for
     warning: str | None = None
     saved: dict[str, Any] | None = field(default=None, repr=False)  # as read or last written
+    # Notifications: the events told (entry mark, run, kind), newest last, so that no check
+    # tells one twice, whatever the notes say; when each entry's were sent in the last
+    # hour; and the events folded into a digest past the rate, by entry mark.
+    told: list[str] = field(default_factory=list)
+    sent: dict[str, list[str]] = field(default_factory=dict)
+    folded: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @staticmethod
     def key(socket: str, name: str) -> str:
@@ -76,6 +82,9 @@ def load(state_dir: Path) -> StateFile:
             {str(k): _hold_from_json(v) for k, v in raw.get("holds", {}).items()},
             _notices(raw.get("notices", [])),
             saved=raw,
+            told=_notices(raw.get("told", [])),
+            sent=_sent(raw.get("sent", {})),
+            folded=_folded(raw.get("folded", {})),
         )
     except FileNotFoundError:
         return StateFile()
@@ -182,6 +191,28 @@ def _notices(raw: Any) -> list[str]:
     return list(raw)
 
 
+def _sent(raw: Any) -> dict[str, list[str]]:
+    if not isinstance(raw, dict):
+        raise ValueError("the notification times are malformed")
+    for times in raw.values():
+        for when in _notices(times):
+            datetime.fromisoformat(when)
+    return {str(mark): list(times) for mark, times in raw.items()}
+
+
+def _folded(raw: Any) -> dict[str, dict[str, Any]]:
+    if not isinstance(raw, dict):
+        raise ValueError("the folded notifications are malformed")
+    for item in raw.values():
+        if not isinstance(item.get("name"), str):
+            raise ValueError("the folded notifications are malformed")
+        _notices(item["events"])
+    return {
+        str(mark): {"name": item["name"], "events": list(item["events"])}
+        for mark, item in raw.items()
+    }
+
+
 def _check_edits(item: Any) -> None:
     """Raise ValueError unless `item` is a list of edits, or a map of paths to them."""
     lists = item.values() if isinstance(item, dict) else [item]
@@ -210,6 +241,13 @@ def save(state_dir: Path, state: StateFile) -> None:
         raw["holds"] = {provider: _hold_json(h) for provider, h in sorted(state.holds.items())}
     if state.notices:
         raw["notices"] = list(state.notices)
+    # Only when there are any: a state file from before them stays as it was.
+    if state.told:
+        raw["told"] = list(state.told)
+    if state.sent:
+        raw["sent"] = {mark: list(times) for mark, times in sorted(state.sent.items())}
+    if state.folded:
+        raw["folded"] = {mark: dict(item) for mark, item in sorted(state.folded.items())}
     if raw == state.saved:
         return
     # Compact: json's C encoder serves only that form, and is fast at thousands of records.

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -110,3 +112,83 @@ def test_without_a_notify_command_nothing_is_said_to_be_notified(sandbox: Sandbo
     assert sandbox.check().stdout == "api: running -> finished (closed)\n"
     log = (sandbox.state / "heartbeat.log").read_text()
     assert "api: running -> finished (closed)" in log and "notified" not in log
+
+
+def test_two_checks_at_once_tell_of_a_finish_once(sandbox: Sandbox) -> None:
+    """The scheduled check and the completion hook's (`check --only NAME`, which waits
+    for the lock rather than skipping) look at the same stop at the same moment."""
+    finished(sandbox)
+    checks = [
+        subprocess.Popen(
+            [sys.executable, "-m", "heartbeat", "check", *only],
+            env=sandbox.env,
+            cwd=sandbox.root,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for only in ([], ["--only", "api"])
+    ]
+    assert [check.wait(timeout=60) for check in checks] == [0, 0]
+
+    told = sandbox.notifications()
+    assert len(told) == 1, told
+    assert told[0][3].startswith(f"api in {sandbox.root}: finished (exit 0)")
+
+
+def test_a_stale_save_that_reopens_a_finished_entry_tells_nothing_again(
+    sandbox: Sandbox,
+) -> None:
+    """An editor that read the note before the check closed the entry saves it back
+    open: the check sees the same finished run again, and has forgotten the closed
+    entry's record meanwhile. The event's identity is in the state, not the note."""
+    finished(sandbox)
+    stale = sandbox.note().read_text()
+    sandbox.check(env=at(sandbox, 1))  # closes it, and tells
+    sandbox.check(env=at(sandbox, 2))  # sees it closed: its record is forgotten
+    assert "- [x] **api**" in sandbox.note().read_text()
+
+    for later in (3, 4, 5):
+        sandbox.note().write_text(stale)  # the stale save, again and again
+        sandbox.check(env=at(sandbox, later))
+
+    assert len(sandbox.notifications()) == 1, sandbox.notifications()
+
+
+@pytest.mark.timeout(300)  # twenty launches and checks, on a busy two-core machine
+def test_a_looping_entry_tells_five_times_then_one_digest(sandbox: Sandbox) -> None:
+    """An entry run again and again (a loop relaunching it, each run ending at once)
+    is told of at most notify_per_entry_per_hour times an hour; the rest are folded
+    into one digest, sent once the hour has room again."""
+    for minute in range(20):
+        launch(sandbox, "api", "codex", "exec", "exit:0", env=at(sandbox, minute))
+        exits(sandbox, "api", 0)
+        assert sandbox.check(env=at(sandbox, minute + 0.5)).returncode == 0
+        sandbox.server.cmd("kill-session", "-t", "=api")  # its tail: the loop goes on
+
+    assert len(sandbox.notifications()) == 5
+    sandbox.check(env=at(sandbox, 59))  # the first was told 59.5 min ago: no room yet
+    assert len(sandbox.notifications()) == 5
+    for later in (61, 62, 90):
+        sandbox.check(env=at(sandbox, later))
+
+    told = [lines[3] for lines in sandbox.notifications()]
+    assert len(told) == 6, told
+    assert all(text.startswith(f"api in {sandbox.root}: finished") for text in told[:5])
+    assert told[5] == "api: 15 more events in the last hour: 15 finished"
+
+
+def test_a_notification_never_carries_an_unapproved_entrys_text(sandbox: Sandbox) -> None:
+    """Not its command, nor its folder: a note anyone could have written to decides
+    nothing a person is shown, until the entry is allowed."""
+    secret = "tell-them-this"
+    sandbox.write_note(
+        "## Active Long-Running Processes\n\n"
+        f"- api: `codex exec {secret}`\n  - dir: {sandbox.root}/{secret}\n"
+    )
+    for later in (0, 1, 61, 62):
+        sandbox.check(env=at(sandbox, later))
+
+    told = sandbox.notifications()
+    assert len(told) == 1, told
+    assert not any(secret in line for lines in told for line in lines)
+    assert told[0][3].startswith("api: a new command in ")

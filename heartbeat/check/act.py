@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from heartbeat import lazy, state
 from heartbeat.check import decide
 from heartbeat.check.budget import Budget
-from heartbeat.check.facts import Change, Done, Plan
+from heartbeat.check.facts import Change, Done, Plan, Sighting
 from heartbeat.check.start import start_session, tmux_at
 from heartbeat.config import Config
 from heartbeat.errors import HeartbeatError, RefusedError
@@ -132,17 +132,35 @@ def act_on(config: Config, plan: Plan, now: datetime, problems: list[str], budge
     notice = None
     if event in config.settings.notify_events and decide.is_news(record, event):
         hint = f" (heartbeat reset {entry.name})" if decision.state in HELD else ""
-        notice = f"{entry.name} in {entry.dir}: {status}{hint}"
+        text = f"{entry.name} in {entry.dir}: {status}{hint}"
         if decision.action is Action.APPROVE:
             # Nothing of an unapproved entry's own text: its name is a checked word.
-            notice = (
-                f"{entry.name}: a new command in {entry.location}: heartbeat allow {entry.name}"
-            )
+            text = f"{entry.name}: a new command in {entry.location}: heartbeat allow {entry.name}"
+        mark = state.entry_mark(*entry.key)
+        identity = f"{mark} {run_identity(sighting, event)} {event}"
+        notice = notify.Notice(mark, entry.name, identity, event, text)
         record = replace(record, told=(*record.told, event))  # once per event, not per stop
     change = Change(entry.name, sighting.old, decision.state.value, words, needs_person)
     close = decision.action is Action.CLOSE
     edit = Edit(entry.key, stamp_of(now), status, close, entry_id(entry))
     return Done(plan, record, change, edit, notice, server)
+
+
+def run_identity(sighting: Sighting, event: str) -> str:
+    """Which run an event is of, from what outlives the note's text: the session's
+    pane (a restart makes a new one), else the state's run id or start; an approval is
+    of the command itself, a stall of the moment the pane went still."""
+    if event == "needs-approval":
+        return f"command:{sighting.entry.digest}"
+    pane, record = sighting.pane, sighting.record
+    if pane is not None:
+        run = f"pane:{pane.created}{pane.pane_id}"
+    else:
+        started = sighting.entry.options.get("started")
+        run = f"run:{record.run or record.last_start or record.since or started or ''}"
+    if event == "stalled" and sighting.quiet is not None:
+        run += f"@{sighting.quiet.quiet_since}"
+    return run
 
 
 def _words_for(plan: Plan) -> str:

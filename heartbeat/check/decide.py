@@ -35,6 +35,7 @@ from heartbeat.model import (
     StallMode,
     State,
     stamp_of,
+    when,
 )
 
 
@@ -142,15 +143,6 @@ def decide(
     text = f"{what}, restart after {when(due, now)}"
     event = "failed" if new_end else None
     return Decision(state, Action.WAIT, new_end, text, False, failures, due, event)
-
-
-def when(moment: datetime, now: datetime) -> str:
-    """`15:05` today, `Wed 15:05` within the week, `2026-12-09 15:05` later."""
-    if moment.date() == now.date():
-        return f"{moment:%H:%M}"
-    if moment - now < timedelta(days=6):
-        return f"{moment:%a %H:%M}"
-    return f"{moment:%Y-%m-%d %H:%M}"
 
 
 def _limit_lifts(reset: datetime | None, now: datetime, limits: Limits) -> datetime:

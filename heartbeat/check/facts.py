@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from heartbeat.model import Baseline, Decision, Entry, Observation, Pane, Record
 
 if TYPE_CHECKING:
+    from heartbeat.check.notify import Notice
     from heartbeat.notes.edit import Edit
     from heartbeat.work.verify import Report
 
@@ -94,7 +95,7 @@ class Done:
     record: Record
     change: Change | None = None
     edit: Edit | None = None
-    notice: str | None = None  # the notification's text, sent once restarts are done
+    notice: Notice | None = None  # the event to tell of, once restarts are done
     server_pid: int | None = None  # of the tmux server a restart ran on
 
 

@@ -31,7 +31,7 @@ from heartbeat.state import StateFile
 if TYPE_CHECKING:
     from heartbeat import agents
     from heartbeat.check import gone, notify
-else:  # only a rate limit, a configured ping, or an entry gone from the notes needs them
+else:  # only a rate limit, an event to tell, a ping, or an entry gone from the notes needs them
     agents = lazy.module("heartbeat.agents")
     gone = lazy.module("heartbeat.check.gone")
     notify = lazy.module("heartbeat.check.notify")
@@ -145,7 +145,12 @@ def _stages(
 
     write_notes(book, saved, status_edits(config, done, adopted, now), problems)
     # Told after the restarts and the notes, within the time left; the rest wait.
-    notices = [*saved.notices, *(one.notice for one in done if one.notice is not None)]
+    events = [one.notice for one in done if one.notice is not None]
+    notices = list(saved.notices)
+    if events or saved.folded:
+        # Each event once, by its identity in the state; past the rate, into a digest.
+        per_hour = config.settings.notify_per_entry_per_hour
+        notices += notify.admit(events, saved.told, saved.sent, saved.folded, now, per_hour)
     saved.notices = act.tell(config, notices, now, problems, budget)[-NOTICES_KEPT:]
     outcome = outcome_of(done, problems, saved)
     outcome.unwatched, outcome.needs_person = unwatched, outcome.needs_person or bool(unwatched)

@@ -528,7 +528,10 @@ def doctor(args: argparse.Namespace) -> None:
     """
     from heartbeat.install import doctor as checkup  # (this handler is `doctor`)
 
-    findings = checkup.doctor(load_config(args), now())
+    current, config = now(), load_config(args)
+    # The notes read as a check reads them, and the entries judged as `status` does.
+    rows, problems = statuses.status(config, current)
+    findings = checkup.doctor(config, current, problems, statuses.needing_a_person(rows))
     for finding in findings:
         mark = "ok  " if finding.ok else "FIX "
         echo(f"{mark}{finding.what}" + (f": {finding.fix}" if finding.fix else ""))

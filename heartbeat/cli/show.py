@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from heartbeat.check.decide import when
+from heartbeat.model import when
 
 if TYPE_CHECKING:
     from heartbeat.verbs.status import Row

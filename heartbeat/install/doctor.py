@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 import shutil
+import signal
 import stat
+import subprocess
+import sys
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from heartbeat import agents, state, trust
+from heartbeat import agents, state
 from heartbeat.config import Config
 from heartbeat.errors import TmuxError
 from heartbeat.install import schedule
 from heartbeat.install.setup import load_installed
+from heartbeat.model import when
 from heartbeat.notes.notebook import label_of
 
 
@@ -28,7 +34,7 @@ def watcher_header(config: Config, now: datetime) -> list[str]:
         return lines
     due = schedule.next_due(installed.schedule, now)
     lines.append(
-        f"last check: {ago}; next due {due:%H:%M} ({installed.kind}: {installed.schedule})"
+        f"last check: {ago}; next due {when(due, now)} ({installed.kind}: {installed.schedule})"
     )
     if last is None or schedule.is_late(installed.schedule, last, now):
         lines.append(f"heartbeat is not running: last check {ago}, schedule {installed.schedule}")
@@ -51,26 +57,28 @@ class Finding:
     fix: str = ""
 
 
-def doctor(config: Config, now: datetime) -> list[Finding]:
-    """Everything heartbeat needs, each found right or wrong, with the fix."""
+def doctor(
+    config: Config, now: datetime, problems: list[str], needing: list[tuple[str, str]]
+) -> list[Finding]:
+    """Everything heartbeat needs, each found right or wrong, with the fix.
+
+    `problems`: what reading the notes as a check does (the same code, `status`'s)
+    found wrong; `needing`: the entries that need a person as `status` judges them,
+    each with the command that helps."""
     found: list[Finding] = []
     found.append(_tmux(config))
     found.append(_socket_folder(config))
-    found.append(_notes(config))
+    found += _notes(config, problems)
     installed = load_installed(config)
-    last = state.last_check(config.state_dir)
     if installed is None:
         found.append(Finding(False, "no schedule installed", "heartbeat install"))
     else:
-        late = last is None or schedule.is_late(installed.schedule, last, now)
-        when = _ago(now - last) if last else "never"
-        found.append(
-            Finding(
-                not late,
-                f"{installed.kind} runs heartbeat ({installed.schedule}); last check {when}",
-                "" if not late else f"check the {installed.kind} job, or heartbeat install again",
-            )
-        )
+        found.append(scheduler_running(config, installed))
+        last = state.last_check(config.state_dir)
+        late = last is not None and schedule.is_late(installed.schedule, last, now)
+        ago = _ago(now - last) if last else "never"
+        log = config.state_dir / "heartbeat.log"
+        found.append(Finding(not late, f"last check {ago}", f"see {log}" if late else ""))
         for program in ("tmux", *agents.PROGRAMS):
             where = shutil.which(program, path=installed.path)
             if program == "tmux" or shutil.which(program, path=config.path):
@@ -89,6 +97,7 @@ def doctor(config: Config, now: datetime) -> list[Finding]:
             "" if notify_found else "set HEARTBEAT_NOTIFY, or notify in the config file",
         )
     )
+    found += [Finding(False, what, fix) for what, fix in needing]
     for agent, expired, renew in agents.login_expired(config.env, now):
         found.append(
             Finding(
@@ -106,6 +115,113 @@ def doctor(config: Config, now: datetime) -> list[Finding]:
         )
     )
     return found
+
+
+HELPER_SECONDS = 5.0  # a hung launchctl, systemctl or crontab gives one line, not a hung doctor
+CRON_DAEMONS = ("cron", "crond")  # Debian's and cronie's daemons; busybox's calls itself crond
+
+
+def scheduler_running(config: Config, installed: schedule.Installed) -> Finding:
+    """Whether the scheduler will really run heartbeat: what the scheduler itself says,
+    not whether a check ran lately (a check run by hand proves nothing about cron)."""
+    uid = os.getuid()
+    if installed.kind == "launchd":
+        target = f"gui/{uid}/{schedule.LABEL}"
+        answer = ask(["launchctl", "print", target])
+        if isinstance(answer, str):
+            return Finding(False, answer, "")
+        if answer.returncode != 0:
+            plist = installed.files[0] if installed.files else f"{schedule.LABEL}.plist"
+            return Finding(
+                False, f"launchd has not loaded {target}", f"launchctl bootstrap gui/{uid} {plist}"
+            )
+        return Finding(True, f"launchd has {target} loaded ({installed.schedule})")
+    if installed.kind == "systemd":
+        timer = f"{schedule.UNIT}.timer"
+        answer = ask(["systemctl", "--user", "is-active", timer])
+        if isinstance(answer, str):
+            return Finding(False, answer, "")
+        said = answer.stdout.strip() or answer.stderr.strip() or f"exit {answer.returncode}"
+        if said != "active":
+            return Finding(
+                False,
+                f"systemd's {timer} is not active ({said})",
+                f"systemctl --user enable --now {timer}",
+            )
+        return Finding(True, f"systemd's {timer} is active ({installed.schedule})")
+    return _cron(config, installed)
+
+
+def _cron(config: Config, installed: schedule.Installed) -> Finding:
+    answer = ask([config.env.get("HEARTBEAT_CRONTAB", "crontab"), "-l"])
+    if isinstance(answer, str):
+        return Finding(False, answer, "")
+    if answer.returncode != 0 or not has_marked_line(answer.stdout):
+        return Finding(False, "heartbeat's line is not in your crontab", "heartbeat install")
+    if sys.platform == "darwin":  # macOS's launchd starts cron when a crontab exists
+        return Finding(True, f"heartbeat's line is in your crontab ({installed.schedule})")
+    daemon = cron_daemon()
+    if daemon is None:
+        return Finding(
+            False,
+            "cron is not running: no cron daemon, so heartbeat's crontab line never runs",
+            "start it (sudo systemctl enable --now cron, or sudo service cron start)",
+        )
+    return Finding(
+        True, f"cron is running (process {daemon}) with heartbeat's line ({installed.schedule})"
+    )
+
+
+def has_marked_line(crontab: str) -> bool:
+    """Whether the crontab holds heartbeat's marker followed by its job line."""
+    lines = crontab.splitlines()
+    return any(
+        line == schedule.MARKER and following.strip() and not following.lstrip().startswith("#")
+        for line, following in itertools.pairwise(lines)
+    )
+
+
+def cron_daemon(proc: Path = Path("/proc")) -> int | None:
+    """The process id of a running cron daemon, as /proc names processes; None when
+    there is none (or no /proc to ask)."""
+    try:
+        pids = [name for name in os.listdir(proc) if name.isdigit()]
+    except OSError:
+        return None
+    for pid in pids:
+        try:
+            comm = (proc / pid / "comm").read_text().strip()
+            argv0 = (proc / pid / "cmdline").read_bytes().split(b"\0", 1)[0]
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+        if comm in CRON_DAEMONS or os.path.basename(argv0.decode(errors="replace")) in CRON_DAEMONS:
+            return int(pid)
+    return None
+
+
+def ask(argv: list[str], seconds: float = HELPER_SECONDS) -> subprocess.CompletedProcess[str] | str:
+    """Run a helper within `seconds`: its answer, or one line saying why there is none.
+    In a process group of its own, ended whole on time, so that nothing it started keeps
+    the doctor waiting."""
+    try:
+        process = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+    except OSError as error:
+        return f"{argv[0]} cannot run: {error.strerror}"
+    try:
+        out, err = process.communicate(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(OSError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        return f"{' '.join(argv[:2])} did not answer within {seconds:g} s"
+    return subprocess.CompletedProcess(argv, process.returncode, out, err)
 
 
 def _tmux(config: Config) -> Finding:
@@ -131,15 +247,24 @@ def _socket_folder(config: Config) -> Finding:
     return Finding(True, f"socket folder {folder} is private")
 
 
-def _notes(config: Config) -> Finding:
+def _notes(config: Config, problems: list[str]) -> list[Finding]:
+    """What reading the notes as a check does found wrong (a note others may write,
+    a link, a line it cannot read), each with its fix; or that all is well."""
     folder = config.notes_dir
     label = label_of(folder)
     if not folder.is_dir():
-        return Finding(False, f"notes folder {label} not found", f"mkdir -m 700 {label}")
-    refused = trust.unsafe(folder, label)
-    if refused:
-        return Finding(False, refused.split(": ", 1)[1], "")
-    return Finding(True, f"notes folder {label} is yours and not writable by others")
+        return [Finding(False, f"notes folder {label} not found", f"mkdir -m 700 {label}")]
+    if not problems:
+        return [Finding(True, f"notes folder {label}: every note is yours and read")]
+    return [Finding(False, *_fix_of(problem)) for problem in problems]
+
+
+def _fix_of(problem: str) -> tuple[str, str]:
+    """`FILE: what is wrong: the fix` as a finding's text and fix, where it says one."""
+    what, _, fix = problem.rpartition(": ")
+    if fix.split(" ", 1)[0] in ("chmod", "chown", "setfacl", "heartbeat", "mkdir", "use"):
+        return what, fix
+    return problem, ""
 
 
 def doctor_ok(findings: list[Finding]) -> bool:

@@ -70,8 +70,8 @@ def status(config: Config, now: datetime) -> tuple[list[Row], list[str]]:
     allowed = None if config.settings.trust_owned_notes else AllowList.load(config.state_dir)
     trusted = watched_sockets(config, [entry for _, entry in selection.managed], allowed)
     for _, entry in selection.managed:
-        if entry.socket not in trusted:
-            # Never connected to before approval: what runs there is not known.
+        if entry.socket not in trusted or (allowed is not None and not allowed.allows(entry)):
+            # Never connected to (nor its folder read) before approval: not known.
             unknown = State.UNKNOWN.value
             rows.append(Row(entry.name, unknown, *_about(entry), None, "needs approval"))
             continue
@@ -185,3 +185,37 @@ def _about(entry: Entry) -> tuple[str, str, str, str]:
     """Its socket, folder, command (as one line) and place in the notes."""
     command = entry.command if isinstance(entry.command, str) else shlex.join(entry.command)
     return entry.socket, entry.dir, command, entry.location
+
+
+# The states no check mends by itself: a person must see to them.
+NEEDS_A_PERSON = frozenset(
+    {State.GAVE_UP, State.AUTH_EXPIRED, State.STALLED, State.UNKNOWN, State.UNLISTED}
+)
+
+
+def needs_person(row: Row) -> bool:
+    """Whether a row is one a person must see to (`doctor` lists them)."""
+    return row.state in NEEDS_A_PERSON or "not restarted" in (row.last_status or "")
+
+
+def needing_a_person(rows: list[Row]) -> list[tuple[str, str]]:
+    """The rows a person must see to, each as what it is and the command that helps."""
+    needing = []
+    for row in rows:
+        if needs_person(row):
+            said = f" ({row.last_status})" if row.last_status and row.state != "unlisted" else ""
+            needing.append((f"{row.name}: {row.state}{said}", what_to_do(row)))
+    return needing
+
+
+def what_to_do(row: Row) -> str:
+    """The command that helps with a row that needs a person."""
+    if row.last_status == "needs approval":
+        return f"heartbeat allow {row.name}"
+    if row.state == State.UNLISTED.value:
+        return (row.last_status or "").rpartition(": ")[2]
+    if row.state in (State.GAVE_UP.value, State.AUTH_EXPIRED.value):
+        return f"heartbeat reset {row.name}" + (" once logged in" if "auth" in row.state else "")
+    if row.state == State.UNKNOWN.value:
+        return "its tmux server did not answer: heartbeat status"
+    return f"heartbeat tail {row.name}"
