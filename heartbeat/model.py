@@ -67,6 +67,8 @@ class State(StrEnum):
     REMOTE = "remote"  # another machine's entry (its `host:`): never judged here
     UNKNOWN = "unknown"  # its socket is not connected to yet (unapproved), or did not answer
     UNLISTED = "unlisted"  # a session on a watched socket that no open entry names
+    # A command heartbeat did not launch, which it may have to restart: `heartbeat allow`.
+    NEEDS_APPROVAL = "needs approval"
 
 
 HELD = frozenset({State.GAVE_UP, State.AUTH_EXPIRED})
@@ -161,6 +163,12 @@ class Entry:
     @property
     def stall_mode(self) -> StallMode:
         return StallMode(self.options.get("on-stall", StallMode.NOTIFY))
+
+    @property
+    def may_restart(self) -> bool:
+        """Whether heartbeat may one day have to start it again (its restart modes): only
+        then does a command heartbeat did not launch need a person's approval."""
+        return self.restart_mode is not RestartMode.NEVER or self.stall_mode is StallMode.RESTART
 
     @property
     def line(self) -> int:

@@ -249,6 +249,7 @@ def test_the_list_call_asks_for_pane_commands_only_for_the_skills_lines(
     sandbox.server.new_session("docs", window_command="sleep 600")
     with sandbox.note().open("a") as note:
         note.write(f"- docs: `tmux -S {sandbox.socket} new -d -s docs 'sleep 600'`\n")
+    sandbox.allow("docs")  # else it is asked about: started by hand, it may need a restart
     log.unlink()
     assert sandbox.check(env=env).returncode == 0
     assert "pane_current_command" in log.read_text()

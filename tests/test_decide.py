@@ -301,7 +301,14 @@ def test_a_command_nobody_allowed_is_not_restarted_but_asked_about() -> None:
     assert plan.decision.action is Action.APPROVE and plan.decision.needs_person
     assert plan.decision.status == "dead, new command not run: heartbeat allow api"
     assert plan.problem == "memory/x.md:1: api: new command, not run: heartbeat allow api"
-    assert decide.plan(sighting(UP, approved=False), NOW).problem is None  # nothing to run
+    # Running: nothing to run yet, but asked about now, while a person is likely there.
+    running = decide.plan(sighting(UP, approved=False), NOW)
+    assert running.decision.action is Action.NONE and running.decision.needs_person
+    assert running.problem == "memory/x.md:1: api: needs approval: heartbeat allow api"
+    # An entry heartbeat would never restart has nothing to approve.
+    never = sighting(UP, approved=False, entry=entry(restart="never"))
+    assert decide.plan(never, NOW).problem is None
+    assert not decide.plan(never, NOW).decision.needs_person
 
 
 def test_a_stopped_runs_line_says_what_git_says_it_did() -> None:

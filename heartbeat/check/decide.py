@@ -271,6 +271,12 @@ def plan(
     problem = None
     if decision.action is Action.RESTART and not sighting.approved:
         decision, problem = _awaiting_approval(sighting, decision)
+    elif asks_approval(sighting):
+        # Asked while it runs and a person is likely there (it was just started by
+        # hand), not at its death, at night: printed once, exit 1 until it is allowed.
+        name = entry.name
+        problem = f"{entry.location}: {name}: needs approval: heartbeat allow {name}"
+        decision = replace(decision, needs_person=True)
     resume = None
     if decision.action is Action.RESTART and sighting.keeps_sessions:
         decision, resume = _how_restarted(sighting, decision)
@@ -304,6 +310,16 @@ def _how_restarted(
         stale = session == sighting.record.stale_session
         why = "its session did not resume before" if stale else "its command cannot be resumed"
     return replace(decision, status=f"{base}, restarted afresh ({why})"), None
+
+
+def asks_approval(sighting: Sighting) -> bool:
+    """Whether a running entry waits for a person's approval: its command was not
+    launched by heartbeat nor allowed, and heartbeat may one day have to restart it."""
+    return (
+        not sighting.approved
+        and sighting.entry.may_restart
+        and sighting.observed.state in RUNNING_STATES
+    )
 
 
 def _awaiting_approval(sighting: Sighting, decision: Decision) -> tuple[Decision, str]:

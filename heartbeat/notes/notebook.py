@@ -20,7 +20,7 @@ from heartbeat.errors import NoteError, RefusedError
 from heartbeat.model import Entry
 from heartbeat.notes.cache import NoteCache, key_of
 from heartbeat.notes.edit import Edit, apply_edits, carried_block
-from heartbeat.notes.parse import CLOSED_PREFIX, Note, ReadContext, note_date, parse
+from heartbeat.notes.parse import CLOSED_PREFIX, SLUG, Note, ReadContext, note_name, parse
 
 if TYPE_CHECKING:
     from heartbeat import render
@@ -32,10 +32,11 @@ MAX_NOTE_BYTES = 5 * 1024 * 1024
 # Copies that sync tools make when two machines edit one note (Dropbox, Nextcloud,
 # iCloud, Syncthing): reported, since their entries would otherwise go unseen.
 CONFLICT_COPY = re.compile(
-    r"(\d{4}-\d{2}-\d{2})(?: \([^)]*conflict[^)]*\)| \d+|\.sync-conflict-[^.]*)\.md",
+    rf"(\d{{4}}-\d{{2}}-\d{{2}}(?:-{SLUG})?)"
+    r"(?: \([^)]*conflict[^)]*\)| \d+|\.sync-conflict-[^.]*)\.md",
     re.IGNORECASE,
 )
-ICLOUD_PLACEHOLDER = re.compile(r"\.(\d{4}-\d{2}-\d{2})\.md\.icloud")
+ICLOUD_PLACEHOLDER = re.compile(rf"\.((\d{{4}}-\d{{2}}-\d{{2}})(-{SLUG})?)\.md\.icloud")
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,12 @@ class LoadedNote:
     day: date
     text: str | None  # None when the note came from the parse cache, unread
     note: Note
+    slug: str = ""  # "" for the day's plain note, else the slug of `YYYY-MM-DD-<slug>.md`
+
+    @property
+    def order(self) -> tuple[date, str]:
+        """Where the note stands among the others: by day, the plain note first."""
+        return self.day, self.slug
 
 
 def label_of(path: Path) -> str:
@@ -120,13 +127,14 @@ class Notebook:
         if refused:
             self.problems.append(f"{refused} (no note in it is read)")
             return
-        found: list[tuple[date, Path]] = []
+        found: list[tuple[date, str, Path]] = []
         for name in os.listdir(self.folder_fd):
             child = folder / name
-            day = note_date(child.name)
-            if day is None:
+            named = note_name(child.name)
+            if named is None:
                 self._notice_sync_files(child)
                 continue
+            day, slug = named
             if day > self.today:
                 # Written while the clock was ahead: its entries are still watched.
                 self.problems.append(
@@ -143,13 +151,13 @@ class Notebook:
             if refused:
                 self.problems.append(refused)
             elif stat.S_ISREG(info.st_mode):
-                found.append((day, child))
+                found.append((day, slug, child))
             else:  # a folder or a FIFO named like a note: never opened
                 self.problems.append(f"{label_of(child)}: not a regular file: left alone")
         self.cache = NoteCache.load(self.config.state_dir)
         self.loaded = []
-        for day, path in sorted(found):
-            loaded = self.read(path, day)
+        for day, slug, path in sorted(found):
+            loaded = self.read(path, day, slug=slug)
             if loaded is not None:
                 self.loaded.append(loaded)
         if self.keep_cache:
@@ -165,15 +173,21 @@ class Notebook:
             )
         placeholder = ICLOUD_PLACEHOLDER.fullmatch(child.name)
         if placeholder:
-            day = date.fromisoformat(placeholder[1])
-            self.placeholders.add(day)
+            try:
+                day = date.fromisoformat(placeholder[2])
+            except ValueError:
+                return  # not a day: not a note's placeholder
+            if not placeholder[3]:
+                self.placeholders.add(day)  # the plain note: never created beside it
             if day >= self.window_start():
                 self.problems.append(
                     f"{label}: {placeholder[1]}.md is in iCloud but not downloaded, so its "
                     "entries are not watched: open it once (or: brctl download)"
                 )
 
-    def read(self, path: Path, day: date, with_text: bool = False) -> LoadedNote | None:
+    def read(
+        self, path: Path, day: date, with_text: bool = False, slug: str = ""
+    ) -> LoadedNote | None:
         """The note parsed; from the cache, unread, when it has not changed since."""
         label = label_of(path)
         old = day < self.window_start()
@@ -185,7 +199,7 @@ class Notebook:
                 cached = self.cache.get(path, key_of(stamp, *inputs)) if stamp else None
                 if cached is not None:
                     self.problems.extend(str(problem) for problem in cached.problems)
-                    return LoadedNote(path, day, None, cached)
+                    return LoadedNote(path, day, None, cached, slug)
             # Only a still note: a half-written one would name entries by half (a
             # restart in the wrong folder) or not at all.
             opened = self._opener(label, in_folder)
@@ -203,7 +217,7 @@ class Notebook:
         if self.cache is not None:
             self.cache.put(path, key_of(stamp, *inputs), note, stamp)
         self.problems.extend(str(problem) for problem in note.problems)
-        return LoadedNote(path, day, text, note)
+        return LoadedNote(path, day, text, note, slug)
 
     def _opener(self, label: str, in_folder: int | None) -> files.Opener | None:
         """How a note is opened: in the notes folder as it was opened (never through a
@@ -224,16 +238,16 @@ class Notebook:
     def reload(self, path: Path, with_text: bool = False) -> None:
         for index, loaded in enumerate(self.loaded):
             if loaded.path == path:
-                fresh = self.read(path, loaded.day, with_text)
+                fresh = self.read(path, loaded.day, with_text, loaded.slug)
                 if fresh is not None:
                     self.loaded[index] = fresh
                 return
-        day = note_date(path.name)
-        if day is not None:
-            fresh = self.read(path, day)
+        named = note_name(path.name)
+        if named is not None:
+            fresh = self.read(path, named[0], slug=named[1])
             if fresh is not None:
                 self.loaded.append(fresh)
-                self.loaded.sort(key=lambda item: item.day)
+                self.loaded.sort(key=lambda item: item.order)
 
     def window_start(self) -> date:
         return self.today - timedelta(days=self.config.carry_days)
@@ -243,7 +257,12 @@ class Notebook:
         return [loaded for loaded in self.loaded if loaded.day >= start]
 
     def note_of_today(self) -> LoadedNote | None:
-        return next((item for item in self.loaded if item.day == self.today), None)
+        """Today's plain note, the one heartbeat writes new entries into."""
+        return next((item for item in self.loaded if item.order == (self.today, "")), None)
+
+    def notes_of_today(self) -> list[LoadedNote]:
+        """Today's notes: the plain one and the slugged ones beside it."""
+        return [item for item in self.loaded if item.day == self.today]
 
     def edit(
         self,
@@ -256,7 +275,8 @@ class Notebook:
         are written by the next check."""
         label = label_of(path)
         known = next((item.text for item in self.loaded if item.path == path), None)
-        day = note_date(path.name) or self.today
+        named = note_name(path.name)
+        day = named[0] if named is not None else self.today
 
         def build(text: str) -> str:
             note = parse(text, label, day, self.context)
@@ -320,7 +340,7 @@ def select(book: Notebook) -> Selection:
     managed: list[tuple[LoadedNote, Entry]] = []
     closed: set[tuple[str, str]] = set()
     for group in groups.values():
-        group.sort(key=lambda pair: (pair[0].day, pair[1].line))
+        group.sort(key=lambda pair: (pair[0].order, pair[1].line))
         newest_note, newest = group[-1]
         for _, older in group[:-1]:
             if older.is_open:
@@ -332,7 +352,7 @@ def select(book: Notebook) -> Selection:
             managed.append((newest_note, newest))
         else:
             closed.add(newest.key)
-    managed.sort(key=lambda pair: (pair[0].day, pair[1].line))
+    managed.sort(key=lambda pair: (pair[0].order, pair[1].line))
     return Selection(managed, problems, closed)
 
 
@@ -371,9 +391,8 @@ def carry_over(book: Notebook, stamp: str) -> None:
 
 def _to_carry(book: Notebook) -> dict[tuple[str, str], tuple[LoadedNote, Entry]]:
     """The newest open entry of each name that earlier notes in the window hold and
-    today's note does not."""
-    today_note = book.note_of_today()
-    today_keys = {entry.key for entry in today_note.note.entries} if today_note else set()
+    today's notes do not (an entry in today's slugged note is watched where it is)."""
+    today_keys = {entry.key for today in book.notes_of_today() for entry in today.note.entries}
     newest: dict[tuple[str, str], tuple[LoadedNote, Entry]] = {}
     for loaded in book.in_window():
         if loaded.day >= book.today:

@@ -21,7 +21,10 @@ from heartbeat.shell import KNOWN_VARIABLES
 SECTION_TITLE = "Active Long-Running Processes"
 BOM = "\ufeff"
 _SECTION_KEY = SECTION_TITLE.casefold()
-NOTE_NAME = re.compile(r"(\d{4})-(\d{2})-(\d{2})\.md")
+# A day's note: `YYYY-MM-DD.md`, or a slugged one beside it, `YYYY-MM-DD-<slug>.md`, as
+# OpenClaw's session-memory hook writes (`2026-01-16-vendor-pitch.md`, `2026-01-16-1430.md`).
+SLUG = r"[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?"
+NOTE_NAME = re.compile(rf"(\d{{4}})-(\d{{2}})-(\d{{2}})(?:-({SLUG}))?\.md")
 CLOSED_PREFIX = "closed"  # a status line that closes an entry without a box starts so
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
@@ -79,11 +82,19 @@ def split_lines(text: str) -> list[str]:
 
 
 def note_date(filename: str) -> date | None:
+    named = note_name(filename)
+    return named[0] if named is not None else None
+
+
+def note_name(filename: str) -> tuple[date, str] | None:
+    """The day a note is of and its slug ("" for the day's plain note), or None for a
+    file that is not a daily note (`2026-12-02.md.bak`, `2026-12-02-.md`, `2026-02-30.md`).
+    A day's notes are read in this order: the plain one first, then by slug."""
     match = NOTE_NAME.fullmatch(filename)
     if not match:
         return None
     try:
-        return date(int(match[1]), int(match[2]), int(match[3]))
+        return date(int(match[1]), int(match[2]), int(match[3])), match[4] or ""
     except ValueError:
         return None
 

@@ -137,10 +137,16 @@ def verify_entry(config: Config, now: datetime, name: str) -> VerifyReport:
     """Everything that tells whether NAME's work is done: works on any entry, even closed."""
     book = Notebook(config, now.date())
     book.read_all()
-    entries = [e for loaded in book.in_window() for e in loaded.note.entries if e.name == name]
+    entries = [
+        (loaded.order, e)
+        for loaded in book.in_window()
+        for e in loaded.note.entries
+        if e.name == name
+    ]
     if not entries:
         raise RefusedError(f"no entry named {name} in {label_of(config.notes_dir)}")
-    entry = max(entries, key=lambda e: (e.note_date, e.is_open, e.line))
+    # The newest, an open one first within its day; a day's plain note, then its slugged ones.
+    entry = max(entries, key=lambda pair: (pair[0][0], pair[1].is_open, pair[0], pair[1].line))[1]
     saved = state.load(config.state_dir)
     record = saved.records.get(StateFile.key(entry.socket, entry.name), Record())
     pane_lines: list[str] = []

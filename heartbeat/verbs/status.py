@@ -18,7 +18,7 @@ from heartbeat.check.observe import (
 from heartbeat.check.start import tmux_at
 from heartbeat.config import Config
 from heartbeat.errors import TmuxError
-from heartbeat.model import HELD, LIVE, Entry, Pane, Record, State
+from heartbeat.model import HELD, LIVE, Entry, Pane, Record, RestartMode, State
 from heartbeat.notes.notebook import Notebook, select
 from heartbeat.state import StateFile
 from heartbeat.trust import AllowList
@@ -70,10 +70,14 @@ def status(config: Config, now: datetime) -> tuple[list[Row], list[str]]:
     allowed = None if config.settings.trust_owned_notes else AllowList.load(config.state_dir)
     trusted = watched_sockets(config, [entry for _, entry in selection.managed], allowed)
     for _, entry in selection.managed:
-        if entry.socket not in trusted or (allowed is not None and not allowed.allows(entry)):
-            # Never connected to (nor its folder read) before approval: not known.
-            unknown = State.UNKNOWN.value
-            rows.append(Row(entry.name, unknown, *_about(entry), None, "needs approval"))
+        approved = allowed is None or allowed.allows(entry)
+        if entry.socket not in trusted:
+            # Never connected to before approval: what runs there is not known.
+            rows.append(
+                _needs_approval(entry, saved)
+                if entry.may_restart
+                else Row(entry.name, State.UNKNOWN.value, *_about(entry), None, "needs approval")
+            )
             continue
         if entry.options.get("host", config.host) != config.host:
             # Another machine's: never judged, never restarted here.
@@ -92,7 +96,15 @@ def status(config: Config, now: datetime) -> tuple[list[Row], list[str]]:
             continue
         pane = snapshots[entry.socket].get(entry.name)
         record = saved.records.get(StateFile.key(entry.socket, entry.name), Record())
-        rows.append(_row(config, entry, pane, record, problems, now))
+        if not approved and entry.may_restart:
+            observed = look_at(config, entry, pane, record, problems)[0]
+            closes = (
+                observed.state is State.FINISHED and entry.restart_mode is RestartMode.ON_FAILURE
+            )
+            if not closes:  # the next check would close a finished one, unasked
+                rows.append(_needs_approval(entry, saved, pane))
+                continue
+        rows.append(_row(config, entry, pane, record, problems, now, approved))
     if config.socket not in snapshots and config.socket not in silent:
         try:  # the configured socket is watched even while no entry names it
             snapshots[config.socket] = tmux_at(config, config.socket).snapshot().panes
@@ -121,6 +133,18 @@ def _unlisted(
     return rows
 
 
+def _needs_approval(entry: Entry, saved: StateFile, pane: Pane | None = None) -> Row:
+    """A command nobody approved, which heartbeat may have to restart: nothing of it is
+    looked at (its folder, its agent's files) until `heartbeat allow NAME`."""
+    since = (
+        datetime.fromtimestamp(pane.created).strftime("%Y-%m-%d %H:%M")
+        if pane is not None and pane.created
+        else saved.record(entry.socket, entry.name).since
+    )
+    hint = f"heartbeat allow {entry.name}"
+    return Row(entry.name, State.NEEDS_APPROVAL.value, *_about(entry), since, hint)
+
+
 def _row(
     config: Config,
     entry: Entry,
@@ -128,6 +152,7 @@ def _row(
     record: Record,
     problems: list[str],
     now: datetime,
+    approved: bool = True,
 ) -> Row:
     observed = look_at(config, entry, pane, record, problems)[0]
     shown = observed.state
@@ -143,7 +168,8 @@ def _row(
             shown, until = State.WAITING, waiting
         elif record.resumed and _within(record.started_at, RESUME_FAILS_WITHIN):
             shown = State.RESUMING
-    progress = prd.read(prd.path_for(entry.command, entry.dir))
+    # Its folder is read only once it is approved.
+    progress = prd.read(prd.path_for(entry.command, entry.dir)) if approved else None
     since = (
         datetime.fromtimestamp(pane.created).strftime("%Y-%m-%d %H:%M")
         if pane is not None and pane.created
