@@ -152,47 +152,68 @@ def test_the_first_launch_with_notes_records_it(sandbox: Sandbox) -> None:
     assert path.read_text() == before + f'notes = "{sandbox.notes}"\n'
 
 
-@pytest.mark.user_crontab  # install and uninstall run (systemd's files, in the sandbox's HOME)
-def test_a_folder_the_schedule_does_not_check_is_said_once(sandbox: Sandbox) -> None:
-    other = sandbox.root / "other"
-    other.mkdir(mode=0o700)
-    elsewhere = dict(sandbox.env, HEARTBEAT_NOTES=str(other))
-    assert sandbox.check("--quiet", env=elsewhere).returncode == 0  # nothing installed
+WARNING = (
+    "notes folder {used} is not the one the schedule checks ({scheduled}): see heartbeat init\n"
+)
 
-    installed = sandbox.run("install", "--systemd")
+
+def install_here(box: Sandbox) -> None:
+    installed = box.run("install", "--systemd")  # systemd's files, in the sandbox's HOME
     assert installed.returncode == 0, installed.stderr
-    assert f"it checks the notes in {sandbox.notes}" in installed.stdout
-    record = json.loads((sandbox.state / "installed.json").read_text())
-    assert record["notes"] == str(sandbox.notes)
+    assert f"it checks the notes in {box.notes}" in installed.stdout
+    record = json.loads((box.state / "installed.json").read_text())
+    assert record["notes"] == str(box.notes)
 
-    warning = (
-        f"notes folder {other} is not the one the schedule checks ({sandbox.notes}): "
-        "see heartbeat init\n"
-    )
+
+def folder(box: Sandbox, name: str) -> tuple[Path, dict[str, str]]:
+    """Another notes folder, and the environment that uses it."""
+    other = box.root / name
+    other.mkdir(mode=0o700)
+    return other, dict(box.env, HEARTBEAT_NOTES=str(other))
+
+
+@pytest.mark.user_crontab  # install runs
+@pytest.mark.timeout(180)  # a busy two-core machine
+def test_a_folder_the_schedule_does_not_check_is_said_once(sandbox: Sandbox) -> None:
+    other, elsewhere = folder(sandbox, "other")
+    assert sandbox.check("--quiet", env=elsewhere).returncode == 0  # nothing installed
+    install_here(sandbox)
+
     first = sandbox.check("--quiet", env=elsewhere)
     second = sandbox.check("--quiet", env=elsewhere)
     status = sandbox.run("status", env=elsewhere)
     same = sandbox.check("--quiet")  # the scheduled folder itself
 
+    warning = WARNING.format(used=other, scheduled=sandbox.notes)
     assert (first.returncode, first.stdout, first.stderr) == (1, "", warning)
     assert (second.returncode, second.stdout, second.stderr) == (0, "", "")  # said once
     assert status.returncode == 0 and "is not the one the schedule checks" not in status.stderr
     assert (same.returncode, same.stderr) == (0, "")
+
+
+@pytest.mark.user_crontab  # install and uninstall run
+@pytest.mark.timeout(180)  # a busy two-core machine
+def test_a_new_pair_or_a_new_choice_is_news_again(sandbox: Sandbox) -> None:
+    other, elsewhere = folder(sandbox, "other")
+    install_here(sandbox)
+    assert sandbox.run("status", env=elsewhere).stderr.endswith(
+        WARNING.format(used=other, scheduled=sandbox.notes)
+    )
 
     third = sandbox.root / "third"
     launched = sandbox.run(
         "launch", "api", "--dir", str(sandbox.root), "--notes", str(third), "--", "x"
     )
     assert launched.returncode == 0, launched.stderr
-    assert f"notes folder {third} is not the one the schedule checks" in launched.stderr
+    assert launched.stderr == WARNING.format(used=third, scheduled=sandbox.notes)
 
-    # A new choice makes it news again: init, then the same mismatch.
+    # A new choice makes it news again: init, then the same pair as before.
     chosen = sandbox.run("init", "--notes", str(other), env=elsewhere)
     assert f"the schedule checks {sandbox.notes}: run heartbeat install again" in chosen.stderr
-    assert sandbox.run("status", env=elsewhere).stderr.endswith(warning)
+    assert sandbox.run("status", env=elsewhere).stderr.endswith(
+        WARNING.format(used=other, scheduled=sandbox.notes)
+    )
 
     assert sandbox.run("uninstall").returncode == 0
-    other_again = sandbox.root / "fourth"
-    other_again.mkdir(mode=0o700)
-    quiet = dict(sandbox.env, HEARTBEAT_NOTES=str(other_again))
-    assert sandbox.run("status", env=quiet).stderr == ""  # nothing installed: nothing said
+    _, fourth = folder(sandbox, "fourth")
+    assert sandbox.run("status", env=fourth).stderr == ""  # nothing installed: nothing said
