@@ -58,6 +58,7 @@ def test_from_another_tmux_servers_pane_it_attaches_there(sandbox: Sandbox) -> N
     assert clients(sandbox.server) == ["api"]
 
 
+@pytest.mark.timeout(120)  # three processes to start, on a loaded machine
 def test_inside_a_client_of_the_same_server_it_switches_that_client(sandbox: Sandbox) -> None:
     start_agent(sandbox)
     sandbox.server.cmd("new-session", "-d", "-s", "home", "sleep", "600")

@@ -7,6 +7,7 @@ import re
 import sys
 from datetime import datetime
 
+import pytest
 from conftest import Sandbox
 from test_launch_and_check import launch
 
@@ -63,6 +64,7 @@ def test_without_a_terminal_it_prints_one_snapshot(sandbox: Sandbox) -> None:
         assert said in refused.stderr.splitlines()[-1], refused.stderr
 
 
+@pytest.mark.timeout(120)  # three processes to start, on a loaded machine
 def test_the_live_view_follows_the_sessions_and_ctrl_c_leaves_it(sandbox: Sandbox) -> None:
     launch(sandbox, "api", "codex", "exec", "work")
     view = heartbeat_argv(sandbox, "status", "--watch", "--interval", "0.5")
