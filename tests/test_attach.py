@@ -15,7 +15,7 @@ from pathlib import Path
 import libtmux
 import pytest
 from conftest import Sandbox
-from test_watch import heartbeat_argv, reporting
+from test_watch import STARTS, heartbeat_argv, reporting
 
 from heartbeat.tmux import server
 
@@ -52,12 +52,13 @@ def test_from_another_tmux_servers_pane_it_attaches_there(sandbox: Sandbox) -> N
     # The person's pane: tmux sets $TMUX in it, naming the other server.
     desk.cmd("new-session", "-d", "-s", "person", "-x", "120", "-y", "30", *attach)
 
-    sandbox.wait(lambda: MARK in shown(desk, "person"))
+    sandbox.wait(lambda: MARK in shown(desk, "person"), STARTS)
     # A client of the agents' server, inside the person's pane: $TMUX was left out for it
     # (tmux refuses to nest a client while $TMUX names another server).
     assert clients(sandbox.server) == ["api"]
 
 
+@pytest.mark.timeout(120)  # three processes to start, on a loaded machine
 def test_inside_a_client_of_the_same_server_it_switches_that_client(sandbox: Sandbox) -> None:
     start_agent(sandbox)
     sandbox.server.cmd("new-session", "-d", "-s", "home", "sleep", "600")
@@ -65,15 +66,15 @@ def test_inside_a_client_of_the_same_server_it_switches_that_client(sandbox: San
     # The person's terminal is a client of the agents' server, showing session `home`.
     client = ["env", "-u", "TMUX", "tmux", "-S", sandbox.socket, "attach-session", "-t", "=home"]
     desk.cmd("new-session", "-d", "-s", "person", "-x", "120", "-y", "30", *client)
-    sandbox.wait(lambda: clients(sandbox.server) == ["home"])
+    sandbox.wait(lambda: clients(sandbox.server) == ["home"], STARTS)
 
     # In `home`'s pane, the person runs heartbeat attach.
     attach = reporting(heartbeat_argv(sandbox, "attach", "api"), "attach")
     sandbox.server.cmd("respawn-pane", "-k", "-t", "=home:", *attach)
 
-    sandbox.wait(lambda: clients(sandbox.server) == ["api"])  # switched: still one client
-    sandbox.wait(lambda: MARK in shown(desk, "person"))
-    sandbox.wait(lambda: "attach exited: 0" in shown(sandbox.server, "home"))
+    sandbox.wait(lambda: clients(sandbox.server) == ["api"], STARTS)  # switched: still one client
+    sandbox.wait(lambda: MARK in shown(desk, "person"), STARTS)
+    sandbox.wait(lambda: "attach exited: 0" in shown(sandbox.server, "home"), STARTS)
 
 
 def test_no_entry_or_no_session_is_one_line(sandbox: Sandbox) -> None:
