@@ -46,6 +46,9 @@ else:  # what only an entry that stopped (or stalled) needs: loaded on first use
 
 CAPTURE_LINES = 50  # the end of a skill-form pane, read for its `EXITED: N`
 REASON_LINES = 30  # the agent's last words, read for why it stopped
+# Of a run log, fewer: it holds all the run said, not a screen, and words it printed
+# before going on (a limit it waited out) are not why it stopped.
+LOG_REASON_LINES = 12
 # How often git is asked again about an agent that stays stalled.
 GIT_EVERY = timedelta(minutes=5)
 EXITED_LINE = re.compile(r"^\s*EXITED:\s*(-?\d+)\s*$")
@@ -468,7 +471,7 @@ def _last_words(
     return list(lines or [])[-REASON_LINES:]
 
 
-def run_log_end(record: Record, count: int = REASON_LINES) -> list[str]:
+def run_log_end(record: Record, count: int = LOG_REASON_LINES) -> list[str]:
     """The last lines of the record's current run log, escapes stripped; read only for
     a run that has just stopped, never by a quiet check."""
     if not record.log:
