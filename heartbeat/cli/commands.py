@@ -188,10 +188,15 @@ def allow(args: argparse.Namespace) -> None:
 @verb(
     NOTES,
     SOCKET,
-    arg("--json", action="store_true", help='print {"heartbeat": [...], "entries": [...]}'),
+    arg("--json", action="store_true", help='print {"heartbeat": {...}, "entries": [...]}'),
+    arg("--all", action="store_true", help="also the finished and closed entries"),
 )
 def status(args: argparse.Namespace) -> None:
     """Show every watched entry and its live state; changes nothing.
+
+    Columns: name, state, age (in that state; a live run: since it started), restarts
+    today, PRD progress, the last run's verdict, what to do and the last status line.
+    --json gives the same, and heartbeat's own state, as data (README: status --json).
 
     Example: heartbeat status --json
     """
@@ -199,12 +204,16 @@ def status(args: argparse.Namespace) -> None:
 
     current = now()
     config = load_config(args)
-    rows, problems = statuses.status(config, current)
-    header = doctor.watcher_header(config, current)
+    rows, problems = statuses.status(config, current, everything=args.all)
     if args.json:
-        report = {"heartbeat": header, "entries": [row.as_json() for row in rows]}
-        echo(json.dumps(report, indent=2))
+        watcher = doctor.watcher(config, current)
+        report = {
+            "heartbeat": {**watcher.as_json(), "problems": problems},
+            "entries": [row.as_json() for row in rows],
+        }
+        echo(json.dumps(report, indent=2, ensure_ascii=False))
     else:
+        header = doctor.watcher_header(config, current)
         echo("\n".join([*header, "", show.table(rows, current)]))
     for problem in problems:
         echo(problem, err=True)

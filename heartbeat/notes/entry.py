@@ -288,3 +288,13 @@ def _box_column(line: str) -> int | None:
         return None
     box = _BOX.match(line, match.end())
     return box.start(1) if box else None
+
+
+def is_roll_over(status: str) -> bool:
+    """Whether a status line is the roll-over's own bookkeeping (`carried over from
+    ...`, `closed: continued in ...`), not news of the run."""
+    match = STATUS_LINE.fullmatch(status)
+    return match is not None and (
+        match[2].startswith("carried over from ")
+        or match[2].startswith(f"{CLOSED_PREFIX}: continued in ")
+    )
