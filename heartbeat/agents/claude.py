@@ -92,7 +92,7 @@ def asks_in_pane(words: list[str]) -> bool:
 # create_plan.md?" / "> 1. Yes" in #9147), the cursor `>` being U+276F; it may sit on
 # another choice.
 PERMISSION_QUESTIONS = ("Do you want to proceed?", "Do you want to make this edit to")
-FIRST_CHOICE = re.compile(r"\s*(?:\u276f\s*)?1\.\s+Yes\b")
+FIRST_CHOICE = re.compile(r"[\s\u2502]*(?:\u276f\s*)?1\.\s+Yes\b")  # boxed, in some versions
 
 
 def approval_prompt(screen: list[str]) -> str | None:

@@ -165,10 +165,11 @@ def dialog_question(
             for above in reversed(lines[:index]):
                 found = next((q for q in questions if q in above), None)
                 if found is not None:
-                    return above.strip()
+                    return above.strip(BORDER)
             return None
     return None
 
 
+BORDER = " \t\u2502"  # spaces, and the box a dialog may be drawn in (U+2502)
 DIALOG_LINES = 40  # a dialog's question, its details (a command, a diff summary), its choices
 CHOICES_AT_THE_END = 6  # the first choice's place from the bottom: more choices, a footer

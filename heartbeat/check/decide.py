@@ -322,6 +322,7 @@ def _awaiting_approval(sighting: Sighting, decision: Decision) -> tuple[Decision
     entry, record = sighting.entry, sighting.record
     name = entry.name
     problem = f"{entry.location}: {name}: new command, not run: heartbeat allow {name}"
+    seen = decision.status.removesuffix(RESTARTED)
     held = replace(
         decision,
         action=Action.APPROVE,
@@ -329,7 +330,7 @@ def _awaiting_approval(sighting: Sighting, decision: Decision) -> tuple[Decision
         changed=record.state is not decision.state,
         # What the person must do first, then what was seen (`needs approval: heartbeat
         # allow api · dead · not a git repo`).
-        status=f"needs approval: heartbeat allow {name} · {decision.status.removesuffix(RESTARTED)}",
+        status=f"needs approval: heartbeat allow {name} · {seen}",
         needs_person=True,
         failures=tuple(datetime.fromisoformat(t) for t in record.failures),
     )
