@@ -170,8 +170,9 @@ def test_an_unapproved_entry_needs_approval_never_dead(sandbox: Sandbox) -> None
         }
         assert rows["gone"]["reason"] == "new command: heartbeat allow gone"
         assert rows["gone"]["needs_person"] is True
-    table = sandbox.run("status").stdout
-    assert "needs approval" in table and "heartbeat allow gone" in table
+    table = sandbox.run("status")
+    assert table.returncode == 1  # a person is needed
+    assert "needs approval" in table.stdout and "heartbeat allow gone" in table.stdout
 
 
 def test_an_agent_at_its_approval_prompt_is_waiting_for_input(sandbox: Sandbox) -> None:

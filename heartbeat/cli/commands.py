@@ -197,6 +197,8 @@ def status(args: argparse.Namespace) -> None:
     Columns: name, state, age (in that state; a live run: since it started), restarts
     today, PRD progress, the last run's verdict, what to do and the last status line.
     --json gives the same, and heartbeat's own state, as data (README: status --json).
+    Exit 1 when an entry needs a person (approval, an answer, a reset) or a note has a
+    problem.
 
     Example: heartbeat status --json
     """
@@ -217,7 +219,8 @@ def status(args: argparse.Namespace) -> None:
         echo("\n".join([*header, "", show.table(rows, current)]))
     for problem in problems:
         echo(problem, err=True)
-    sys.exit(EXIT_NEEDS_PERSON if problems else EXIT_OK)
+    needed = problems or any(row.needs_person for row in rows)
+    sys.exit(EXIT_NEEDS_PERSON if needed else EXIT_OK)
 
 
 @verb(

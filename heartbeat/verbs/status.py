@@ -46,9 +46,10 @@ from heartbeat.trust import AllowList
 from heartbeat.work import prd
 
 # What a person has to act on: shown first in the live view, `needs_person` in JSON.
+# (A stalled agent is told of once, as a check does; a run `restart: never` left failed
+# needs a person too: see `_stopped`.)
 NEEDS_PERSON = frozenset(
     {State.NEEDS_APPROVAL, State.WAITING_FOR_INPUT, State.GAVE_UP, State.AUTH_EXPIRED}
-    | {State.STALLED}
 )
 # A run that is up: its age counts from its session's start.
 UP = (State.RUNNING, State.STALLED, State.WAITING, State.RESUMING, State.WAITING_FOR_INPUT)
@@ -294,6 +295,7 @@ def row_of(
     """One entry's row, from what was seen of it."""
     entry, record, pane = look.entry, look.record, look.pane
     shown, reason, until, next_restart = _judged(look, now, limits, patterns, real_now)
+    needs_person = shown in NEEDS_PERSON or (reason or "").startswith(NOT_RESTARTED)
     if shown in UP and pane is not None and pane.created:
         since: datetime | None = datetime.fromtimestamp(pane.created)
     else:
@@ -315,7 +317,7 @@ def row_of(
         next_restart,
         record.session or entry.options.get("session") or None,
         record.restarts_on(now.date()),
-        shown in NEEDS_PERSON,
+        needs_person,
     )
 
 
@@ -402,8 +404,11 @@ def _stopped(
     if plan.state is State.GAVE_UP:
         return shown, f"the next check gives up: heartbeat reset {entry.name}", None, None
     if plan.action is Action.REPORT:
-        return shown, f"not restarted (restart: {entry.restart_mode})", None, None
+        return shown, f"{NOT_RESTARTED} (restart: {entry.restart_mode})", None, None
     return shown, None, None, None
+
+
+NOT_RESTARTED = "not restarted"  # what its restart mode leaves to a person
 
 
 def _parsed(text: str | None) -> datetime | None:
