@@ -265,6 +265,18 @@ def test_a_carried_over_entry_shows_its_last_real_status(sandbox: Sandbox) -> No
     assert row["note"]["path"] == str(sandbox.note())
 
 
+def test_a_new_run_of_a_name_shows_none_of_an_earlier_runs_status(sandbox: Sandbox) -> None:
+    sandbox.write_note(
+        SECTION
+        + f"- [x] **api** — `codex exec work`\n  - dir: `{sandbox.root}`\n"
+        + "  - 2026-11-23 09:00 — finished (exit 0)\n",
+        day="2026-11-23",
+    )
+    launch(sandbox, "api", "codex", "exec", "work")  # a new entry, not a carried copy
+
+    assert rows_by_name(sandbox)["api"]["last_status"] is None
+
+
 def test_restarts_are_counted_per_local_day(sandbox: Sandbox) -> None:
     launch(sandbox, "api", "codex", "exec", "work")
     for minutes in (1, 30):

@@ -39,7 +39,7 @@ from heartbeat.model import (
     State,
     iso_local,
 )
-from heartbeat.notes.entry import is_roll_over
+from heartbeat.notes.entry import is_carried, is_roll_over
 from heartbeat.notes.notebook import Notebook, select
 from heartbeat.state import StateFile
 from heartbeat.trust import AllowList
@@ -257,13 +257,14 @@ def _earlier_entries(book: Notebook) -> dict[tuple[str, str], list[Entry]]:
 def _last_status(entry: Entry, same_key: list[Entry]) -> str | None:
     """The entry's last status line that says something of its run: after a roll-over,
     today's copy has only `carried over from ...`, and the run's news is in the entry it
-    was carried from (which ends `closed: continued in ...`)."""
-    for one in [entry, *reversed([e for e in same_key if e.location != entry.location])]:
+    was carried from (which ends `closed: continued in ...`), or further back."""
+    older = [one for one in same_key if one.location != entry.location]
+    for one in [entry, *reversed(older)]:
         real = [line for line in one.statuses if not is_roll_over(line)]
         if real:
             return real[-1]
-        if one is not entry and not any(is_roll_over(line) for line in one.statuses):
-            return None  # an entry not carried over: an earlier run's, not this one's
+        if not any(is_carried(line) for line in one.statuses):
+            return None  # not a copy: what came before was another run's
     return None
 
 
