@@ -204,7 +204,7 @@ def look(config: Config, now: datetime, everything: bool = False) -> Seen:
         if approved:  # nothing of an unapproved entry's folder is read
             progress = prd.read(prd.path_for(entry.command, entry.dir))
             facts["prd"] = f"{progress.done}/{progress.total}" if progress else None
-        if is_open and pane is not None and observed.state is State.RUNNING:
+        if approved and is_open and pane is not None and observed.state is State.RUNNING:
             facts["screen"] = _screen(config, entry, problems)
             facts["said_at"] = said_when(pane, now)
         provider = agents.recognise(entry.command).provider
