@@ -31,6 +31,11 @@ def when(moment: datetime, now: datetime) -> str:
     return f"{moment:%Y-%m-%d %H:%M}"
 
 
+def iso_local(moment: datetime | None) -> str | None:
+    """A local time as `--json` gives it: ISO 8601 with its offset, to the second."""
+    return moment.astimezone().isoformat(timespec="seconds") if moment else None
+
+
 def valid_session_name(name: str) -> bool:
     return SESSION_NAME.fullmatch(name) is not None
 
@@ -67,8 +72,9 @@ class State(StrEnum):
     REMOTE = "remote"  # another machine's entry (its `host:`): never judged here
     UNKNOWN = "unknown"  # its socket is not connected to yet (unapproved), or did not answer
     UNLISTED = "unlisted"  # a session on a watched socket that no open entry names
-    # A command heartbeat did not launch, which it may have to restart: `heartbeat allow`.
-    NEEDS_APPROVAL = "needs approval"
+    NEEDS_APPROVAL = "needs approval"  # a command nobody allowed: never judged dead
+    WAITING_FOR_INPUT = "waiting for input"  # its pane shows the agent's approval prompt
+    CLOSED = "closed"  # (`status --all`) ticked or struck through, not by a finished run
 
 
 HELD = frozenset({State.GAVE_UP, State.AUTH_EXPIRED})
@@ -353,6 +359,9 @@ class Record:
     # again the next time it goes).
     note: str | None = None
     left_notes: bool = False
+    # Restarts on one local day (`status` shows today's): the day, and how many.
+    restarts_day: str | None = None
+    restarts_that_day: int = 0
 
     def for_command(self, digest: str) -> Record:
         """The record as it stands for the command with this digest: a new or edited
@@ -409,6 +418,14 @@ class Record:
 
     def with_baseline(self, baseline: Baseline) -> Record:
         return replace(self, **_baseline_fields(baseline))
+
+    def restarted(self, day: date) -> Record:
+        """One more restart on `day` (the count starts again on another day)."""
+        count = self.restarts_that_day + 1 if self.restarts_day == day.isoformat() else 1
+        return replace(self, restarts_day=day.isoformat(), restarts_that_day=count)
+
+    def restarts_on(self, day: date) -> int:
+        return self.restarts_that_day if self.restarts_day == day.isoformat() else 0
 
     def forgive(self) -> Record:
         """`heartbeat reset`: failed starts forgotten, and seen afresh if held."""

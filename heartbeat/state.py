@@ -10,7 +10,7 @@ import contextlib
 import json
 import os
 from dataclasses import dataclass, field, fields
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -159,9 +159,17 @@ def _check_times(record: Record) -> None:
     for when in (*record.failures, *times):
         if when is not None and datetime.fromisoformat(when).tzinfo is not None:
             raise ValueError("a time with a zone: heartbeat writes local times")
+    if record.restarts_day is not None:
+        date.fromisoformat(record.restarts_day)  # TypeError or ValueError: rebuilt
     if record.started_at is not None:
         datetime.fromtimestamp(float(record.started_at))  # OverflowError: rebuilt
-    numbers = (record.exit_code, record.pid, record.activity, record.seen_activity)
+    numbers = (
+        record.exit_code,
+        record.pid,
+        record.activity,
+        record.seen_activity,
+        record.restarts_that_day,
+    )
     texts = (
         record.run,
         record.path,

@@ -299,7 +299,8 @@ def test_a_command_nobody_allowed_is_not_restarted_but_asked_about() -> None:
     plan = decide.plan(sighting(GONE, Record(state=RUNNING), approved=False), NOW)
 
     assert plan.decision.action is Action.APPROVE and plan.decision.needs_person
-    assert plan.decision.status == "dead, new command not run: heartbeat allow api"
+    # What the person must do comes first, then what was seen.
+    assert plan.decision.status == "needs approval: heartbeat allow api · dead"
     assert plan.problem == "memory/x.md:1: api: new command, not run: heartbeat allow api"
     # Running: nothing to run yet, but asked about now, while a person is likely there.
     running = decide.plan(sighting(UP, approved=False), NOW)

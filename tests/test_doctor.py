@@ -128,7 +128,7 @@ def test_doctor_lists_the_entries_that_need_a_person(sandbox: Sandbox) -> None:
 
     lines = findings(sandbox)
 
-    assert "FIX web: unknown (needs approval): heartbeat allow web" in lines
+    assert "FIX web: needs approval: heartbeat allow web" in lines
     assert "FIX stray: unlisted: heartbeat adopt stray --dir DIR -- COMMAND" in lines
     assert not any(line.startswith("FIX api:") for line in lines), lines
 

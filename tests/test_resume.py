@@ -322,7 +322,7 @@ def test_a_live_claude_waiting_at_its_limit_is_left_alone_until_the_reset(
     assert text.count("— waiting for limit reset (until Wed 03:50)") == 1
     assert "stalled" not in text
     row = status["entries"][0]
-    assert (row["state"], row["until"]) == ("waiting", "2026-11-25T03:50:00")
+    assert (row["state"], row["until"]) == ("waiting", "2026-11-25T03:50:00+00:00")
     assert sandbox.alive("chat") and len(sandbox.calls()) == 1  # nothing done to it
 
     # Past the reset, still quiet: it did not go on by itself; and a day on, its old

@@ -60,6 +60,8 @@ def test_an_earlier_state_file_gains_the_new_field_once_then_stays_unwritten(
         "log": None,
         "note": None,
         "left_notes": False,
+        "restarts_day": None,
+        "restarts_that_day": 0,
     }
     assert path.read_text() == json.dumps(expected, separators=(",", ":")) + "\n"
 

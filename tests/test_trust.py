@@ -28,7 +28,7 @@ def test_a_hand_written_command_runs_only_once_allowed(sandbox: Sandbox) -> None
         "memory/2026-11-24.md:3: hand: new command, not run: heartbeat allow hand\n"
     )
     assert (again.returncode, again.stdout, again.stderr) == (1, "", "")
-    assert note.read_text().count("new command not run: heartbeat allow hand") == 1
+    assert note.read_text().count("— needs approval: heartbeat allow hand · dead\n") == 1
     assert sandbox.calls() == []
 
     allowed = sandbox.run("allow", "hand")

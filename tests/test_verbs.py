@@ -26,7 +26,8 @@ def test_status_shows_live_state_and_changes_nothing(sandbox: Sandbox) -> None:
     lines = table.stdout.splitlines()
     assert lines[0].startswith("last check: never; no schedule installed")
     start = lines.index(next(line for line in lines if line.startswith("NAME")))
-    assert lines[start].split() == ["NAME", "STATE", "AGE", "PRD", "VERDICT", "LAST", "STATUS"]
+    header = ["NAME", "STATE", "AGE", "RESTARTS", "PRD", "VERDICT", "LAST", "STATUS"]
+    assert lines[start].split() == header
     rows = {line.split()[0]: line.split()[1] for line in lines[start + 1 :]}
     assert rows == {"api": "running", "done": "finished"}
     entries = json.loads(result.stdout)["entries"]
@@ -149,7 +150,8 @@ def test_status_lists_sessions_no_open_entry_names(sandbox: Sandbox) -> None:
     states = {row["name"]: row["state"] for row in rows}
     assert states == {"api": "running", "stray": "unlisted"}
     stray = next(row for row in rows if row["name"] == "stray")
-    assert stray["last_status"].startswith("not in the notes: heartbeat adopt stray")
+    assert stray["reason"].startswith("not in the notes: heartbeat adopt stray")
+    assert (stray["note"], stray["last_status"]) == (None, None)
 
 
 def test_a_finished_runs_session_is_not_unlisted(sandbox: Sandbox) -> None:

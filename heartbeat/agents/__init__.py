@@ -62,6 +62,14 @@ class Family(Protocol):
         prints little to its pane while it works; a stat, never a read."""
         ...
 
+    def asks_in_pane(self, words: list[str]) -> bool:
+        """Whether the invocation may stop in its pane to ask a person's approval."""
+        ...
+
+    def approval_prompt(self, screen: list[str]) -> str | None:
+        """The question of the approval prompt the pane's screen ends with, if any."""
+        ...
+
 
 # What to do about an agent that read files and left at once: the loop keeps it working.
 NO_OP_HINT = f"the agent read and left: run it as a Ralph loop ({ralph.LAUNCH_FLAG} PRD.md)"
@@ -269,6 +277,23 @@ def waits_for_reset(command: Command) -> bool:
     agent = recognise(command)
     family = next((f for f in FAMILIES if agent.family == f.NAME), None)
     return family is not None and family.waits_for_reset(list(agent.words))
+
+
+def asks_in_pane(command: Command) -> bool:
+    """Whether the agent may wait at an approval prompt in its pane (worth reading)."""
+    agent = recognise(command)
+    family = next((f for f in FAMILIES if agent.family == f.NAME), None)
+    return family is not None and family.asks_in_pane(list(agent.words))
+
+
+def approval_prompt(command: Command, screen: Sequence[str]) -> str | None:
+    """The question of the approval prompt a live agent waits at, as its pane shows it
+    (None: it shows none). Read from a capture `status` takes, never in a check."""
+    agent = recognise(command)
+    family = next((f for f in FAMILIES if agent.family == f.NAME), None)
+    if family is None or not family.asks_in_pane(list(agent.words)):
+        return None
+    return family.approval_prompt(list(screen))
 
 
 def last_activity(

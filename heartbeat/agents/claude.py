@@ -16,7 +16,13 @@ import uuid
 from collections.abc import Mapping
 from datetime import datetime
 
-from heartbeat.agents.command import invocation, is_session_id, read_tail, split_options
+from heartbeat.agents.command import (
+    dialog_question,
+    invocation,
+    is_session_id,
+    read_tail,
+    split_options,
+)
 from heartbeat.model import Command
 
 NAME = "claude"
@@ -72,6 +78,26 @@ def waits_for_reset(words: list[str]) -> bool:
     anthropics/claude-code#20719, #40898); a headless run (`-p`) ends."""
     options, _ = split_options(words, WITH_VALUE)
     return not {option.partition("=")[0] for option in options} & PRINT_OPTIONS
+
+
+def asks_in_pane(words: list[str]) -> bool:
+    """An interactive session asks for permission in its pane and waits; a headless run
+    (`-p`) is denied what it was not allowed, and goes on."""
+    return waits_for_reset(words)
+
+
+# Its permission dialog: a question, then numbered choices, the first of them "Yes"
+# ("Do you want to proceed?" / "> 1. Yes" / "2. Yes, and always allow access to ..."
+# in anthropics/claude-code#29925 and #64638; "Do you want to make this edit to
+# create_plan.md?" / "> 1. Yes" in #9147), the cursor `>` being U+276F; it may sit on
+# another choice.
+PERMISSION_QUESTIONS = ("Do you want to proceed?", "Do you want to make this edit to")
+FIRST_CHOICE = re.compile(r"[\s\u2502]*(?:\u276f\s*)?1\.\s+Yes\b")  # boxed, in some versions
+
+
+def approval_prompt(screen: list[str]) -> str | None:
+    """The question of the permission dialog the pane ends with, if it ends with one."""
+    return dialog_question(screen, PERMISSION_QUESTIONS, FIRST_CHOICE)
 
 
 def last_activity(env: Mapping[str, str], folder: str, session: str | None) -> float | None:

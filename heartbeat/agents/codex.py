@@ -21,7 +21,13 @@ import time
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 
-from heartbeat.agents.command import invocation, is_session_id, read_tail, split_options
+from heartbeat.agents.command import (
+    dialog_question,
+    invocation,
+    is_session_id,
+    read_tail,
+    split_options,
+)
 from heartbeat.model import Command
 
 NAME = "codex"
@@ -251,3 +257,28 @@ def last_activity(env: Mapping[str, str], folder: str, session: str | None) -> f
 def waits_for_reset(words: list[str]) -> bool:
     """No: stopped at a limit, it ends, and says why."""
     return False
+
+
+def asks_in_pane(words: list[str]) -> bool:
+    """The interactive TUI asks before it runs a command or edits outside what it may;
+    `codex exec` never asks (exec/src/cli.rs: it runs without approvals)."""
+    _, positional = split_options(words, WITH_VALUE)
+    return not positional or positional[0] not in EXEC_WORDS
+
+
+EXEC_WORDS = frozenset({"exec", "e"})  # `e` is exec's alias
+# The TUI's approval overlay (codex-rs/tui/src/bottom_pane/approval_overlay.rs): the
+# title "Would you like to run the following command?" (or "... make the following
+# edits?"), the command, then the choices "Yes, proceed" (y), "No, and tell Codex what
+# to do differently" (esc), and "Press enter to confirm or esc to cancel"; the
+# selected choice is marked with U+203A.
+APPROVAL_TITLES = (
+    "Would you like to run the following command?",
+    "Would you like to make the following edits?",
+)
+FIRST_CHOICE = re.compile(r"\s*(?:\u203a\s*)?1\.\s+Yes, proceed\b")
+
+
+def approval_prompt(screen: list[str]) -> str | None:
+    """The title of the approval overlay the pane ends with, if it ends with one."""
+    return dialog_question(screen, APPROVAL_TITLES, FIRST_CHOICE)

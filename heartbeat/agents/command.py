@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+from collections.abc import Sequence
 
 from heartbeat.errors import ShellSyntaxError
 from heartbeat.model import Command
@@ -150,3 +151,25 @@ def read_tail(path: str, limit: int) -> bytes:
         return b""
     finally:
         os.close(fd)
+
+
+def dialog_question(
+    screen: Sequence[str], questions: Sequence[str], first_choice: re.Pattern[str]
+) -> str | None:
+    """The question of the choice dialog a screen ends with: its first choice among the
+    last lines (a dialog sits at the bottom until it is answered, and is then cleared),
+    one of `questions` a little above it. None: the screen ends otherwise."""
+    lines = [line for line in screen if line.strip()][-DIALOG_LINES:]
+    for index in range(len(lines) - 1, max(len(lines) - CHOICES_AT_THE_END, 0) - 1, -1):
+        if first_choice.match(lines[index]):
+            for above in reversed(lines[:index]):
+                found = next((q for q in questions if q in above), None)
+                if found is not None:
+                    return above.strip(BORDER)
+            return None
+    return None
+
+
+BORDER = " \t\u2502"  # spaces, and the box a dialog may be drawn in (U+2502)
+DIALOG_LINES = 40  # a dialog's question, its details (a command, a diff summary), its choices
+CHOICES_AT_THE_END = 6  # the first choice's place from the bottom: more choices, a footer

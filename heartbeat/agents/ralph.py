@@ -94,3 +94,12 @@ def last_activity(env: Mapping[str, str], folder: str, session: str | None) -> f
 def waits_for_reset(words: list[str]) -> bool:
     """No: stopped at a limit, it ends, and says why."""
     return False
+
+
+def asks_in_pane(words: list[str]) -> bool:
+    """No: a loop runs its engine headless, which never asks."""
+    return False
+
+
+def approval_prompt(screen: list[str]) -> str | None:
+    return None

@@ -116,7 +116,7 @@ def act_on(config: Config, plan: Plan, now: datetime, problems: list[str], budge
                 session=session,
                 resumed=plan.resume is not None,
             )
-            record = record.started(started, now)
+            record = record.started(started, now).restarted(now.date())
             server = started.server_pid
         except HeartbeatError as error:
             problems.append(f"{entry.location}: {entry.name}: restart failed: {error}")

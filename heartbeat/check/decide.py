@@ -268,6 +268,11 @@ def plan(
         decision = Decision(State.AUTH_EXPIRED, Action.NONE, True, what, True)
     elif hold is not None and decision.event == "auth-expired" and hold.teller != entry.key:
         decision = replace(decision, event=None)  # one message in all, for the login
+    if sighting.verdict is not None and decision.changed:
+        # The status line of a run that just stopped says what git says it did.
+        what, status = describe(observed), decision.status
+        rest = status[len(what) :] if status.startswith(what) else f", {status}"
+        decision = replace(decision, status=f"{what} · {sighting.verdict.summary()}{rest}")
     problem = None
     if decision.action is Action.RESTART and not sighting.approved:
         decision, problem = _awaiting_approval(sighting, decision)
@@ -280,11 +285,6 @@ def plan(
     resume = None
     if decision.action is Action.RESTART and sighting.keeps_sessions:
         decision, resume = _how_restarted(sighting, decision)
-    if sighting.verdict is not None and decision.changed:
-        # The status line of a run that just stopped says what git says it did.
-        what, status = describe(observed), decision.status
-        rest = status[len(what) :] if status.startswith(what) else f", {status}"
-        decision = replace(decision, status=f"{what} · {sighting.verdict.summary()}{rest}")
     return Plan(sighting, decision, next_record(sighting, decision, now), problem, resume)
 
 
@@ -322,17 +322,23 @@ def asks_approval(sighting: Sighting) -> bool:
     )
 
 
+RESTARTED = ", restarted"  # how a restart's status line ends
+
+
 def _awaiting_approval(sighting: Sighting, decision: Decision) -> tuple[Decision, str]:
     """A command heartbeat did not launch runs only once a person has allowed it."""
     entry, record = sighting.entry, sighting.record
     name = entry.name
     problem = f"{entry.location}: {name}: new command, not run: heartbeat allow {name}"
+    seen = decision.status.removesuffix(RESTARTED)
     held = replace(
         decision,
         action=Action.APPROVE,
         # Said once in the note; the check keeps exiting 1 until it is allowed.
         changed=record.state is not decision.state,
-        status=f"{describe(sighting.observed)}, new command not run: heartbeat allow {name}",
+        # What the person must do first, then what was seen (`needs approval: heartbeat
+        # allow api · dead · not a git repo`).
+        status=f"needs approval: heartbeat allow {name} · {seen}",
         needs_person=True,
         failures=tuple(datetime.fromisoformat(t) for t in record.failures),
     )

@@ -223,7 +223,8 @@ WATCH_INTERVAL = 2.0  # seconds between redraws of `status --watch`, as watch(1)
 @verb(
     NOTES,
     SOCKET,
-    arg("--json", action="store_true", help='print {"heartbeat": [...], "entries": [...]}'),
+    arg("--json", action="store_true", help='print {"heartbeat": {...}, "entries": [...]}'),
+    arg("--all", action="store_true", help="also the finished and closed entries"),
     arg("--watch", action="store_true", help="a live view, redrawn until Ctrl-C"),
     arg(
         "--interval",
@@ -235,6 +236,11 @@ WATCH_INTERVAL = 2.0  # seconds between redraws of `status --watch`, as watch(1)
 def status(args: argparse.Namespace) -> None:
     """Show every watched entry and its live state; changes nothing.
 
+    Columns: name, state, age (in that state; a live run: since it started), restarts
+    today, PRD progress, the last run's verdict, what to do and the last status line.
+    --json gives the same, and heartbeat's own state, as data (README: status --json).
+    Exit 1 when an entry needs a person (approval, an answer, a reset) or a note has a
+    problem.
     --watch redraws it every --interval seconds, what needs a person highlighted,
     until Ctrl-C; when the output is not a terminal it prints the table once.
 
@@ -251,17 +257,22 @@ def status(args: argparse.Namespace) -> None:
     if args.watch and sys.stdout.isatty():
         watching.watch(config, args.interval or WATCH_INTERVAL)
         return
-    rows, problems = statuses.status(config, current)
-    header = doctor.watcher_header(config, current)
+    rows, problems = statuses.status(config, current, everything=args.all)
     if args.json:
-        report = {"heartbeat": header, "entries": [row.as_json() for row in rows]}
-        echo(json.dumps(report, indent=2))
+        watcher = doctor.watcher(config, current)
+        report = {
+            "heartbeat": {**watcher.as_json(), "problems": problems},
+            "entries": [row.as_json() for row in rows],
+        }
+        echo(json.dumps(report, indent=2, ensure_ascii=False))
     else:
+        header = doctor.watcher_header(config, current)
         echo("\n".join([*header, "", show.table(rows, current)]))
     for problem in problems:
         echo(problem, err=True)
     notes_mismatch(config)
-    sys.exit(EXIT_NEEDS_PERSON if problems else EXIT_OK)
+    needed = problems or any(row.needs_person for row in rows)
+    sys.exit(EXIT_NEEDS_PERSON if needed else EXIT_OK)
 
 
 @verb(

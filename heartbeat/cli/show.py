@@ -13,6 +13,8 @@ if TYPE_CHECKING:
 
 
 def table(rows: list[Row], current: datetime) -> str:
+    """The rows as aligned columns; the last column is what to do (the reason, when a
+    person is needed) and the last status line."""
     if not rows:
         return "no watched entries"
     lines = cells(rows, current)
@@ -27,31 +29,34 @@ def table(rows: list[Row], current: datetime) -> str:
 def cells(rows: list[Row], current: datetime) -> Sequence[tuple[str, ...]]:
     """The status table as text cells, the header first: the plain table and the live
     view (`status --watch`) show the same columns."""
-    header = ("NAME", "STATE", "AGE", "PRD", "VERDICT", "LAST STATUS")
+    header = ("NAME", "STATE", "AGE", "RESTARTS", "PRD", "VERDICT", "LAST STATUS")
     lines = [header]
     for row in rows:
+        state = f"{row.state} (until {when(row.until, current)})" if row.until else row.state
+        told = [row.reason] if row.reason and (row.needs_person or not row.last_status) else []
         lines.append(
             (
                 row.name,
-                f"{row.state} (until {when(row.until, current)})" if row.until else row.state,
+                state,
                 age(row.since, current),
+                str(row.restarts_today) if row.note else "-",
                 row.prd or "-",
                 row.verdict or "-",
-                row.last_status or "-",
+                " · ".join([*told, *([row.last_status] if row.last_status else [])]) or "-",
             )
         )
     return lines
 
 
-def age(since: str | None, current: datetime) -> str:
-    if not since:
+def age(since: datetime | None, current: datetime) -> str:
+    """`42s`, `12m`, `3h05m`, `2d4h` since then; `-` when not known."""
+    if since is None:
         return "-"
-    try:
-        seconds = int((current - datetime.fromisoformat(since)).total_seconds())
-    except ValueError:
-        return "-"
+    seconds = int((current - since).total_seconds())
+    if seconds < 60:
+        return f"{max(seconds, 0)}s"
     if seconds < 3600:
-        return f"{max(seconds, 0) // 60}m"
+        return f"{seconds // 60}m"
     if seconds < 86400:
         return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
     return f"{seconds // 86400}d{seconds % 86400 // 3600}h"
@@ -85,4 +90,4 @@ NEEDS_PERSON = frozenset(
 
 def needs_person(row: Row) -> bool:
     """Whether `row` is one a person should look at."""
-    return row.state in NEEDS_PERSON or (row.last_status or "").startswith("needs approval")
+    return row.needs_person or row.state in NEEDS_PERSON

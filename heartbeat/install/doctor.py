@@ -13,6 +13,7 @@ import sys
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from heartbeat import agents, state
 from heartbeat.config import Config
@@ -20,24 +21,56 @@ from heartbeat.errors import TmuxError
 from heartbeat.install import schedule
 from heartbeat.install.setup import load_installed
 from heartbeat.model import when
+from heartbeat.model import iso_local
 from heartbeat.notes.notebook import label_of
+
+
+@dataclass(frozen=True)
+class Watcher:
+    """What `status` says of heartbeat itself, as data (`--json` gives it as it is)."""
+
+    last_check: datetime | None
+    scheduler: str | None  # cron, launchd or systemd; None: no schedule installed
+    schedule: str | None  # its cron expression or interval
+    next_due: datetime | None  # the next check the schedule runs
+    late: bool  # a schedule is installed, but the last check is older than two periods
+    notes: str  # the notes folder this command read
+    socket: str  # the configured socket
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "last_check": iso_local(self.last_check),
+            "scheduler_installed": self.scheduler is not None,
+            "scheduler": self.scheduler,
+            "schedule": self.schedule,
+            "next_check": iso_local(self.next_due),
+            "running": self.scheduler is not None and not self.late,
+            "notes": self.notes,
+            "socket": self.socket,
+        }
+
+
+def watcher(config: Config, now: datetime) -> Watcher:
+    installed = load_installed(config)
+    last = state.last_check(config.state_dir)
+    notes, socket = str(config.notes_dir), str(config.socket)
+    if installed is None:
+        return Watcher(last, None, None, None, False, notes, socket)
+    due = schedule.next_due(installed.schedule, now)
+    late = last is None or schedule.is_late(installed.schedule, last, now)
+    return Watcher(last, installed.kind, installed.schedule, due, late, notes, socket)
 
 
 def watcher_header(config: Config, now: datetime) -> list[str]:
     """`status`'s first lines: the last check, the next one, and a warning when late."""
-    installed = load_installed(config)
-    last = state.last_check(config.state_dir)
-    lines = []
-    ago = _ago(now - last) if last else "never"
-    if installed is None:
-        lines.append(f"last check: {ago}; no schedule installed (heartbeat install)")
-        return lines
-    due = schedule.next_due(installed.schedule, now)
-    lines.append(
-        f"last check: {ago}; next due {when(due, now)} ({installed.kind}: {installed.schedule})"
-    )
-    if last is None or schedule.is_late(installed.schedule, last, now):
-        lines.append(f"heartbeat is not running: last check {ago}, schedule {installed.schedule}")
+    found = watcher(config, now)
+    ago = _ago(now - found.last_check) if found.last_check else "never"
+    if found.scheduler is None or found.next_due is None:
+        return [f"last check: {ago}; no schedule installed (heartbeat install)"]
+    due = when(found.next_due, now)
+    lines = [f"last check: {ago}; next due {due} ({found.scheduler}: {found.schedule})"]
+    if found.late:
+        lines.append(f"heartbeat is not running: last check {ago}, schedule {found.schedule}")
     return lines
 
 

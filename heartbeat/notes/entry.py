@@ -288,3 +288,21 @@ def _box_column(line: str) -> int | None:
         return None
     box = _BOX.match(line, match.end())
     return box.start(1) if box else None
+
+
+def is_roll_over(status: str) -> bool:
+    """Whether a status line is the roll-over's own bookkeeping (`carried over from
+    ...`, `closed: continued in ...`), not news of the run."""
+    match = STATUS_LINE.fullmatch(status)
+    return match is not None and (
+        match[2].startswith(CARRIED) or match[2].startswith(f"{CLOSED_PREFIX}: continued in ")
+    )
+
+
+def is_carried(status: str) -> bool:
+    """Whether a status line says its entry is a roll-over's copy of an earlier one."""
+    match = STATUS_LINE.fullmatch(status)
+    return match is not None and match[2].startswith(CARRIED)
+
+
+CARRIED = "carried over from "  # what notes/edit.py's carried_block writes

@@ -8,6 +8,10 @@
 - The transcript is `$CLAUDE_CONFIG_DIR` (else ~/.claude) `/projects/<cwd with every
   character but letters and digits as ->/<session-id>.jsonl`, one JSON record a line, in
   the CLI's envelope (parentUuid, cwd, sessionId, version, type, message, uuid, timestamp).
+- Interactive (no `-p`), the prompt `ask-permission` shows the permission dialog for a
+  Bash command as anthropics/claude-code#29925 and #64638 quote it ("Do you want to
+  proceed?", "> 1. Yes" (U+276F), "2. Yes, and don't ask again ...", "3. No, and tell Claude what
+  to do differently (esc)"), waits for a line, then works on.
 Then it behaves as the session's first prompt says (see agent_stand_in.py).
 """
 
@@ -92,6 +96,23 @@ def main() -> None:
         sys.stdout.flush()
         time.sleep(600)
         sys.exit(0)
+    if prompt == "ask-permission" and "-p" not in options and "--print" not in options:
+        print("⏺ Bash(npm test)")
+        print(" Bash command")
+        print()
+        print("   npm test")
+        print("   Run the test suite")
+        print()
+        print(" Do you want to proceed?")
+        print(" ❯ 1. Yes")
+        print(f"   2. Yes, and don't ask again for similar commands in {cwd}")
+        print("   3. No, and tell Claude what to do differently (esc)")
+        sys.stdout.flush()
+        sys.stdin.readline()
+        for line in range(8):  # the dialog is gone; the command's output follows
+            print(f"  ⎿  PASS src/test_{line}.js")
+        sys.stdout.flush()
+        behave("work", resumed=False)
     if prompt == "work-quietly":
         # Headless: nothing on the terminal until the end, but every turn in the transcript.
         for _ in range(3000):

@@ -10,6 +10,10 @@
   "Error: thread/resume: thread/resume failed: no rollout found for thread id <id>" and
   exit 1; `-C`, `-s`, `-p` after `resume` are refused as clap does ("error: unexpected
   argument '-C' found", exit 2).
+- `codex PROMPT` (the interactive TUI) with the prompt `ask-approval` shows the approval
+  overlay for a command, as codex-rs/tui/src/bottom_pane/approval_overlay.rs draws it
+  (title, reason, `$ command`, the choices, U+203A marking the selected one, the footer),
+  waits for a line, then says it was approved and works on.
 Then it behaves as the session's first prompt says (see agent_stand_in.py).
 """
 
@@ -47,6 +51,8 @@ def main() -> None:
     argv = sys.argv[1:]
 
     if not argv or argv[0] not in ("exec", "e"):
+        if argv and argv[-1] == "ask-approval":
+            ask_approval()
         behave(argv[-1] if argv else "", resumed=False)
     positional, i, resuming = [], 1, False
     while i < len(argv):
@@ -103,6 +109,27 @@ def main() -> None:
     write(path + ".part", "response_item", user_turn(prompt))
     os.replace(path + ".part", path)
     behave(prompt, resumed=False)
+
+
+def ask_approval() -> None:
+    print("  Would you like to run the following command?")
+    print()
+    print("  Reason: run the test suite outside the sandbox")
+    print()
+    print("  $ pytest -q")
+    print()
+    print("\u203a 1. Yes, proceed (y)")
+    print("  2. Yes, and don't ask again for commands that start with `pytest` (p)")
+    print("  3. No, and tell Codex what to do differently (esc)")
+    print()
+    print("  Press enter to confirm or esc to cancel")
+    sys.stdout.flush()
+    sys.stdin.readline()
+    # The overlay is gone; the history shows the decision, then the command's output.
+    print("\u2714 You approved codex to run pytest -q this time")
+    for line in range(8):
+        print(f"tests/test_{line}.py ....")
+    sys.stdout.flush()
 
 
 def user_turn(text: str) -> dict:
