@@ -55,7 +55,7 @@ def test_the_skills_line_started_by_hand_asks_for_approval_while_it_runs(
     # Said once, as every problem is; the exit code says it until it is approved.
     assert (again.returncode, again.stdout, again.stderr) == (EXIT_NEEDS_PERSON, "", "")
     row = status_of(sandbox, "skill")
-    assert (row["state"], row["last_status"]) == ("needs approval", "heartbeat allow skill")
+    assert (row["state"], row["reason"]) == ("needs approval", "new command: heartbeat allow skill")
     table = sandbox.run("status").stdout
     assert "skill  needs approval" in table and "heartbeat allow skill" in table
     # Nothing of it ran or was read before approval: no git in its repository.
@@ -124,4 +124,4 @@ def test_an_unapproved_entry_whose_session_is_gone_shows_needs_approval_not_dead
     assert checked.returncode == EXIT_NEEDS_PERSON
     assert "gone: new command, not run: heartbeat allow gone" in checked.stderr
     row = status_of(sandbox, "gone")
-    assert (row["state"], row["last_status"]) == ("needs approval", "heartbeat allow gone")
+    assert (row["state"], row["reason"]) == ("needs approval", "new command: heartbeat allow gone")

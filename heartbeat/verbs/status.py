@@ -337,8 +337,9 @@ def _judged(
         return (State.FINISHED if finished else State.CLOSED), None, None, None
     if look.socket == ELSEWHERE:
         return State.REMOTE, f"on {entry.options['host']}", None, None
-    if not look.approved:
-        # Whatever its session is doing, nothing is done for it before a person allows it.
+    if not look.approved and (entry.may_restart or look.socket == UNWATCHED):
+        # Whatever its session is doing, nothing is done for it before a person allows it
+        # (one heartbeat would never restart is only looked at, never asked about).
         why = f"new command: heartbeat allow {entry.name}"
         if look.socket == UNWATCHED:
             why += f" (its socket {entry.socket} is watched only once it is)"
