@@ -84,5 +84,11 @@ NEEDS_PERSON = frozenset(
 
 
 def needs_person(row: Row) -> bool:
-    """Whether `row` is one a person should look at."""
-    return row.state in NEEDS_PERSON or (row.last_status or "").startswith("needs approval")
+    """Whether `row` is one a person should look at: what `doctor` lists too, and the
+    states a check may mend but a person watching wants to see."""
+    from heartbeat.verbs import status  # loaded already: the rows come from it
+
+    said = row.last_status or ""
+    return (
+        status.needs_person(row) or row.state in NEEDS_PERSON or said.startswith("needs approval")
+    )
