@@ -69,6 +69,7 @@ class State(StrEnum):
     UNLISTED = "unlisted"  # a session on a watched socket that no open entry names
     # A command heartbeat did not launch, which it may have to restart: `heartbeat allow`.
     NEEDS_APPROVAL = "needs approval"
+    TAIL = "tail"  # a session no open entry names whose agent has ended, kept in its tail
 
 
 HELD = frozenset({State.GAVE_UP, State.AUTH_EXPIRED})

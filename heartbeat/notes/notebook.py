@@ -319,6 +319,8 @@ class Selection:
     managed: list[tuple[LoadedNote, Entry]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     closed: set[tuple[str, str]] = field(default_factory=set)  # newest entry is closed
+    # Those newest closed entries themselves: their sessions may sit in their tails.
+    retired: list[tuple[LoadedNote, Entry]] = field(default_factory=list)
 
 
 def select(book: Notebook) -> Selection:
@@ -339,6 +341,7 @@ def select(book: Notebook) -> Selection:
             groups[entry.key].append((loaded, entry))
     managed: list[tuple[LoadedNote, Entry]] = []
     closed: set[tuple[str, str]] = set()
+    retired: list[tuple[LoadedNote, Entry]] = []
     for group in groups.values():
         group.sort(key=lambda pair: (pair[0].order, pair[1].line))
         newest_note, newest = group[-1]
@@ -352,8 +355,9 @@ def select(book: Notebook) -> Selection:
             managed.append((newest_note, newest))
         else:
             closed.add(newest.key)
+            retired.append((newest_note, newest))
     managed.sort(key=lambda pair: (pair[0].order, pair[1].line))
-    return Selection(managed, problems, closed)
+    return Selection(managed, problems, closed, retired)
 
 
 def carry_over(book: Notebook, stamp: str) -> None:

@@ -19,7 +19,7 @@ from heartbeat.check.start import tmux_at
 from heartbeat.config import Config
 from heartbeat.errors import TmuxError
 from heartbeat.model import HELD, LIVE, Entry, Pane, Record, RestartMode, State
-from heartbeat.notes.notebook import Notebook, select
+from heartbeat.notes.notebook import Notebook, Selection, select
 from heartbeat.state import StateFile
 from heartbeat.trust import AllowList
 from heartbeat.work import prd
@@ -110,26 +110,48 @@ def status(config: Config, now: datetime) -> tuple[list[Row], list[str]]:
             snapshots[config.socket] = tmux_at(config, config.socket).snapshot().panes
         except TmuxError as error:
             problems.append(str(error))
-    # Closed entries count as listed: a finished run's session sits in its tail.
-    listed = {entry.key for _, entry in selection.managed} | selection.closed
-    rows += _unlisted(config, snapshots, listed)
+    rows += _unlisted(config, snapshots, selection, saved, problems)
     return rows, book.problems + problems
 
 
 def _unlisted(
-    config: Config, snapshots: dict[str, dict[str, Pane]], listed: set[tuple[str, str]]
+    config: Config,
+    snapshots: dict[str, dict[str, Pane]],
+    selection: Selection,
+    saved: StateFile,
+    problems: list[str],
 ) -> list[Row]:
-    """Sessions on the watched sockets that no entry names: deleted from the note while
-    they run, or started by hand and never adopted. Nothing watches them."""
+    """Sessions on the watched sockets that no open entry names: those whose agent has
+    ended sit in their tail until `heartbeat clean` (or a launch of their name) removes
+    them; the others were deleted from the note while they ran, or started by hand and
+    never adopted (a closed entry's agent that still runs is the person's own doing).
+    Nothing watches them."""
+    from heartbeat.verbs import clean  # here: only status and clean look for tails
+
+    needed = {entry.key for _, entry in selection.managed}
+    closed = {entry.key: entry for _, entry in selection.retired}
     rows = []
     for socket, panes in snapshots.items():
         for name, pane in sorted(panes.items()):
-            if (socket, name) in listed:
+            if (socket, name) in needed:
                 continue
             since = datetime.fromtimestamp(pane.created).strftime("%Y-%m-%d %H:%M")
-            command = pane.current_command
-            hint = f"not in the notes: heartbeat adopt {name} --dir DIR -- COMMAND"
-            rows.append(Row(name, State.UNLISTED.value, socket, "", command, "", since, hint))
+            try:
+                code = clean.ended(config, socket, pane)
+            except TmuxError as error:
+                problems.append(str(error))
+                code = None
+            entry = closed.get((socket, name))
+            if code is not None:
+                hint = f"ended (exit {code}), its session kept: heartbeat clean removes it"
+                about = _about(entry) if entry else (socket, "", pane.current_command, "")
+                record = saved.records.get(StateFile.key(socket, name), Record())
+                verdict = record.verdict if entry else None
+                rows.append(Row(name, State.TAIL.value, *about, since, hint, None, verdict))
+            elif entry is None:
+                command = pane.current_command
+                hint = f"not in the notes: heartbeat adopt {name} --dir DIR -- COMMAND"
+                rows.append(Row(name, State.UNLISTED.value, socket, "", command, "", since, hint))
     return rows
 
 
