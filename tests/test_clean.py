@@ -10,7 +10,6 @@ remove`, which refuses a worktree with modified or untracked files without --for
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import tempfile
 from pathlib import Path
@@ -316,7 +315,21 @@ def test_a_worktree_launch_outside_a_repository_is_refused(sandbox: Sandbox) -> 
     result = sandbox.run(
         "launch", "x", "--dir", str(sandbox.root), "--worktree", "b", "--", "codex", "exec", "x"
     )
-    bad = os.path.join(sandbox.root, "api")
+
     assert result.returncode == 1
     assert result.stderr == f"heartbeat: --worktree: {sandbox.root} is not in a git work tree\n"
-    assert not os.path.exists(bad) and not sandbox.alive("x")
+    assert not sandbox.alive("x") and not (sandbox.home / ".local" / "share").exists()
+
+
+def test_a_worktree_needs_a_commit_to_start_from(sandbox: Sandbox) -> None:
+    empty = sandbox.root / "empty"
+    subprocess.run(["git", "init", "-q", str(empty)], check=True)
+
+    result = sandbox.run(
+        "launch", "x", "--dir", str(empty), "--worktree", "b", "--", "codex", "exec", "x"
+    )
+
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"heartbeat: --worktree: {empty} has no commit yet: a worktree starts from one\n"
+    )

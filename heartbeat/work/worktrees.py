@@ -66,6 +66,9 @@ def create(
     common = git.common_dir(directory)
     if top is None or common is None:
         raise RefusedError(f"--worktree: {directory} is not in a git work tree")
+    start = git.head(top)
+    if start is not None and not start.sha:
+        raise RefusedError(f"--worktree: {top} has no commit yet: a worktree starts from one")
     checked = git.branch_name(top, branch)
     if checked is None:
         raise RefusedError(f"--worktree: {branch!r} is not a valid branch name")
