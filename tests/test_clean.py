@@ -46,6 +46,7 @@ def repo(sandbox: Sandbox) -> Path:
     folder = sandbox.root / "api"
     (folder / "src").mkdir(parents=True)
     (folder / "README").write_text("api\n")
+    (folder / "src" / "main.py").write_text("print('api')\n")
     subprocess.run(["git", "init", "-q", "-b", "main", str(folder)], check=True)
     git(folder, "add", "-A")
     git(folder, "commit", "-qm", "start")
@@ -333,3 +334,46 @@ def test_a_worktree_needs_a_commit_to_start_from(sandbox: Sandbox) -> None:
     assert result.stderr == (
         f"heartbeat: --worktree: {empty} has no commit yet: a worktree starts from one\n"
     )
+
+
+def test_a_later_launch_on_the_branch_uses_heartbeats_worktree_again(
+    sandbox: Sandbox, repo: Path
+) -> None:
+    flags = ("--dir", str(repo / "src"), "--worktree", "docs")
+    first = sandbox.run("launch", "docs", *flags, "--", "codex", "exec", "exit:0")
+    finished(sandbox, "docs")
+    made = (sandbox.state / "worktrees.json").read_text()
+
+    again = sandbox.run("launch", "docs", *flags, "--", "codex", "exec", "two")
+
+    place = sandbox.home / ".local" / "share" / "heartbeat" / "worktrees" / "api-docs"
+    assert first.returncode == 0 and again.returncode == 0, again.stderr
+    assert again.stdout.splitlines()[0] == f"docs: in worktree {place} on branch docs"
+    sandbox.wait(lambda: len(sandbox.calls()) == 2)
+    # At DIR's place inside the worktree, both times.
+    assert sandbox.calls() == [f"{place}/src|exec exit:0", f"{place}/src|exec two"]
+    assert (sandbox.state / "worktrees.json").read_text() == made
+    log = (sandbox.state / "heartbeat.log").read_text()
+    assert f"docs: worktree {place} made" in log and f"docs: worktree {place} used again" in log
+    # Running again: clean leaves its worktree, whatever its tail was.
+    assert sandbox.run("clean").stdout == "nothing to clean\n" and place.is_dir()
+
+
+def test_a_folder_the_branch_does_not_hold_is_refused_and_the_worktree_taken_back(
+    sandbox: Sandbox, repo: Path
+) -> None:
+    (repo / "scratch").mkdir()  # untracked: not in any worktree
+
+    result = sandbox.run(
+        "launch", "x", "--dir", str(repo / "scratch"), "--worktree", "b", "--", "codex", "exec", "x"
+    )
+
+    assert result.returncode == 1
+    assert result.stderr == (
+        "heartbeat: --worktree: scratch is not in branch b "
+        "(git keeps no folder without a tracked file)\n"
+    )
+    place = sandbox.home / ".local" / "share" / "heartbeat" / "worktrees" / "api-b"
+    assert not place.exists() and git(repo, "branch", "--list", "b") == ""
+    assert json.loads((sandbox.state / "worktrees.json").read_text()) == {}
+    assert not sandbox.alive("x")

@@ -81,7 +81,7 @@ def create(
     if known is not None and os.path.isdir(path):
         if known.branch != checked or git.common_dir(path) != common:
             raise RefusedError(f"--worktree: {path} is heartbeat's worktree of another branch")
-        return agent_dir, known, False
+        return _there(agent_dir, inside, known), known, False
     if os.path.lexists(path):
         raise RefusedError(
             f"--worktree: {path} exists, and heartbeat did not make it: choose another "
@@ -101,7 +101,22 @@ def create(
     if said is not None:
         forget(config.state_dir, path)
         raise RefusedError(f"--worktree: git worktree add {path}: {said}")
-    return agent_dir, record, True
+    try:
+        return _there(agent_dir, inside, record), record, True
+    except RefusedError:
+        undo(config.state_dir, record)
+        raise
+
+
+def _there(agent_dir: str, inside: str, record: Made) -> str:
+    """The agent's folder in the worktree, which must be there: git keeps no folder that
+    holds no tracked file."""
+    if not os.path.isdir(agent_dir):
+        raise RefusedError(
+            f"--worktree: {inside} is not in branch {record.branch} (git keeps no folder "
+            "without a tracked file)"
+        )
+    return agent_dir
 
 
 def undo(state_dir: Path, record: Made) -> None:
