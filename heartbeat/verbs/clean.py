@@ -118,10 +118,16 @@ def clean(config: Config, now: datetime, dry_run: bool = False) -> Cleaned:
         done.problems += book.problems
         needed = open_entries(book)
         done.tails, panes = find_tails(config, selection, {e.key for e in needed}, done.problems)
-        for tail in done.tails:
-            if not dry_run:
+        for tail in list(done.tails):
+            if dry_run:
+                continue
+            try:
                 tmux_at(config, tail.socket).kill(tail.name)
-                state.log(config.state_dir, stamp, f"{tail.name}: {tail_removed(tail)}")
+            except TmuxError as error:
+                done.problems.append(str(error))
+                done.tails.remove(tail)
+                continue
+            state.log(config.state_dir, stamp, f"{tail.name}: {tail_removed(tail)}")
         ended_keys = {(tail.socket, tail.name) for tail in done.tails}
         for path, made in sorted(worktrees.load(config.state_dir).items()):
             if _in_use(path, needed):
