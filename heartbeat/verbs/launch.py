@@ -104,6 +104,9 @@ def replace_finished(config: Config, name: str, stamp: str) -> None:
     state.log(config.state_dir, stamp, f"{name}: replaced its finished session (exit {code})")
 
 
+SHARING_SECONDS = 3.0  # at most, for git to say which entries share the work tree
+
+
 @dataclass(frozen=True)
 class Launched:
     """Where a launch was logged and where its agent runs."""
@@ -175,7 +178,8 @@ def launch(
         if worktree is not None:
             directory, made, fresh = worktrees.create(config, directory, worktree, name, stamp)
         try:
-            with deadline.within(time.monotonic() + config.settings.check_timeout_seconds):
+            # A warning only: a hung git must not hold the launch for long.
+            with deadline.within(time.monotonic() + SHARING_SECONDS):
                 sharing = sharing_work_tree(config, now, name, directory)
             saved = state.load(config.state_dir)
             # Bounded as a check is: a hung git (the baseline) must not hold the launch.
