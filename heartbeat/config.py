@@ -70,6 +70,7 @@ class Settings:
     # Past this many notifications about one entry in a rolling hour, further events are
     # folded into one digest, sent when the hour allows (a looping agent must not flood).
     notify_per_entry_per_hour: int = 5
+    worktrees: str = ""  # where `launch --worktree` makes worktrees; empty: worktrees_dir's
 
 
 @dataclass(frozen=True)
@@ -340,6 +341,22 @@ def state_dir(env: Mapping[str, str], home: str) -> Path:
     from platformdirs.unix import Unix  # XDG's rules on every system, as documented
 
     return Path(Unix("heartbeat").user_state_dir.replace(os.path.expanduser("~"), home, 1))
+
+
+def worktrees_dir(config: Config) -> Path:
+    """Where `launch --worktree` makes its worktrees: `worktrees` in the config, else
+    heartbeat/worktrees in the user's data folder (platformdirs: $XDG_DATA_HOME or
+    ~/.local/share on Linux, ~/Library/Application Support on macOS)."""
+    home = config.env.get("HOME") or os.path.expanduser("~")
+    if config.settings.worktrees:
+        return Path(expand_home(config.settings.worktrees, home)).absolute()
+    xdg = config.env.get("XDG_DATA_HOME")
+    if xdg and os.path.isabs(xdg):
+        return Path(xdg) / "heartbeat" / "worktrees"
+    import platformdirs  # here: only a launch with --worktree and clean need it
+
+    data = platformdirs.user_data_dir("heartbeat", appauthor=False)
+    return Path(data.replace(os.path.expanduser("~"), home, 1)) / "worktrees"
 
 
 def find_tmux(env: Mapping[str, str]) -> str | None:

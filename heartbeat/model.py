@@ -75,6 +75,7 @@ class State(StrEnum):
     NEEDS_APPROVAL = "needs approval"  # a command nobody allowed: never judged dead
     WAITING_FOR_INPUT = "waiting for input"  # its pane shows the agent's approval prompt
     CLOSED = "closed"  # (`status --all`) ticked or struck through, not by a finished run
+    TAIL = "tail"  # a session no open entry names whose agent has ended, kept in its tail
 
 
 HELD = frozenset({State.GAVE_UP, State.AUTH_EXPIRED})

@@ -27,6 +27,10 @@ def test_every_block_of_the_skill_runs(sandbox: Sandbox) -> None:
         folder = sandbox.home / "src" / project
         folder.mkdir(parents=True)
         subprocess.run(["git", "init", "-q", str(folder)], check=True)
+        who = ["-c", "user.name=Ada", "-c", "user.email=ada@example.org"]
+        # A worktree starts from a commit (the skill launches one in api).
+        commit = ["git", "-C", str(folder), *who, "commit", "-q", "--allow-empty", "-m", "start"]
+        subprocess.run(commit, check=True)
     env = dict(sandbox.env)
     del env["HEARTBEAT_SOCKET"]  # the skill uses the default, stable ~/.tmux/sock
     env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"  # `heartbeat` itself

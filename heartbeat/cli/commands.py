@@ -136,6 +136,11 @@ def another_check(config: Config) -> str:
         default=ResumeMode.AUTO.value,
         help="whether a restart continues the agent's conversation (default: %(default)s)",
     ),
+    arg(
+        "--worktree",
+        metavar="BRANCH",
+        help="run it in a git worktree of DIR's repository on BRANCH (made when missing)",
+    ),
     COMMAND_AFTER_DASHES,
 )
 def launch(args: argparse.Namespace) -> None:
@@ -161,8 +166,23 @@ def launch(args: argparse.Namespace) -> None:
         argv = agents.ralph.launch_argv(args.ralph, args.parallel)
     config = load_config(args)
     restart, resume = RestartMode(args.restart), ResumeMode(args.resume)
-    path = launching.launch(config, now(), args.name, args.folder, argv, restart, resume, session)
-    echo(f"{args.name}: running on {config.socket}, logged in {notebook.label_of(path)}")
+    launched = launching.launch(
+        config, now(), args.name, args.folder, argv, restart, resume, session, args.worktree
+    )
+    if launched.sharing:
+        others = " and ".join(launched.sharing)
+        verb = "runs" if len(launched.sharing) == 1 else "run"
+        echo(
+            f"heartbeat: warning: {others} {verb} in the same git work tree as {args.name}: "
+            "two agents in one checkout undo each other's work (--worktree BRANCH gives "
+            "each its own)",
+            err=True,
+        )
+    if launched.worktree is not None:
+        made = launched.worktree
+        echo(f"{args.name}: in worktree {made.path} on branch {made.branch}")
+    label = notebook.label_of(launched.note)
+    echo(f"{args.name}: running on {config.socket}, logged in {label}")
     remember_notes_flag(config)
     notes_mismatch(config)
 
@@ -365,12 +385,63 @@ def kill(args: argparse.Namespace) -> None:
     """
     killed = entries.kill(load_config(args), now(), args.name)
     entry = killed.entry
+    if killed.tail is not None:  # a finished entry's session, in its tail
+        word = "finished" if killed.tail == 0 else "failed"
+        echo(f"{entry.name}: removed its {word} session (exit {killed.tail}); its entry was closed")
+        return
     echo(f"{entry.name}: killed, entry closed in {entry.where}")
     if killed.leftovers:
         how = "some could not be stopped" if killed.stuck else "stopped"
         echo(f"{entry.name}: {killed.leftovers} of its processes outlived the session: {how}")
     if killed.stuck:
         sys.exit(EXIT_NEEDS_PERSON)
+
+
+@verb(
+    NOTES,
+    SOCKET,
+    arg("--dry-run", action="store_true", help="say what would be removed; remove nothing"),
+)
+def clean(args: argparse.Namespace) -> None:
+    """Remove what finished runs left: their sessions, and the worktrees made for them.
+
+    A session no open entry names whose agent has ended (it sits in its `sleep` tail,
+    holding its name) is removed; so is a worktree `launch --worktree` made for an entry
+    that is done, unless it holds uncommitted work: those are listed (exit 1). Only on
+    the sockets of approved entries; never a worktree heartbeat did not make.
+
+    Example: heartbeat clean --dry-run
+    """
+    from heartbeat.verbs import clean as cleaning
+
+    config = load_config(args)
+    done = cleaning.clean(config, now(), args.dry_run)
+    would = "would remove" if args.dry_run else "removed"
+    for tail in done.tails:
+        said = cleaning.tail_removed(tail).replace("removed", would, 1)
+        where = f" on {tail.socket}" if tail.socket != config.socket else ""
+        echo(f"{tail.name}: {said}{where}")
+    for swept in done.worktrees:
+        made = swept.made
+        if swept.gone:
+            echo(f"{made.name}: worktree {made.path} is gone already; forgotten")
+        elif swept.removed:
+            echo(f"{made.name}: {would} worktree {made.path} (branch {made.branch} kept)")
+        elif swept.dirty:
+            shown = ", ".join(swept.dirty[:3]) + (", ..." if len(swept.dirty) > 3 else "")
+            count = f"{len(swept.dirty)} file{'s' if len(swept.dirty) != 1 else ''}"
+            echo(
+                f"{made.name}: worktree {made.path} holds uncommitted work ({count}: "
+                f"{shown}): left for you (git -C {shlex.quote(made.path)} status)",
+                err=True,
+            )
+        else:
+            echo(f"{made.name}: worktree {made.path} left: {swept.problem}", err=True)
+    for problem in done.problems:
+        echo(problem, err=True)
+    if not done.tails and not done.worktrees:
+        echo("nothing to clean")
+    sys.exit(EXIT_NEEDS_PERSON if done.needs_person else EXIT_OK)
 
 
 @verb(NAME, NOTES, SOCKET)

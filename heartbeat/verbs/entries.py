@@ -51,19 +51,27 @@ class Killed:
     entry: Entry
     leftovers: int  # the agent's processes that outlived its session, then stopped
     stuck: bool  # some of them could not be stopped
+    tail: int | None = None  # a closed entry's ended session was removed: its exit code
 
 
 def kill(config: Config, now: datetime, name: str) -> Killed:
     """Close NAME's entry, then stop its whole run, so nothing revives it: the session,
     then the agent's processes that outlived it (an agent that ignores SIGHUP keeps
-    working in its repository), found as a restart finds them."""
+    working in its repository), found as a restart finds them. An entry closed already
+    (finished) whose session sits in its tail: that session is removed."""
     from heartbeat.tmux import procs  # here: only a kill and a restart look at processes
 
     stamp = stamp_of(now)
     with files.locked(config.state_dir, wait=True):
         book = Notebook(config, now.date())
         book.read_all()
-        loaded, entry = find_entry(book, name)
+        try:
+            loaded, entry = find_entry(book, name)
+        except RefusedError:
+            tail = _remove_tail(config, book, name, stamp)
+            if tail is None:
+                raise
+            return tail
         book.edit(loaded.path, [Edit(entry.key, stamp, "killed by heartbeat kill", True)])
         at = tmux_at(config, entry.socket)
         pane = at.snapshot(commands=False).panes.get(entry.name)
@@ -80,6 +88,31 @@ def kill(config: Config, now: datetime, name: str) -> Killed:
         said = f", and {leftovers} of its processes that outlived it" if leftovers else ""
         state.log(config.state_dir, stamp, f"{name}: killed by heartbeat kill{said}")
     return Killed(entry, leftovers, stuck)
+
+
+def _remove_tail(config: Config, book: Notebook, name: str, stamp: str) -> Killed | None:
+    """Remove the session of NAME's closed entry when its agent has ended (it sits in
+    its tail); None when there is no such session. Only on a socket heartbeat trusts, and
+    never a session an open entry names (there is none: the caller looked)."""
+    from heartbeat.verbs import clean  # here: only a kill of a closed entry needs it
+
+    selection = select(book)
+    closed = [entry for _, entry in selection.finished if entry.name == name]
+    closed.sort(key=lambda entry: entry.socket != config.socket)  # the configured first
+    trusted = clean.trusted_sockets(config, selection)
+    for entry in closed:
+        if entry.socket not in trusted:
+            continue
+        at = tmux_at(config, entry.socket)
+        pane = at.snapshot().panes.get(entry.name)
+        code = clean.ended(config, entry.socket, pane) if pane is not None else None
+        if code is None:
+            continue
+        at.kill(entry.name)
+        tail = clean.Tail(entry.name, entry.socket, code, entry)
+        state.log(config.state_dir, stamp, f"{name}: {clean.tail_removed(tail)}")
+        return Killed(entry, 0, False, code)
+    return None
 
 
 def reset(config: Config, now: datetime, name: str) -> Entry:

@@ -7,6 +7,7 @@ import os
 import shlex
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -24,8 +25,9 @@ from heartbeat.model import (
     stamp_of,
     valid_session_name,
 )
-from heartbeat.notes.notebook import Notebook, label_of
+from heartbeat.notes.notebook import Notebook, label_of, select
 from heartbeat.state import StateFile
+from heartbeat.work import git, worktrees
 
 
 def command_text(argv: Sequence[str]) -> str:
@@ -102,6 +104,45 @@ def replace_finished(config: Config, name: str, stamp: str) -> None:
     state.log(config.state_dir, stamp, f"{name}: replaced its finished session (exit {code})")
 
 
+SHARING_SECONDS = 3.0  # at most, for git to say which entries share the work tree
+
+
+@dataclass(frozen=True)
+class Launched:
+    """Where a launch was logged and where its agent runs."""
+
+    note: Path
+    dir: str  # the folder the agent runs in (inside its worktree, with --worktree)
+    sharing: tuple[str, ...] = ()  # other open entries that run in the same git work tree
+    worktree: worktrees.Made | None = None  # made (or used again) for it by --worktree
+
+
+def sharing_work_tree(config: Config, now: datetime, name: str, directory: str) -> list[str]:
+    """The other open entries of this machine that run in the git work tree holding
+    `directory`: two agents in one checkout undo each other's work. git runs only in
+    approved entries' folders, and only in those inside that work tree."""
+    top = git.toplevel(directory)
+    if top is None:
+        return []
+    book = Notebook(config, now.date())
+    book.read_all()
+    allowed = None if config.settings.trust_owned_notes else trust.AllowList.load(config.state_dir)
+    found = []
+    for _, entry in select(book).managed:
+        if entry.key == (config.socket, name) or entry.name in found:
+            continue
+        if entry.options.get("host", config.host) != config.host:
+            continue
+        if allowed is not None and not allowed.allows(entry):
+            continue
+        folder = os.path.realpath(os.path.expanduser(entry.dir))
+        if folder != top and not folder.startswith(top + os.sep):
+            continue  # outside it: no git call needed to know
+        if os.path.isdir(folder) and git.toplevel(folder) == top:
+            found.append(entry.name)
+    return found
+
+
 def launch(
     config: Config,
     now: datetime,
@@ -111,12 +152,14 @@ def launch(
     restart: RestartMode = RestartMode.ON_FAILURE,
     resume: ResumeMode = ResumeMode.AUTO,
     session: str | None = None,
-) -> Path:
-    """Start NAME in FOLDER on the socket and log it in today's note; returns the note.
+    worktree: str | None = None,
+) -> Launched:
+    """Start NAME in FOLDER on the socket and log it in today's note.
 
     `session`: the conversation the command pins (a launch shortcut's); an agent's
     command given after `--` that takes a session id and pins none gets one of
-    heartbeat's choosing (`agents.pin`).
+    heartbeat's choosing (`agents.pin`). `worktree`: a branch, checked out in a git
+    worktree of FOLDER's repository that heartbeat makes, where the agent runs instead.
     """
     if session is None and len(argv) > 1:
         pinned, session = agents.pin(list(argv))
@@ -131,25 +174,36 @@ def launch(
     with files.locked(config.state_dir, wait=True):
         Notebook(config, now.date()).refuse_unsafe_today()  # before anything starts
         replace_finished(config, name, stamp_of(now))
-        saved = state.load(config.state_dir)
-        # Bounded as a check is: a hung git (the baseline) must not hold the launch.
-        with deadline.within(time.monotonic() + config.settings.check_timeout_seconds):
-            started = start_session(
-                config,
-                name=name,
-                socket=config.socket,
-                folder=directory,
-                command=command,
-                wrapped=True,
-                path=config.path,
-                homes=homes,
-                now=now,
-                session=session,
-            )
+        made, fresh = None, False
+        if worktree is not None:
+            directory, made, fresh = worktrees.create(config, directory, worktree, name, stamp)
         try:
-            path, entry = _log_entry(config, now, name, directory, command, restart, extra)
+            # A warning only: a hung git must not hold the launch for long.
+            with deadline.within(time.monotonic() + SHARING_SECONDS):
+                sharing = sharing_work_tree(config, now, name, directory)
+            saved = state.load(config.state_dir)
+            # Bounded as a check is: a hung git (the baseline) must not hold the launch.
+            with deadline.within(time.monotonic() + config.settings.check_timeout_seconds):
+                started = start_session(
+                    config,
+                    name=name,
+                    socket=config.socket,
+                    folder=directory,
+                    command=command,
+                    wrapped=True,
+                    path=config.path,
+                    homes=homes,
+                    now=now,
+                    session=session,
+                )
+            try:
+                path, entry = _log_entry(config, now, name, directory, command, restart, extra)
+            except (HeartbeatError, OSError):
+                tmux_at(config, config.socket).kill(name)  # no side effect when not logged
+                raise
         except (HeartbeatError, OSError):
-            tmux_at(config, config.socket).kill(name)  # no side effect when not logged
+            if fresh and made is not None:
+                worktrees.undo(config.state_dir, made)  # made for this launch alone
             raise
         # Its note, from the start: deleted from it before any check, it is still told.
         record = Record(path=config.path, digest=entry.digest, homes=homes, note=str(path))
@@ -158,8 +212,11 @@ def launch(
             # As a check would: a socket deleted before any check ran is recreated.
             saved.servers[config.socket] = started.server_pid
         state.save(config.state_dir, saved)
+        if made is not None:
+            how = "made" if fresh else "used again"
+            state.log(config.state_dir, stamp, f"{name}: worktree {made.path} {how}")
         state.log(config.state_dir, stamp, f"{name}: launched in {directory}: {command}")
-    return path
+    return Launched(path, directory, tuple(sharing), made)
 
 
 def log(

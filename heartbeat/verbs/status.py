@@ -41,7 +41,7 @@ from heartbeat.model import (
     when,
 )
 from heartbeat.notes.entry import is_carried, is_roll_over
-from heartbeat.notes.notebook import Notebook, select
+from heartbeat.notes.notebook import LoadedNote, Notebook, Selection, select
 from heartbeat.state import StateFile
 from heartbeat.trust import AllowList
 from heartbeat.work import prd
@@ -136,12 +136,24 @@ class Look:
     hold: str | None = None  # what renews the expired login it is held for
 
 
+@dataclass(frozen=True)
+class Ended:
+    """A session no open entry names whose agent has ended: it sits in its tail."""
+
+    socket: str
+    pane: Pane
+    code: int
+    closed: tuple[LoadedNote, Entry] | None  # the closed entry naming it, with its note
+    record: Record
+
+
 @dataclass
 class Seen:
     """Everything one `status` learned: its rows are `rows(seen, now)`."""
 
     looks: list[Look] = field(default_factory=list)
     strays: list[tuple[str, Pane]] = field(default_factory=list)  # (socket, pane)
+    tails: list[Ended] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     limits: decide.Limits = decide.DEFAULT_LIMITS
     patterns: tuple[Pattern, ...] = ()
@@ -224,14 +236,43 @@ def look(config: Config, now: datetime, everything: bool = False) -> Seen:
             )
         )
     panes(config.socket)  # the configured socket is watched even while no entry names it
-    # Closed entries count as listed: a finished run's session sits in its tail.
-    listed = {entry.key for _, entry in selection.managed} | selection.closed
-    for socket, found in snapshots.items():
-        seen.strays += [
-            (socket, pane) for name, pane in sorted(found.items()) if (socket, name) not in listed
-        ]
+    _strays(config, snapshots, selection, saved, seen, problems)
     seen.problems = book.problems + problems
     return seen
+
+
+def _strays(
+    config: Config,
+    snapshots: dict[str, dict[str, Pane]],
+    selection: Selection,
+    saved: StateFile,
+    seen: Seen,
+    problems: list[str],
+) -> None:
+    """Sessions on the watched sockets that no open entry names: those whose agent has
+    ended sit in their tail until `heartbeat clean` (or a launch of their name) removes
+    them; the others were deleted from the note while they ran, or started by hand and
+    never adopted (a closed entry's agent that still runs is the person's own doing).
+    Nothing watches them."""
+    from heartbeat.verbs import clean  # here: only status and clean look for tails
+
+    needed = {entry.key for _, entry in selection.managed}
+    closed = {entry.key: (loaded, entry) for loaded, entry in selection.finished}
+    for socket, found in snapshots.items():
+        for name, pane in sorted(found.items()):
+            if (socket, name) in needed:
+                continue
+            try:
+                code = clean.ended(config, socket, pane)
+            except TmuxError as error:
+                problems.append(str(error))
+                code = None
+            entry = closed.get((socket, name))
+            if code is not None:
+                record = saved.records.get(StateFile.key(socket, name), Record())
+                seen.tails.append(Ended(socket, pane, code, entry, record))
+            elif entry is None:
+                seen.strays.append((socket, pane))
 
 
 def _screen(config: Config, entry: Entry, problems: list[str]) -> tuple[str, ...] | None:
@@ -275,7 +316,39 @@ def _last_status(entry: Entry, same_key: list[Entry]) -> str | None:
 def rows(seen: Seen, now: datetime) -> list[Row]:
     """The rows of what `look` saw: every entry's, then the unlisted sessions'."""
     found = [row_of(one, now, seen.limits, seen.patterns, seen.started) for one in seen.looks]
-    return found + [unlisted_row(socket, pane) for socket, pane in seen.strays]
+    tails = [tail_row(one) for one in seen.tails]
+    # A closed entry whose session sits in its tail (`--all`) is shown as the tail.
+    shown = {(row.socket, row.name) for row in tails}
+    found = [row for row in found if (row.socket, row.name) not in shown]
+    return found + tails + [unlisted_row(socket, pane) for socket, pane in seen.strays]
+
+
+def tail_row(tail: Ended) -> Row:
+    """A session whose agent has ended, kept in its tail until `heartbeat clean`."""
+    pane = tail.pane
+    since = datetime.fromtimestamp(pane.created) if pane.created else None
+    hint = f"ended (exit {tail.code}), its session kept: heartbeat clean removes it"
+    if tail.closed is None:
+        command = pane.current_command
+        return Row(
+            pane.session, State.TAIL.value, tail.socket, "", command, None, since, None, hint
+        )
+    loaded, entry = tail.closed
+    command = entry.command if isinstance(entry.command, str) else shlex.join(entry.command)
+    place = NotePlace(str(loaded.path), entry.line)
+    last = entry.statuses[-1] if entry.statuses else None
+    return Row(
+        entry.name,
+        State.TAIL.value,
+        entry.socket,
+        entry.dir,
+        command,
+        place,
+        since,
+        last,
+        hint,
+        tail.record.verdict,
+    )
 
 
 def unlisted_row(socket: str, pane: Pane) -> Row:

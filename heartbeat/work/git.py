@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from heartbeat import deadline
 
 TIMEOUT_SECONDS = 10.0
+CHECKOUT_SECONDS = 300.0  # a worktree's checkout (or removal) of a large repository
 UNTRACKED_BYTES_READ = 1 << 20  # past this an untracked file's lines are not counted
 # Programs a repository's config could make git run: none is.
 SAFE = (
@@ -68,7 +69,10 @@ class Changes:
 
 
 def _run(
-    folder: str, args: tuple[str, ...], settings: tuple[tuple[str, str], ...] = ()
+    folder: str,
+    args: tuple[str, ...],
+    settings: tuple[tuple[str, str], ...] = (),
+    seconds: float = TIMEOUT_SECONDS,
 ) -> subprocess.CompletedProcess[str] | None:
     """One git call, None when it failed to run or ran out of time: the check's time
     bound cuts its timeout, and git and anything it started are ended together."""
@@ -79,7 +83,7 @@ def _run(
         env["GIT_CONFIG_COUNT"] = str(len(settings))
         for index, (key, value) in enumerate(settings):
             env[f"GIT_CONFIG_KEY_{index}"], env[f"GIT_CONFIG_VALUE_{index}"] = key, value
-    seconds = deadline.timeout(TIMEOUT_SECONDS)
+    seconds = deadline.timeout(seconds)
     if seconds <= 0:
         return None
     argv = ["git", "--no-optional-locks", *SAFE, "-C", folder, *args]
@@ -134,8 +138,10 @@ def _drivers_off(folder: str) -> tuple[tuple[str, str], ...]:
     return _switched_off[folder]
 
 
-def _git(folder: str, *args: str) -> subprocess.CompletedProcess[str] | None:
-    return _run(folder, args, _drivers_off(folder))
+def _git(
+    folder: str, *args: str, seconds: float = TIMEOUT_SECONDS
+) -> subprocess.CompletedProcess[str] | None:
+    return _run(folder, args, _drivers_off(folder), seconds)
 
 
 def head(folder: str) -> Head | None:
@@ -319,3 +325,86 @@ def log_oneline(folder: str, count: int = 3) -> list[str]:
 def diff_stat(folder: str) -> list[str]:
     result = _git(folder, "diff", "--stat", "--ignore-submodules=all", "--no-ext-diff", "HEAD")
     return result.stdout.splitlines() if result and result.returncode == 0 else []
+
+
+# --- work trees: the folder a checkout occupies, and the worktrees heartbeat makes ------
+
+
+def toplevel(folder: str) -> str | None:
+    """The root of the work tree that holds `folder`, resolved (links followed), or None
+    outside a repository: two folders in one work tree share their checkout."""
+    result = _git(folder, "rev-parse", "--show-toplevel")
+    text = result.stdout.strip() if result and result.returncode == 0 else ""
+    return os.path.realpath(text) if text else None
+
+
+def common_dir(folder: str) -> str | None:
+    """The repository's own git folder (`.git` of its main work tree, whichever of its
+    worktrees `folder` is in), resolved, or None."""
+    result = _git(folder, "rev-parse", "--path-format=absolute", "--git-common-dir")
+    text = result.stdout.strip() if result and result.returncode == 0 else ""
+    return os.path.realpath(text) if text else None
+
+
+def branch_name(folder: str, branch: str) -> str | None:
+    """The branch name as git takes it (`git check-ref-format --branch`), or None when git
+    refuses it: never one that reads as an option."""
+    if not branch or branch.startswith("-"):
+        return None
+    result = _git(folder, "check-ref-format", "--branch", branch)
+    text = result.stdout.strip() if result and result.returncode == 0 else ""
+    return text or None
+
+
+def has_branch(folder: str, branch: str) -> bool:
+    result = _git(folder, "rev-parse", "--verify", "-q", f"refs/heads/{branch}^{{commit}}")
+    return result is not None and result.returncode == 0
+
+
+def add_worktree(folder: str, path: str, branch: str, new: bool) -> str | None:
+    """`git worktree add` at `path`: on a new branch from HEAD, else on the branch that
+    exists. None when done, else what git said."""
+    args = ("-b", branch, "--", path) if new else ("--", path, branch)
+    result = _git(folder, "worktree", "add", "--quiet", *args, seconds=CHECKOUT_SECONDS)
+    if result is None:
+        return "git did not answer in time"
+    return None if result.returncode == 0 else _said(result)
+
+
+def remove_worktree(folder: str, path: str) -> str | None:
+    """`git worktree remove` (never forced: git itself refuses a worktree with changes or
+    untracked files). None when done, else what git said."""
+    result = _git(folder, "worktree", "remove", "--", path, seconds=CHECKOUT_SECONDS)
+    if result is None:
+        return "git did not answer in time"
+    return None if result.returncode == 0 else _said(result)
+
+
+def delete_branch(folder: str, branch: str) -> bool:
+    """`git branch -d`: only a branch whose commits are all merged (one just made)."""
+    result = _git(folder, "branch", "-d", "--", branch)
+    return result is not None and result.returncode == 0
+
+
+def uncommitted(folder: str) -> list[str] | None:
+    """The work tree's changed and untracked files (ignored ones aside), as
+    `git status --porcelain` lists them; None when git cannot say."""
+    result = _git(
+        folder,
+        "status",
+        "--porcelain=v1",
+        "-z",
+        "--untracked-files=all",
+        "--no-renames",
+        # A submodule's own config names its own drivers: not looked into (and git
+        # itself refuses to remove a worktree that holds submodules).
+        "--ignore-submodules=all",
+    )
+    if result is None or result.returncode != 0:
+        return None
+    return [record[3:] for record in result.stdout.split("\0") if len(record) > 3]
+
+
+def _said(result: subprocess.CompletedProcess[str]) -> str:
+    lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
+    return lines[-1].removeprefix("fatal: ").removeprefix("error: ") if lines else "git failed"
