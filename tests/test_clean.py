@@ -85,8 +85,8 @@ def test_status_shows_a_finished_runs_tail_until_clean(sandbox: Sandbox) -> None
 
     tail = next(row for row in before if row["name"] == "done")
     assert tail["state"] == "tail"
-    assert tail["last_status"] == "ended (exit 0), its session kept: heartbeat clean removes it"
-    assert tail["note"].startswith("memory/2026-11-24.md:")  # the closed entry
+    assert tail["reason"] == "ended (exit 0), its session kept: heartbeat clean removes it"
+    assert tail["note"]["path"].endswith("memory/2026-11-24.md")  # the closed entry
     assert any(line.split()[:2] == ["done", "tail"] for line in table.splitlines())
     assert cleaned.returncode == 0, cleaned.stderr
     assert cleaned.stdout == "done: removed its finished session (exit 0)\n"
