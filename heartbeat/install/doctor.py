@@ -20,8 +20,7 @@ from heartbeat.config import Config
 from heartbeat.errors import TmuxError
 from heartbeat.install import schedule
 from heartbeat.install.setup import load_installed
-from heartbeat.model import when
-from heartbeat.model import iso_local
+from heartbeat.model import iso_local, when
 from heartbeat.notes.notebook import label_of
 
 
