@@ -18,7 +18,7 @@ from heartbeat import files, lazy, trust
 from heartbeat.config import Config
 from heartbeat.errors import NoteError, RefusedError
 from heartbeat.model import Entry
-from heartbeat.notes.cache import NoteCache, key_of
+from heartbeat.notes.cache import NoteCache, digest_of, key_of
 from heartbeat.notes.edit import Edit, apply_edits, carried_block
 from heartbeat.notes.parse import CLOSED_PREFIX, Note, ReadContext, note_date, parse
 
@@ -196,12 +196,17 @@ class Notebook:
         except OSError as error:
             self.problems.append(f"{label}: cannot read: {error.strerror}")
             return None
-        earlier = self.cache.earlier(path) if self.cache is not None else None
-        note = parse(text, label, day, self.context, earlier)
-        if old:  # of a note older than the window only open entries matter (`select`)
-            note = replace(note, entries=tuple(entry for entry in note.entries if entry.is_open))
+        key, digest = key_of(stamp, *inputs), digest_of(text)
+        # Read again because its stamp could not be trusted (written moments ago), or
+        # only touched: the same text needs no parse.
+        note = self.cache.same_text(path, key, digest) if self.cache is not None else None
+        if note is None:
+            earlier = self.cache.earlier(path) if self.cache is not None else None
+            note = parse(text, label, day, self.context, earlier)
+            if old:  # of a note older than the window only open entries matter (`select`)
+                note = replace(note, entries=tuple(e for e in note.entries if e.is_open))
         if self.cache is not None:
-            self.cache.put(path, key_of(stamp, *inputs), note, stamp)
+            self.cache.put(path, key, note, stamp, digest)
         self.problems.extend(str(problem) for problem in note.problems)
         return LoadedNote(path, day, text, note)
 
