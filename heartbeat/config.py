@@ -46,7 +46,7 @@ CONTINUE_PROMPT = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Settings:
     """What the config file may set, with the defaults."""
 
@@ -69,7 +69,7 @@ class Settings:
     log_max_bytes: int = 4 << 20  # a run log past this moves to `.1` (one kept)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Config:
     notes_dir: Path
     socket: str

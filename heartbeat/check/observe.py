@@ -58,7 +58,7 @@ NON_EXEC_SHELLS = frozenset({"sh", "dash", "ash"})
 RUNNING_STATES = LIVE
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class Look:
     """What one check saw: each entry, and the tmux servers by socket."""
 

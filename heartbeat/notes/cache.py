@@ -66,7 +66,7 @@ def digest_of(text: str) -> bytes:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class NoteCache:
     """Parsed notes by path; those used in this run are what the next run finds."""
 
@@ -109,9 +109,7 @@ class NoteCache:
         hit = self.found.get(str(note_path))
         return hit[3] if hit is not None else None
 
-    def put(
-        self, note_path: Path, key: Key, note: Note, stamp: files.Stamp, digest: bytes
-    ) -> None:
+    def put(self, note_path: Path, key: Key, note: Note, stamp: files.Stamp, digest: bytes) -> None:
         settled = time.time_ns() - stamp.ctime_ns > SETTLE_NS
         self.used[str(note_path)] = (key, digest, settled, note)
 

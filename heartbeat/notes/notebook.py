@@ -19,13 +19,15 @@ from heartbeat.config import Config
 from heartbeat.errors import NoteError, RefusedError
 from heartbeat.model import Entry
 from heartbeat.notes.cache import NoteCache, digest_of, key_of
-from heartbeat.notes.edit import Edit, apply_edits, carried_block
 from heartbeat.notes.parse import CLOSED_PREFIX, Note, ReadContext, note_date, parse
 
 if TYPE_CHECKING:
     from heartbeat import render
-else:  # only a new note needs its template
+    from heartbeat.notes import edit
+    from heartbeat.notes.edit import Edit
+else:  # only a new note needs its template; only an edit or a carry-over, the edits
     render = lazy.module("heartbeat.render")
+    edit = lazy.module("heartbeat.notes.edit")
 
 # Daily notes are small; a huge one is a mistake (a pasted log), not a note to parse.
 MAX_NOTE_BYTES = 5 * 1024 * 1024
@@ -38,7 +40,7 @@ CONFLICT_COPY = re.compile(
 ICLOUD_PLACEHOLDER = re.compile(r"\.(\d{4}-\d{2}-\d{2})\.md\.icloud")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LoadedNote:
     path: Path
     day: date
@@ -70,7 +72,7 @@ def _relative_folder(folder: str, here: str) -> str | None:
     return "" if relative == "." else relative
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class Notebook:
     """The notes folder as one run sees it."""
 
@@ -267,7 +269,7 @@ class Notebook:
             note = parse(text, label, day, self.context)
             if note.fatal:
                 raise NoteError(label, note.problems[0].line, "left alone until it is mended")
-            return apply_edits(text, note, edits, added)
+            return edit.apply_edits(text, note, edits, added)
 
         try:
             files.rewrite(path, label, MAX_NOTE_BYTES, build, self.patience, known)
@@ -297,7 +299,7 @@ class Notebook:
         return path
 
 
-@dataclass
+@dataclass(eq=False)
 class Selection:
     """The entries to manage, and what the notes say about the others."""
 
@@ -355,7 +357,7 @@ def carry_over(book: Notebook, stamp: str) -> None:
             book.reload(old_path, with_text=True)
         newest = _to_carry(book)
     blocks = [
-        carried_block(loaded.text, entry, stamp, loaded.path.name)
+        edit.carried_block(loaded.text, entry, stamp, loaded.path.name)
         for loaded, entry in newest.values()
         if loaded.text is not None
     ]
@@ -368,7 +370,9 @@ def carry_over(book: Notebook, stamp: str) -> None:
     for key, (loaded, _) in newest.items():
         if loaded.text is None:
             continue
-        by_note[loaded.path].append(Edit(key, stamp, f"{CLOSED_PREFIX}: continued in {path.name}"))
+        by_note[loaded.path].append(
+            edit.Edit(key, stamp, f"{CLOSED_PREFIX}: continued in {path.name}")
+        )
     for old_path, edits in by_note.items():
         book.edit(old_path, edits)
         book.reload(old_path)
