@@ -243,6 +243,9 @@ def test_a_quiet_check_loads_only_what_it_runs(sandbox: Sandbox) -> None:
         "rich",
         "tempfile",  # nothing written
         "ctypes",
+        "heartbeat.check.act",  # nothing to restart, no status line
+        "heartbeat.notes.edit",
+        "random",
     ):
         assert needless not in loaded, needless
 
@@ -354,3 +357,55 @@ def test_a_note_is_named_even_from_a_deleted_folder(
     monkeypatch.chdir(gone)
     gone.rmdir()
     assert label_of(tmp_path / "memory" / "2026-11-24.md") == f"{tmp_path}/memory/2026-11-24.md"
+
+
+OPENED_BY_A_QUIET_CHECK = """
+import sys
+opened = []
+def record(event, args):
+    if event == "open" and isinstance(args[0], (str, bytes)):
+        opened.append(args[0] if isinstance(args[0], str) else args[0].decode())
+sys.addaudithook(record)
+import atexit
+atexit.register(lambda: print("\\n".join(opened), file=sys.stderr))
+from heartbeat import cli
+sys.argv = ["heartbeat", "check", "--quiet"]
+cli.main()
+"""
+
+
+def test_a_quiet_check_opens_no_agent_file_nor_log(sandbox: Sandbox) -> None:
+    """Transcripts, rollout files, logins and logs are read for a run that just stopped,
+    never by a check that finds everything as it was (every file opened is recorded by
+    an audit hook, PEP 578)."""
+    launch(sandbox, "api", "codex", "exec", "work")
+    launch(sandbox, "docs", "claude", "-p", "write docs")
+    home = sandbox.home
+    # What the stand-ins wrote (a rollout, a transcript), and the agents' logins.
+    agent_files = [p for p in (home / ".codex").rglob("*.jsonl")]
+    agent_files += [p for p in (home / ".claude").rglob("*.jsonl")]
+    assert agent_files, "the stand-ins write their session files"
+    for login in (home / ".codex" / "auth.json", home / ".claude" / ".credentials.json"):
+        login.parent.mkdir(parents=True, exist_ok=True)
+        login.write_text("{}")
+    settled(sandbox.note())
+    sandbox.check()
+    sandbox.check()  # the steady state: nothing changed since
+
+    quiet = subprocess.run(
+        [sys.executable, "-c", OPENED_BY_A_QUIET_CHECK],
+        env=sandbox.env,
+        cwd=sandbox.root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert quiet.returncode == 0, quiet.stderr
+    opened = {os.path.realpath(os.path.join(sandbox.root, p)) for p in quiet.stderr.split("\n")}
+    assert not {p for p in opened if p.startswith(os.path.realpath(home))}
+    state = os.path.realpath(sandbox.state)
+    in_state = {os.path.basename(p) for p in opened if p.startswith(state + os.sep)}
+    # The state, the parse cache, the approvals and the lock: no log of any run.
+    assert in_state <= {"state.json", "notes.cache", "allowed.json", "lock", "last-check"}
+    assert "state.json" in in_state  # the hook saw the files the check did open
