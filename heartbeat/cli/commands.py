@@ -324,6 +324,8 @@ def logs(args: argparse.Namespace) -> None:
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends a follow: no traceback
         for line in run_logs.follow(config, now(), args.name, args.lines, run):
             echo(line)
+
+
 @verb(NAME, NOTES, SOCKET, name="attach")
 def attach_command(args: argparse.Namespace) -> None:
     """Show NAME's session on this terminal, on the entry's own socket.
