@@ -46,7 +46,7 @@ CONTINUE_PROMPT = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Settings:
     """What the config file may set, with the defaults."""
 
@@ -73,7 +73,7 @@ class Settings:
     worktrees: str = ""  # where `launch --worktree` makes worktrees; empty: worktrees_dir's
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Config:
     notes_dir: Path
     socket: str

@@ -87,7 +87,7 @@ SETTLE_SECONDS = 0.03
 BUSY = "being written by another program: heartbeat writes its lines at the next check"
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class Patience:
     """How long one run may still wait for notes to be still (all its notes together),
     so that a note written without pause delays a check by a second at most."""

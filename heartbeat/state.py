@@ -20,7 +20,7 @@ from heartbeat.model import Hold, Record, State
 VERSION = 1
 
 
-@dataclass
+@dataclass(eq=False)
 class StateFile:
     records: dict[str, Record] = field(default_factory=dict)
     printed: list[str] = field(default_factory=list)  # problems already printed once

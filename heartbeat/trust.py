@@ -171,7 +171,7 @@ def _group_name(gid: int) -> str:
         return str(gid)
 
 
-@dataclass
+@dataclass(eq=False)
 class AllowList:
     """Approved commands by digest, in a file only the user can read and write."""
 

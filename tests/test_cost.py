@@ -111,12 +111,56 @@ def test_a_box_ticked_with_the_size_and_mtime_kept_is_seen(
     assert len(parsed) == 2
 
 
-def test_a_note_written_a_moment_ago_is_parsed_again(sandbox: Sandbox, parsed: list[str]) -> None:
-    """Its stamp could still move within the file system's clock tick."""
+def test_a_note_written_a_moment_ago_is_read_again_but_parsed_once(
+    sandbox: Sandbox, parsed: list[str]
+) -> None:
+    """Its stamp could still move within the file system's clock tick, so it is read
+    again; its text is the one parsed, so the parse is reused: a burst of checks after
+    an edit parses the note once."""
+    sandbox.write_note(NOTE.format(day=TODAY))
+    for _ in range(3):
+        book = read(sandbox)
+        assert book.loaded[0].text is not None  # read, not trusted by its stamp
+    assert len(parsed) == 1
+    assert [entry.name for entry in book.loaded[0].note.entries] == ["done", "api"]
+
+
+def test_a_note_rewritten_within_the_clock_tick_is_parsed_again(
+    sandbox: Sandbox, parsed: list[str]
+) -> None:
+    """A write that leaves inode, size, mtime and ctime as they were (within one tick of
+    a coarse clock, as an in-place writer may) is still seen, by the text's hash."""
+    path = sandbox.write_note(NOTE.format(day=TODAY))
+    read(sandbox)
+    before = os.stat(path)
+    with path.open("r+") as note:  # in place, same size
+        ticked = note.read().replace("- [ ] **api**", "- [x] **api**")
+        note.seek(0)
+        note.write(ticked)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    # The ctime moved (a coarse-clocked file system would not move it): make the cache
+    # hold the new stamp with the old parse, as such a file system would have left it.
+    kept = notecache.NoteCache.load(sandbox.state)
+    (key, digest, settled_, note) = kept.found[str(path)]
+    stamp = notecache.files.Stamp.of(path)
+    assert stamp is not None and not settled_
+    kept.used = {str(path): (notecache.key_of(stamp, *key[4:]), digest, False, note)}
+    kept.save()
+
+    assert [entry.is_open for entry in read(sandbox).loaded[0].note.entries] == [False, False]
+    assert len(parsed) == 2
+
+
+def test_a_settled_note_is_trusted_by_its_stamp_again(
+    sandbox: Sandbox, parsed: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read while fresh, then once more after it settled: from then on, not read."""
     sandbox.write_note(NOTE.format(day=TODAY))
     read(sandbox)
-    read(sandbox)
-    assert len(parsed) == 2
+    monkeypatch.setattr(notecache, "SETTLE_NS", 0)
+    assert read(sandbox).loaded[0].text is not None  # read, hashed, kept as settled
+    assert read(sandbox).loaded[0].text is None  # known by its stamp
+    assert len(parsed) == 1
 
 
 @pytest.mark.parametrize("spoil", ["others can write it", "garbage"])
@@ -199,6 +243,9 @@ def test_a_quiet_check_loads_only_what_it_runs(sandbox: Sandbox) -> None:
         "rich",
         "tempfile",  # nothing written
         "ctypes",
+        "heartbeat.check.act",  # nothing to restart, no status line
+        "heartbeat.notes.edit",
+        "random",
     ):
         assert needless not in loaded, needless
 
@@ -311,3 +358,55 @@ def test_a_note_is_named_even_from_a_deleted_folder(
     monkeypatch.chdir(gone)
     gone.rmdir()
     assert label_of(tmp_path / "memory" / "2026-11-24.md") == f"{tmp_path}/memory/2026-11-24.md"
+
+
+OPENED_BY_A_QUIET_CHECK = """
+import sys
+opened = []
+def record(event, args):
+    if event == "open" and isinstance(args[0], (str, bytes)):
+        opened.append(args[0] if isinstance(args[0], str) else args[0].decode())
+sys.addaudithook(record)
+import atexit
+atexit.register(lambda: print("\\n".join(opened), file=sys.stderr))
+from heartbeat import cli
+sys.argv = ["heartbeat", "check", "--quiet"]
+cli.main()
+"""
+
+
+def test_a_quiet_check_opens_no_agent_file_nor_log(sandbox: Sandbox) -> None:
+    """Transcripts, rollout files, logins and logs are read for a run that just stopped,
+    never by a check that finds everything as it was (every file opened is recorded by
+    an audit hook, PEP 578)."""
+    launch(sandbox, "api", "codex", "exec", "work")
+    launch(sandbox, "docs", "claude", "-p", "write docs")
+    home = sandbox.home
+    # What the stand-ins wrote (a rollout, a transcript), and the agents' logins.
+    agent_files = [p for p in (home / ".codex").rglob("*.jsonl")]
+    agent_files += [p for p in (home / ".claude").rglob("*.jsonl")]
+    assert agent_files, "the stand-ins write their session files"
+    for login in (home / ".codex" / "auth.json", home / ".claude" / ".credentials.json"):
+        login.parent.mkdir(parents=True, exist_ok=True)
+        login.write_text("{}")
+    settled(sandbox.note())
+    sandbox.check()
+    sandbox.check()  # the steady state: nothing changed since
+
+    quiet = subprocess.run(
+        [sys.executable, "-c", OPENED_BY_A_QUIET_CHECK],
+        env=sandbox.env,
+        cwd=sandbox.root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert quiet.returncode == 0, quiet.stderr
+    opened = {os.path.realpath(os.path.join(sandbox.root, p)) for p in quiet.stderr.split("\n")}
+    assert not {p for p in opened if p.startswith(os.path.realpath(home))}
+    state = os.path.realpath(sandbox.state)
+    in_state = {os.path.basename(p) for p in opened if p.startswith(state + os.sep)}
+    # The state, the parse cache, the approvals and the lock: no log of any run.
+    assert in_state <= {"state.json", "notes.cache", "allowed.json", "lock", "last-check"}
+    assert "state.json" in in_state  # the hook saw the files the check did open

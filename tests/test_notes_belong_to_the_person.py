@@ -15,7 +15,7 @@ from conftest import NOW, Sandbox
 
 from heartbeat import config, files
 from heartbeat.check import run as core
-from heartbeat.notes import notebook
+from heartbeat.notes import edit as note_edits
 from heartbeat.tmux.server import Tmux
 
 
@@ -125,7 +125,7 @@ def test_an_edit_saved_between_our_read_and_our_rename_survives(
         f"- [ ] **api** — `codex exec work`\n  - dir: `{sandbox.root}`\n"
     )
     sandbox.allow("api")
-    real_apply = notebook.apply_edits
+    real_apply = note_edits.apply_edits
     saves = []
 
     def apply_while_the_person_saves(*args: object, **kwargs: object) -> str:
@@ -135,7 +135,7 @@ def test_an_edit_saved_between_our_read_and_our_rename_survives(
                 handle.write("- saved while heartbeat was writing\n")
         return real_apply(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(notebook, "apply_edits", apply_while_the_person_saves)
+    monkeypatch.setattr(note_edits, "apply_edits", apply_while_the_person_saves)
     core.check(config.load(sandbox.env), datetime.fromisoformat(NOW))
 
     text = path.read_text()

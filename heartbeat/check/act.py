@@ -4,7 +4,6 @@ the status line to write and the change to print."""
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -85,6 +84,8 @@ def tell(
 def space_restarts(config: Config, budget: Budget, sleep: Callable[[float], None]) -> None:
     """Parallel agents restarted at one instant hit a provider's rate limit together:
     restarts go a few seconds apart, with jitter, within the check's time bound."""
+    import random  # here: only a second restart in one check needs it
+
     pause = config.settings.restart_spacing_seconds * (1 + random.random() / 2)
     sleep(min(pause, budget.left() - budget.restart_reserve))
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 RESTART_TIME_NEEDED = 5.0  # seconds of the check's budget a restart may take
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class Budget:
     """The monotonic time by which the check ends."""
 

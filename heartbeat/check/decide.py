@@ -39,7 +39,7 @@ from heartbeat.model import (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class Limits:
     first_backoff: timedelta = timedelta(minutes=1)
     max_backoff: timedelta = timedelta(minutes=30)
@@ -221,7 +221,7 @@ def deferred(decision: Decision) -> Decision:
 # --- a check's plans --------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class InForce:
     """A login hold as one check sees it."""
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from heartbeat.model import Baseline, Decision, Entry, Observation, Pane, Record
+from heartbeat.model import Action, Baseline, Decision, Entry, Observation, Pane, Record
 
 if TYPE_CHECKING:
     from heartbeat.check.notify import Notice
@@ -32,7 +32,7 @@ class Quiet:
     commit_asked: str | None  # when git last said a quiet agent made no commit
 
 
-@dataclass
+@dataclass(eq=False)
 class Sighting:
     """What one check found true of one entry: all that `decide` works from."""
 
@@ -59,7 +59,7 @@ class Sighting:
         return self.record.state.value if self.record.state else "new"
 
 
-@dataclass
+@dataclass(eq=False)
 class Plan:
     """What to do about one entry, and its record once that is done."""
 
@@ -68,6 +68,11 @@ class Plan:
     record: Record
     problem: str | None = None  # what a person is told now (a command awaiting approval)
     resume: tuple[str, ...] | None = None  # a restart continues the conversation so
+
+    @property
+    def is_quiet(self) -> bool:
+        """Nothing to do: no restart, no status line (all but a few plans of a check)."""
+        return not self.decision.changed and self.decision.action is not Action.RESTART
 
 
 @dataclass(frozen=True)
@@ -87,7 +92,7 @@ class Change:
         return f"{self.name}: {seen} ({self.action})"
 
 
-@dataclass
+@dataclass(eq=False)
 class Done:
     """What acting on one plan did: the record to store, the note's line, the news."""
 
@@ -99,7 +104,7 @@ class Done:
     server_pid: int | None = None  # of the tmux server a restart ran on
 
 
-@dataclass
+@dataclass(eq=False)
 class Outcome:
     """What a check did, for the command line to print."""
 

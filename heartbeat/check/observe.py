@@ -61,7 +61,7 @@ NON_EXEC_SHELLS = frozenset({"sh", "dash", "ash"})
 RUNNING_STATES = LIVE
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class Look:
     """What one check saw: each entry, and the tmux servers by socket."""
 
@@ -287,7 +287,10 @@ def look_at(
     pane_text = _read_pane_end(config, entry, pane, record, problems, deadline)
     read_at = pane.activity if pane is not None and pane_text is not None else None
     pane_exit = exit_code_in(pane_text) if pane_text else None
-    recorded = state.read_exit(config.state_dir, record.run) if entry.wrapped else None
+    # A pane that is there says how its run stands: the wrapper's exit file is opened
+    # only for a session gone (one open per entry and check saved).
+    gone = entry.wrapped and pane is None
+    recorded = state.read_exit(config.state_dir, record.run) if gone else None
     if entry.wrapped and record.run is None and pane is None:
         # No record of its run (a state file rebuilt): its exit file may still say.
         started = entry.options.get("started")

@@ -18,23 +18,27 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from heartbeat import deadline, files, lazy, state, trust
-from heartbeat.check import act, decide, observe
+from heartbeat.check import decide, observe
 from heartbeat.check.budget import Budget
 from heartbeat.check.facts import Done, Outcome, Plan
 from heartbeat.config import Config
 from heartbeat.errors import HeartbeatError
 from heartbeat.model import Action, Entry, Hold, Pane, stamp_of
-from heartbeat.notes.edit import Edit, entry_id, is_written
 from heartbeat.notes.notebook import Notebook, Selection, carry_over, select
 from heartbeat.state import StateFile
 
 if TYPE_CHECKING:
     from heartbeat import agents
-    from heartbeat.check import gone, notify
-else:  # only a rate limit, an event to tell, a ping, or an entry gone from the notes needs them
+    from heartbeat.check import act, gone, notify
+    from heartbeat.notes import edit
+    from heartbeat.notes.edit import Edit
+else:  # only a rate limit, a configured ping, an entry gone from the notes, a restart or a
+    # status line needs them
     agents = lazy.module("heartbeat.agents")
     gone = lazy.module("heartbeat.check.gone")
     notify = lazy.module("heartbeat.check.notify")
+    act = lazy.module("heartbeat.check.act")
+    edit = lazy.module("heartbeat.notes.edit")
 
 UNINSTALLED_MARK = "uninstalled"  # left by `heartbeat uninstall` (install/setup.py)
 HOOK_PENDING = "hook-pending"  # a hook found a check running: that check looks again
@@ -131,7 +135,10 @@ def _stages(
     plans = decide.storm_guard(plans, config.settings.max_restarts_per_check, limited, limit_group)
     plans = count_starts_first(config, saved, plans, problems)
 
-    done = act.act(config, plans, now, problems, budget, sleep)
+    if all(plan.is_quiet for plan in plans):  # most checks: acting (and its code) not needed
+        done = [Done(plan, plan.record) for plan in plans]
+    else:
+        done = act.act(config, plans, now, problems, budget, sleep)
     for one in done:
         saved.records[StateFile.key(*one.plan.sighting.entry.key)] = one.record
         if one.server_pid is not None:  # a server a restart started, known from now on
@@ -151,7 +158,8 @@ def _stages(
         # Each event once, by its identity in the state; past the rate, into a digest.
         per_hour = config.settings.notify_per_entry_per_hour
         notices += notify.admit(events, saved.told, saved.sent, saved.folded, now, per_hour)
-    saved.notices = act.tell(config, notices, now, problems, budget)[-NOTICES_KEPT:]
+    if notices:
+        saved.notices = act.tell(config, notices, now, problems, budget)[-NOTICES_KEPT:]
     outcome = outcome_of(done, problems, saved)
     outcome.unwatched, outcome.needs_person = unwatched, outcome.needs_person or bool(unwatched)
     # Each new problem, once; each entry gone from the notes, once.
@@ -346,8 +354,8 @@ def status_edits(
     edits: dict[Path, list[Edit]] = defaultdict(list)
     stamp = stamp_of(now)
     for path, entry in adopted:
-        host = Edit(entry.key, stamp, f"host: {config.host}", option=True)
-        edits[path].append(replace(host, entry_id=entry_id(entry)))
+        host = edit.Edit(entry.key, stamp, f"host: {config.host}", option=True)
+        edits[path].append(replace(host, entry_id=edit.entry_id(entry)))
     for one in done:
         found = one.plan.sighting
         # A session this check learned (found, or pinned anew by a restart afresh).
@@ -355,8 +363,8 @@ def status_edits(
         learned = session != found.record.session or session == found.session
         if session and learned and found.entry.options.get("session") != session:
             # The conversation, where a person (or an agent after a compaction) sees it.
-            line = Edit(found.entry.key, stamp, f"session: {session}", option=True)
-            edits[found.note].append(replace(line, entry_id=entry_id(found.entry)))
+            line = edit.Edit(found.entry.key, stamp, f"session: {session}", option=True)
+            edits[found.note].append(replace(line, entry_id=edit.entry_id(found.entry)))
         if one.edit is not None:
             edits[found.note].append(one.edit)
     return edits
@@ -380,11 +388,11 @@ def write_notes(
                 # Only lines written for the first time: one is written again at most
                 # until its check leaves the memory, so a line a person deletes stays
                 # deleted.
-                written[str(path)] = [edit.as_json() for edit in fresh]
+                written[str(path)] = [line.as_json() for line in fresh]
         except (HeartbeatError, OSError) as error:
             problems.append(str(error))
             # Status lines are written on changes only: keep them for the next check.
-            saved.pending[str(path)] = [edit.as_json() for edit in note_edits]
+            saved.pending[str(path)] = [line.as_json() for line in note_edits]
     if written:
         saved.written = [*saved.written, written][-WRITTEN_MEMORY:]
 
@@ -399,17 +407,21 @@ def owed_edits(
     """
     failed: dict[Path, list[Edit]] = defaultdict(list)
     for path_text, raws in saved.pending.items():
-        failed[Path(path_text)].extend(Edit.from_json(raw) for raw in raws)
+        failed[Path(path_text)].extend(edit.Edit.from_json(raw) for raw in raws)
     dropped: dict[Path, list[Edit]] = defaultdict(list)
-    by_path = {str(loaded.path): loaded.note for loaded in book.loaded}
+    # A note known by its stamp (unread) is as a check found it after its last write,
+    # with the lines that check looked for: only a note read again is looked at.
+    by_path = {str(loaded.path): loaded.note for loaded in book.loaded if loaded.text is not None}
     for written in saved.written:
         for path_text, raws in written.items():
             note = by_path.get(path_text)
-            for edit in map(Edit.from_json, raws):
-                if note is None or is_written(note, edit):
+            if note is None:
+                continue
+            for line in map(edit.Edit.from_json, raws):
+                if edit.is_written(note, line):
                     continue
-                if edit not in dropped[Path(path_text)]:
-                    dropped[Path(path_text)].append(edit)
+                if line not in dropped[Path(path_text)]:
+                    dropped[Path(path_text)].append(line)
     saved.pending = {}
     return failed, dropped
 

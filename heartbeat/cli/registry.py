@@ -63,7 +63,7 @@ def arg(*flags: str, **options: Any) -> Argument:
     return flags, options
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class Verb:
     words: tuple[str, ...]  # `("prd", "new")` for `heartbeat prd new`
     run: Handler

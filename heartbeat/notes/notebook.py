@@ -18,14 +18,16 @@ from heartbeat import files, lazy, trust
 from heartbeat.config import Config
 from heartbeat.errors import NoteError, RefusedError
 from heartbeat.model import Entry
-from heartbeat.notes.cache import NoteCache, key_of
-from heartbeat.notes.edit import Edit, apply_edits, carried_block
+from heartbeat.notes.cache import NoteCache, digest_of, key_of
 from heartbeat.notes.parse import CLOSED_PREFIX, SLUG, Note, ReadContext, note_name, parse
 
 if TYPE_CHECKING:
     from heartbeat import render
-else:  # only a new note needs its template
+    from heartbeat.notes import edit
+    from heartbeat.notes.edit import Edit
+else:  # only a new note needs its template; only an edit or a carry-over, the edits
     render = lazy.module("heartbeat.render")
+    edit = lazy.module("heartbeat.notes.edit")
 
 # Daily notes are small; a huge one is a mistake (a pasted log), not a note to parse.
 MAX_NOTE_BYTES = 5 * 1024 * 1024
@@ -39,7 +41,7 @@ CONFLICT_COPY = re.compile(
 ICLOUD_PLACEHOLDER = re.compile(rf"\.((\d{{4}}-\d{{2}}-\d{{2}})(-{SLUG})?)\.md\.icloud")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LoadedNote:
     path: Path
     day: date
@@ -77,7 +79,7 @@ def _relative_folder(folder: str, here: str) -> str | None:
     return "" if relative == "." else relative
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class Notebook:
     """The notes folder as one run sees it."""
 
@@ -210,12 +212,17 @@ class Notebook:
         except OSError as error:
             self.problems.append(f"{label}: cannot read: {error.strerror}")
             return None
-        earlier = self.cache.earlier(path) if self.cache is not None else None
-        note = parse(text, label, day, self.context, earlier)
-        if old:  # of a note older than the window only open entries matter (`select`)
-            note = replace(note, entries=tuple(entry for entry in note.entries if entry.is_open))
+        key, digest = key_of(stamp, *inputs), digest_of(text)
+        # Read again because its stamp could not be trusted (written moments ago), or
+        # only touched: the same text needs no parse.
+        note = self.cache.same_text(path, key, digest) if self.cache is not None else None
+        if note is None:
+            earlier = self.cache.earlier(path) if self.cache is not None else None
+            note = parse(text, label, day, self.context, earlier)
+            if old:  # of a note older than the window only open entries matter (`select`)
+                note = replace(note, entries=tuple(e for e in note.entries if e.is_open))
         if self.cache is not None:
-            self.cache.put(path, key_of(stamp, *inputs), note, stamp)
+            self.cache.put(path, key, note, stamp, digest)
         self.problems.extend(str(problem) for problem in note.problems)
         return LoadedNote(path, day, text, note, slug)
 
@@ -282,7 +289,7 @@ class Notebook:
             note = parse(text, label, day, self.context)
             if note.fatal:
                 raise NoteError(label, note.problems[0].line, "left alone until it is mended")
-            return apply_edits(text, note, edits, added)
+            return edit.apply_edits(text, note, edits, added)
 
         try:
             files.rewrite(path, label, MAX_NOTE_BYTES, build, self.patience, known)
@@ -312,7 +319,7 @@ class Notebook:
         return path
 
 
-@dataclass
+@dataclass(eq=False)
 class Selection:
     """The entries to manage, and what the notes say about the others."""
 
@@ -375,7 +382,7 @@ def carry_over(book: Notebook, stamp: str) -> None:
             book.reload(old_path, with_text=True)
         newest = _to_carry(book)
     blocks = [
-        carried_block(loaded.text, entry, stamp, loaded.path.name)
+        edit.carried_block(loaded.text, entry, stamp, loaded.path.name)
         for loaded, entry in newest.values()
         if loaded.text is not None
     ]
@@ -388,7 +395,9 @@ def carry_over(book: Notebook, stamp: str) -> None:
     for key, (loaded, _) in newest.items():
         if loaded.text is None:
             continue
-        by_note[loaded.path].append(Edit(key, stamp, f"{CLOSED_PREFIX}: continued in {path.name}"))
+        by_note[loaded.path].append(
+            edit.Edit(key, stamp, f"{CLOSED_PREFIX}: continued in {path.name}")
+        )
     for old_path, edits in by_note.items():
         book.edit(old_path, edits)
         book.reload(old_path)

@@ -74,7 +74,7 @@ def _no_separator(word: str) -> str:
     return word[:-1] + "\\;" if word.endswith(";") else word
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Tmux:
     """One tmux socket, as heartbeat talks to it."""
 
