@@ -208,7 +208,8 @@ def test_status_shows_prd_progress_and_the_verdict(sandbox: Sandbox, repo: Path)
 
     assert rows["web"]["prd"] == "3/3"  # the other loop ticked them all
     assert rows["web"]["verdict"] is None  # still running
-    assert "api" not in rows  # finished, box ticked: no longer watched
+    # Finished, box ticked: no longer watched, its session in its tail until `clean`.
+    assert rows["api"]["state"] == "tail"
     assert "claimed, not done" in sandbox.note().read_text()
 
 
