@@ -155,7 +155,9 @@ def run_identity(sighting: Sighting, event: str) -> str:
         return f"command:{sighting.entry.digest}"
     pane, record = sighting.pane, sighting.record
     if pane is not None:
-        run = f"pane:{pane.created}{pane.pane_id}"
+        # A new server numbers its panes from %0 again, and two runs may start within
+        # one second: the pane's process tells them apart.
+        run = f"pane:{pane.created}:{pane.pid}{pane.pane_id}"
     else:
         started = sighting.entry.options.get("started")
         run = f"run:{record.run or record.last_start or record.since or started or ''}"
