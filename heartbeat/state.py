@@ -204,7 +204,8 @@ def _sent(raw: Any) -> dict[str, list[str]]:
         raise ValueError("the notification times are malformed")
     for times in raw.values():
         for when in _notices(times):
-            datetime.fromisoformat(when)
+            if datetime.fromisoformat(when).tzinfo is not None:  # heartbeat writes local times
+                raise ValueError("the notification times are malformed")
     return {str(mark): list(times) for mark, times in raw.items()}
 
 

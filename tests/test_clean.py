@@ -377,3 +377,17 @@ def test_a_folder_the_branch_does_not_hold_is_refused_and_the_worktree_taken_bac
     assert not place.exists() and git(repo, "branch", "--list", "b") == ""
     assert json.loads((sandbox.state / "worktrees.json").read_text()) == {}
     assert not sandbox.alive("x")
+
+
+def test_a_note_that_cannot_be_read_stops_clean_removing_anything(sandbox: Sandbox) -> None:
+    """An open entry in a note heartbeat refuses (others may write it) may still need its
+    ended session: a check would judge it again once the note is mended."""
+    launch(sandbox, "done", "codex", "exec", "exit:0")
+    finished(sandbox, "done")
+    sandbox.note().chmod(0o666)
+
+    cleaned = sandbox.run("clean")
+
+    assert cleaned.returncode == 1
+    assert "nothing removed: mend the notes above, then clean again" in cleaned.stderr
+    assert sandbox.alive("done")

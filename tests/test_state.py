@@ -86,3 +86,17 @@ def test_times_with_a_zone_rebuild_the_state(tmp_path: Path) -> None:
 
     assert saved.records == {}
     assert saved.warning is not None and "rebuilding it from tmux and the notes" in saved.warning
+
+
+def test_a_notification_time_with_a_zone_rebuilds_the_state(tmp_path: Path) -> None:
+    """The rate of notifications counts from naive local times: a zoned one, written by
+    hand, would make every later check fail on its arithmetic."""
+    raw = json.loads(EARLIER)
+    raw["folded"] = {"m": {"name": "x", "events": ["restarted"]}}
+    raw["sent"] = {"m": ["2026-11-24T09:00:00+05:00"]}
+    (tmp_path / "state.json").write_text(json.dumps(raw))
+
+    saved = state.load(tmp_path)
+
+    assert saved.sent == {} and saved.records == {}
+    assert saved.warning is not None and "rebuilding it from tmux and the notes" in saved.warning

@@ -441,7 +441,7 @@ def clean(args: argparse.Namespace) -> None:
         echo(problem, err=True)
     if not done.tails and not done.worktrees:
         echo("nothing to clean")
-    sys.exit(EXIT_NEEDS_PERSON if done.needs_person else EXIT_OK)
+    sys.exit(EXIT_NEEDS_PERSON if done.needs_person or done.problems else EXIT_OK)
 
 
 @verb(NAME, NOTES, SOCKET)

@@ -116,6 +116,11 @@ def clean(config: Config, now: datetime, dry_run: bool = False) -> Cleaned:
         book.read_all()
         selection = select(book)
         done.problems += book.problems
+        if book.problems:
+            # A note (or an entry) that could not be read may name a session or a
+            # worktree still needed: nothing is removed until the notes are mended.
+            done.problems.append("nothing removed: mend the notes above, then clean again")
+            return done
         needed = open_entries(book)
         done.tails, panes = find_tails(config, selection, {e.key for e in needed}, done.problems)
         for tail in list(done.tails):

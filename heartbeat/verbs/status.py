@@ -236,13 +236,14 @@ def look(config: Config, now: datetime, everything: bool = False) -> Seen:
             )
         )
     panes(config.socket)  # the configured socket is watched even while no entry names it
-    _strays(config, snapshots, selection, saved, seen, problems)
+    _strays(config, book, snapshots, selection, saved, seen, problems)
     seen.problems = book.problems + problems
     return seen
 
 
 def _strays(
     config: Config,
+    book: Notebook,
     snapshots: dict[str, dict[str, Pane]],
     selection: Selection,
     saved: StateFile,
@@ -256,7 +257,8 @@ def _strays(
     Nothing watches them."""
     from heartbeat.verbs import clean  # here: only status and clean look for tails
 
-    needed = {entry.key for _, entry in selection.managed}
+    # As `clean` judges them: every open entry read, watched or not, needs its session.
+    needed = {entry.key for entry in clean.open_entries(book)}
     closed = {entry.key: (loaded, entry) for loaded, entry in selection.finished}
     for socket, found in snapshots.items():
         for name, pane in sorted(found.items()):
