@@ -191,14 +191,16 @@ def settled(path: Path) -> None:
     retry_until(lambda: time.time_ns() - written > notecache.SETTLE_NS, 10, interval=0.05)
 
 
+# A check ends with os._exit (no exit handlers run): what it loaded is told just before.
 LOADED_AT_EXIT = """
-import atexit, sys
+import os, sys
 from heartbeat import cli
-def report():
+def report_then_exit(code, exit=os._exit):
     executed = [name for name, module in sys.modules.items()
                 if type(module).__name__ != "_LazyModule"]
     print(" ".join(sorted(executed)), file=sys.stderr)
-atexit.register(report)
+    exit(code)
+os._exit = report_then_exit
 sys.argv = ["heartbeat", "check", "--quiet"]
 cli.main()
 """
@@ -367,8 +369,11 @@ def record(event, args):
     if event == "open" and isinstance(args[0], (str, bytes)):
         opened.append(args[0] if isinstance(args[0], str) else args[0].decode())
 sys.addaudithook(record)
-import atexit
-atexit.register(lambda: print("\\n".join(opened), file=sys.stderr))
+import os
+def report_then_exit(code, exit=os._exit):
+    print("\\n".join(opened), file=sys.stderr)
+    exit(code)
+os._exit = report_then_exit
 from heartbeat import cli
 sys.argv = ["heartbeat", "check", "--quiet"]
 cli.main()

@@ -25,6 +25,7 @@ from heartbeat.cli.registry import (
     arg,
     at_least_one,
     echo,
+    exit_at_once,
     load_config,
     now,
     seconds,
@@ -89,7 +90,7 @@ def check(args: argparse.Namespace) -> None:
         echo(problem, err=True)
     # Not for the hooks' checks, whose output nobody reads: the one telling is a person's.
     mismatch = None if args.only or args.hook else notes_mismatch(config)
-    sys.exit(EXIT_NEEDS_PERSON if outcome.needs_person or mismatch else EXIT_OK)
+    exit_at_once(EXIT_NEEDS_PERSON if outcome.needs_person or mismatch else EXIT_OK)
 
 
 def notes_mismatch(config: Config) -> str | None:
