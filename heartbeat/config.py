@@ -14,12 +14,12 @@ import shutil
 import stat
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from heartbeat import files, trust
 from heartbeat.errors import ConfigError, NoteError, UsageError
+from heartbeat.frozen import frozen
 from heartbeat.model import AUTH_EXPIRED, RATE_LIMITED, TRANSIENT
 
 DEFAULT_SOCKET = "~/.tmux/sock"
@@ -46,7 +46,7 @@ CONTINUE_PROMPT = (
 )
 
 
-@dataclass(frozen=True, eq=False)
+@frozen(eq=False)
 class Settings:
     """What the config file may set, with the defaults."""
 
@@ -73,7 +73,7 @@ class Settings:
     worktrees: str = ""  # where `launch --worktree` makes worktrees; empty: worktrees_dir's
 
 
-@dataclass(frozen=True, eq=False)
+@frozen(eq=False)
 class Config:
     notes_dir: Path
     socket: str
@@ -390,7 +390,7 @@ def notify_command(env: Mapping[str, str], configured: Any, file: Path) -> tuple
 KNOWN_REASONS = (AUTH_EXPIRED, RATE_LIMITED, TRANSIENT)
 
 
-@dataclass(frozen=True)
+@frozen
 class Pattern:
     reason: str
     regex: re.Pattern[str]

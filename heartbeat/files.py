@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from heartbeat.errors import NoteError, StateError
+from heartbeat.frozen import frozen
 
 if TYPE_CHECKING:
     import ctypes
 
 
-@dataclass(frozen=True)
+@frozen
 class Stamp:
     """Enough of a file's stat to tell whether someone saved it since we read it."""
 

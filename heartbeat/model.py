@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
+
+from heartbeat.frozen import frozen
 
 # tmux rewrites `.` and `:` in session names, and under cron's C locale non-ASCII
 # names come back mangled: such a session would look dead forever.
@@ -109,7 +111,7 @@ Command = str | tuple[str, ...]
 """A shell command (text for `sh -c`), or an argv that tmux runs directly."""
 
 
-@dataclass(frozen=True)
+@frozen
 class Span:
     """Where an entry sits in its note, so that edits touch only what heartbeat owns."""
 
@@ -121,7 +123,7 @@ class Span:
     status_ranges: tuple[tuple[int, int], ...] = ()  # heartbeat's status sub-items
 
 
-@dataclass(frozen=True)
+@frozen
 class Entry:
     """One logged launch, as read from a note."""
 
@@ -153,7 +155,7 @@ class Entry:
         digest = digest_of(
             self.name, self.command, self.dir, self.socket, (*self.environment, *modes)
         )
-        object.__setattr__(self, "digest", digest)  # frozen: set once, at creation
+        object.__setattr__(self, "digest", digest)  # read-only to the type checker: set once
 
     @property
     def key(self) -> tuple[str, str]:
@@ -186,7 +188,7 @@ class Entry:
         return f"{self.where}:{self.line}"
 
 
-@dataclass(frozen=True)
+@frozen
 class Pane:
     """One session's first pane, as one `list-panes -a` call reports it."""
 
@@ -200,7 +202,7 @@ class Pane:
     created: int
 
 
-@dataclass(frozen=True)
+@frozen
 class Snapshot:
     """Everything tmux said about one socket in one call."""
 
@@ -217,7 +219,7 @@ TRANSIENT = "transient"  # busy servers, a dropped connection: restarted soon
 RATE_LIMIT_WAIT = timedelta(minutes=15)  # when the agent does not say when it lifts
 
 
-@dataclass(frozen=True)
+@frozen
 class Reason:
     """A known cause of a stop, with what to do about it."""
 
@@ -229,7 +231,7 @@ class Reason:
         return f"{self.kind}: {self.hint}" if self.hint else self.kind
 
 
-@dataclass(frozen=True)
+@frozen
 class Hold:
     """A provider's expired login: every entry of its agents that stops is held, until
     the login file changes (or a person runs `heartbeat reset`)."""
@@ -240,7 +242,7 @@ class Hold:
     hint: str  # what to run, as the agent said
 
 
-@dataclass(frozen=True)
+@frozen
 class Baseline:
     """How an agent's folder stood when its run started: its work is measured from here."""
 
@@ -254,7 +256,7 @@ class Baseline:
     guessed_from: datetime | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class Observation:
     """What a check learned about one entry's session."""
 
@@ -282,7 +284,7 @@ class Action(StrEnum):
     APPROVE = "approve"  # would restart, but nobody has allowed the command yet
 
 
-@dataclass(frozen=True)
+@frozen
 class History:
     """What the state file remembers of an entry, as the policy needs it."""
 
@@ -292,7 +294,7 @@ class History:
     not_before: datetime | None = None  # a rate limit's reset time
 
 
-@dataclass(frozen=True)
+@frozen
 class Decision:
     """What to do about one entry, and what to write down."""
 
@@ -309,7 +311,7 @@ class Decision:
 # --- what the state file keeps of an entry --------------------------------------------
 
 
-@dataclass(frozen=True)
+@frozen
 class Record:
     """What heartbeat knows about one entry, keyed by socket and name.
 
@@ -445,7 +447,7 @@ def _baseline_fields(baseline: Baseline) -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True)
+@frozen
 class Started:
     """What starting a run returns, for its record."""
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from heartbeat.errors import ShellSyntaxError
+from heartbeat.frozen import frozen
 
 OPERATOR_CHARS = ";&|()<>"
 # Stands for an expansion whose value is not known here (in non-strict reading).
@@ -23,7 +23,7 @@ UNKNOWN = "\x00"
 KNOWN_VARIABLES = ("HOME", "USER", "LOGNAME")
 
 
-@dataclass(frozen=True)
+@frozen
 class Operator:
     """A control operator such as `;` or `&&` (a newline counts as `;`)."""
 

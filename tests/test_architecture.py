@@ -23,6 +23,7 @@ PACKAGE = Path(heartbeat.__file__).parent
 # Shared ground: every room may use it; it uses no room.
 GROUND = {
     "errors",
+    "frozen",
     "lazy",
     "model",
     "shell",
@@ -176,6 +177,7 @@ def test_decide_is_pure() -> None:
         "datetime",
         "typing",
         "heartbeat.check.facts",
+        "heartbeat.frozen",
         "heartbeat.model",
     )
     names = imports_of("heartbeat.check.decide")
@@ -215,12 +217,37 @@ def test_only_the_command_line_prints_or_exits(module: str) -> None:
     assert not spoken or room(module) in ("cli", "__main__"), f"{module}: {sorted(spoken)}"
 
 
-def test_the_checks_records_are_changed_in_one_place() -> None:
-    """A record is frozen: decide returns the next one, act stores it."""
-    record = Record()
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        record.state = None  # type: ignore[misc]
-    assert dataclasses.replace(record, exit_code=3).exit_code == 3
+CHANGES_A_RECORD = """
+from dataclasses import replace
+from heartbeat.check.facts import Plan
+from heartbeat.model import Entry, Record
+def change(record: Record, entry: Entry, plan: Plan) -> Record:
+    record.state = None
+    entry.name = "other"
+    plan.record = record
+    return replace(record, exit_code=3)
+"""
+
+
+def test_the_checks_records_are_changed_in_one_place(tmp_path: Path) -> None:
+    """A record is frozen to the type checker: decide returns the next one, act stores
+    it. `mypy --strict` refuses every assignment to a field, and takes `replace`."""
+    mypy = pytest.importorskip("mypy.api")
+    (tmp_path / "change.py").write_text(CHANGES_A_RECORD)
+    out, _, code = mypy.run(
+        ["--strict", "--no-incremental", "--follow-imports=silent", str(tmp_path / "change.py")]
+    )
+    refused = re.findall(
+        r'change.py:(\d+): error: Property "(\w+)" defined in "(\w+)" is read-only', out
+    )
+    assert refused == [("6", "state", "Record"), ("7", "name", "Entry"), ("8", "record", "Plan")], (
+        out
+    )
+    assert code == 1 and out.count("error:") == 3, out  # `replace` passes
+    # And as a dataclass: equal and hashed by its fields, as a frozen one is.
+    assert Record(exit_code=3) == Record(exit_code=3)
+    assert len({Record(exit_code=3), Record(exit_code=3), Record()}) == 2
+    assert dataclasses.replace(Record(), exit_code=3).exit_code == 3
 
 
 AGENT_NAME = re.compile(r"\b(codex|claude|ralphy?)\b", re.IGNORECASE)

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from heartbeat import lazy
 from heartbeat.agents import claude, codex, generic, ralph
 from heartbeat.agents.command import invocation, is_session_id, resumable_words
+from heartbeat.frozen import frozen
 from heartbeat.model import AUTH_EXPIRED, RATE_LIMITED, Command, Entry, Reason
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ FAMILIES: tuple[Family, ...] = (codex, ralph, claude)
 PROGRAMS = tuple(family.PROGRAM for family in FAMILIES)
 
 
-@dataclass(frozen=True)
+@frozen
 class Agent:
     """The agent a command runs: its family, and whose quota and login it uses."""
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+
+from heartbeat.frozen import frozen
 
 RESTART_TIME_NEEDED = 5.0  # seconds of the check's budget a restart may take
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@frozen(eq=False, repr=False)
 class Budget:
     """The monotonic time by which the check ends."""
 

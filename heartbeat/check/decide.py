@@ -11,11 +11,12 @@ that stays up 10 minutes resets the count, and 5 failed starts within an hour gi
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from heartbeat.check.facts import Plan, Sighting
+from heartbeat.frozen import frozen
 from heartbeat.model import (
     AUTH_EXPIRED,
     HELD,
@@ -39,7 +40,7 @@ from heartbeat.model import (
 )
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@frozen(eq=False, repr=False)
 class Limits:
     first_backoff: timedelta = timedelta(minutes=1)
     max_backoff: timedelta = timedelta(minutes=30)
@@ -221,7 +222,7 @@ def deferred(decision: Decision) -> Decision:
 # --- a check's plans --------------------------------------------------------------------
 
 
-@dataclass(frozen=True, eq=False)
+@frozen(eq=False)
 class InForce:
     """A login hold as one check sees it."""
 

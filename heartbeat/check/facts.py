@@ -1,9 +1,7 @@
 """The plain data that passes between a check's stages.
 
-A sighting, a plan and a done are built once and never changed, though not frozen: a
-frozen dataclass sets each field through `object.__setattr__`, ten times the cost, and
-a check builds one of each for every entry (decide returns a changed copy with
-`dataclasses.replace`). The record they carry is frozen.
+A sighting, a plan and a done are built once and never changed (frozen to the type
+checker: see heartbeat/frozen); decide returns a changed copy with `dataclasses.replace`.
 
 observe -> `Sighting` (what is true of one entry) -> decide -> `Plan` (what to do, and
 the record once it is done) -> act -> `Done` (what was done and what to write) -> run.
@@ -15,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from heartbeat.frozen import frozen
 from heartbeat.model import Action, Baseline, Decision, Entry, Observation, Pane, Record
 
 if TYPE_CHECKING:
@@ -23,7 +22,7 @@ if TYPE_CHECKING:
     from heartbeat.work.verify import Report
 
 
-@dataclass(frozen=True)
+@frozen
 class Quiet:
     """The stall clock: when an agent's pane (or its git HEAD) last moved."""
 
@@ -32,7 +31,7 @@ class Quiet:
     commit_asked: str | None  # when git last said a quiet agent made no commit
 
 
-@dataclass(eq=False)
+@frozen(eq=False)
 class Sighting:
     """What one check found true of one entry: all that `decide` works from."""
 
@@ -59,7 +58,7 @@ class Sighting:
         return self.record.state.value if self.record.state else "new"
 
 
-@dataclass(eq=False)
+@frozen(eq=False)
 class Plan:
     """What to do about one entry, and its record once that is done."""
 
@@ -75,7 +74,7 @@ class Plan:
         return not self.decision.changed and self.decision.action is not Action.RESTART
 
 
-@dataclass(frozen=True)
+@frozen
 class Change:
     """One entry whose state changed in this check."""
 
@@ -92,7 +91,7 @@ class Change:
         return f"{self.name}: {seen} ({self.action})"
 
 
-@dataclass(eq=False)
+@frozen(eq=False)
 class Done:
     """What acting on one plan did: the record to store, the note's line, the news."""
 

@@ -9,16 +9,17 @@ import signal
 import subprocess
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+
+from heartbeat.frozen import frozen
 
 TEXT = "{text}"
 WINDOW = timedelta(hours=1)  # the rolling window the rate counts in
 TOLD_KEPT = 1000  # event identities remembered: far more than a carry window's events
 
 
-@dataclass(frozen=True)
+@frozen
 class Notice:
     """One event a person may be told of."""
 

@@ -9,12 +9,12 @@ import inspect
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NoReturn
 
 from heartbeat import config as config_module
 from heartbeat.errors import UsageError
+from heartbeat.frozen import frozen
 from heartbeat.model import RestartMode
 
 EXIT_OK, EXIT_NEEDS_PERSON, EXIT_USAGE = 0, 1, 2
@@ -75,7 +75,7 @@ def arg(*flags: str, **options: Any) -> Argument:
     return flags, options
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@frozen(eq=False, repr=False)
 class Verb:
     words: tuple[str, ...]  # `("prd", "new")` for `heartbeat prd new`
     run: Handler

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 import unicodedata
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -17,6 +16,7 @@ from heartbeat import lazy
 from heartbeat.cli import show
 from heartbeat.cli.registry import now
 from heartbeat.errors import HeartbeatError
+from heartbeat.frozen import frozen
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -32,7 +32,7 @@ else:
 HIGHLIGHT = "bold red"  # a row that needs a person; bold stays where NO_COLOR is set
 
 
-@dataclass(frozen=True)
+@frozen
 class Look:
     """What `heartbeat status` would print at one moment."""
 

@@ -10,7 +10,6 @@ import signal
 import stat
 import subprocess
 import sys
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,13 +17,14 @@ from typing import Any
 from heartbeat import agents, state
 from heartbeat.config import Config
 from heartbeat.errors import TmuxError
+from heartbeat.frozen import frozen
 from heartbeat.install import schedule
 from heartbeat.install.setup import load_installed
 from heartbeat.model import iso_local, when
 from heartbeat.notes.notebook import label_of
 
 
-@dataclass(frozen=True)
+@frozen
 class Watcher:
     """What `status` says of heartbeat itself, as data (`--json` gives it as it is)."""
 
@@ -82,7 +82,7 @@ def _ago(delta: timedelta) -> str:
     return f"{seconds // 3600} h {seconds % 3600 // 60} min ago"
 
 
-@dataclass(frozen=True)
+@frozen
 class Finding:
     ok: bool
     what: str

@@ -4,16 +4,16 @@ it in the config file, where every later command and run finds it."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from heartbeat import config as configuration
 from heartbeat import state, trust
 from heartbeat.config import Config
 from heartbeat.errors import RefusedError
+from heartbeat.frozen import frozen
 
 
-@dataclass(frozen=True)
+@frozen
 class Chosen:
     """What `heartbeat init` did."""
 

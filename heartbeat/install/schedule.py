@@ -15,13 +15,13 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from string import Template
 
 from heartbeat import agents
 from heartbeat.errors import ScheduleError
+from heartbeat.frozen import frozen
 from heartbeat.render import template
 
 MARKER = "# heartbeat: restart logged coding agents that died (installed by heartbeat install)"
@@ -31,7 +31,7 @@ KINDS = ("cron", "launchd", "systemd")
 _EVERY = re.compile(r"(\d+)\s*(m|min|h)")
 
 
-@dataclass(frozen=True)
+@frozen
 class Plan:
     """What to install: where heartbeat runs from, and how often."""
 
@@ -209,7 +209,7 @@ def systemd_units(plan: Plan) -> dict[str, str]:
 # --- installing ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@frozen
 class Installed:
     kind: str
     schedule: str

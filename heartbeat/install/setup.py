@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 from heartbeat import files, state
 from heartbeat.config import Config
 from heartbeat.errors import HeartbeatError
+from heartbeat.frozen import frozen
 from heartbeat.install import schedule
 from heartbeat.install.schedule import Installed
 
@@ -41,7 +42,7 @@ def _save_installed(config: Config, installed: Installed | None) -> None:
     state.forget_notes_warning(config.state_dir)  # the folder it checks may be another now
 
 
-@dataclass(frozen=True)
+@frozen
 class InstallResult:
     kind: str
     text: str  # what was (or would be) installed

@@ -4,14 +4,14 @@ added. Every other byte the person wrote stays where it was."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from heartbeat.frozen import frozen
 from heartbeat.model import Entry
 from heartbeat.notes.parse import CLOSED_PREFIX, SECTION_TITLE, Note, split_lines
 
 
-@dataclass(frozen=True)
+@frozen
 class Edit:
     """One change to one entry: a status line, and maybe closing it.
 

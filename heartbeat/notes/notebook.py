@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from heartbeat import files, lazy, trust
 from heartbeat.config import Config
 from heartbeat.errors import NoteError, RefusedError
+from heartbeat.frozen import frozen
 from heartbeat.model import Entry
 from heartbeat.notes.cache import NoteCache, digest_of, key_of
 from heartbeat.notes.parse import CLOSED_PREFIX, SLUG, Note, ReadContext, note_name, parse
@@ -41,7 +42,7 @@ CONFLICT_COPY = re.compile(
 ICLOUD_PLACEHOLDER = re.compile(rf"\.((\d{{4}}-\d{{2}}-\d{{2}})(-{SLUG})?)\.md\.icloud")
 
 
-@dataclass(frozen=True, eq=False)
+@frozen(eq=False)
 class LoadedNote:
     path: Path
     day: date

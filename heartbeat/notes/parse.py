@@ -10,11 +10,12 @@ import functools
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import date
 from typing import Any
 
 from heartbeat.errors import NoteError
+from heartbeat.frozen import frozen
 from heartbeat.model import Entry
 from heartbeat.shell import KNOWN_VARIABLES
 
@@ -29,7 +30,7 @@ CLOSED_PREFIX = "closed"  # a status line that closes an entry without a box sta
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
-@dataclass(frozen=True)
+@frozen
 class Note:
     """What one note says: its entries, and what in it could not be read."""
 
@@ -52,7 +53,7 @@ class Note:
         return found
 
 
-@dataclass(frozen=True)
+@frozen
 class ReadContext:
     """What parsing needs from outside: the default socket and the environment."""
 

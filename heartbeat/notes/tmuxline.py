@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from heartbeat.errors import ShellSyntaxError
+from heartbeat.frozen import frozen
 from heartbeat.shell import leading_cd, words
 
 
-@dataclass(frozen=True)
+@frozen
 class TmuxLaunch:
     """What a `tmux new-session` line asks for."""
 

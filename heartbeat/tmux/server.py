@@ -22,13 +22,13 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from heartbeat.errors import RefusedError, TmuxError
+from heartbeat.frozen import frozen
 from heartbeat.model import Command, Pane, Snapshot
 from heartbeat.tmux import procs
 
@@ -74,7 +74,7 @@ def _no_separator(word: str) -> str:
     return word[:-1] + "\\;" if word.endswith(";") else word
 
 
-@dataclass(frozen=True, eq=False)
+@frozen(eq=False)
 class Tmux:
     """One tmux socket, as heartbeat talks to it."""
 

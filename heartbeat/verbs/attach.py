@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 
 from heartbeat.check.observe import needs_approval, watched_sockets
 from heartbeat.check.start import tmux_at
 from heartbeat.config import Config
 from heartbeat.errors import RefusedError
+from heartbeat.frozen import frozen
 from heartbeat.notes.notebook import Notebook
 from heartbeat.tmux import server
 from heartbeat.trust import AllowList
 from heartbeat.verbs.entries import find_entry
 
 
-@dataclass(frozen=True)
+@frozen
 class Target:
     """Where a person's terminal goes, and how."""
 

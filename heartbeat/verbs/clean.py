@@ -20,6 +20,7 @@ from heartbeat.check.observe import (
 from heartbeat.check.start import tmux_at
 from heartbeat.config import Config
 from heartbeat.errors import TmuxError
+from heartbeat.frozen import frozen
 from heartbeat.model import Entry, Pane, stamp_of
 from heartbeat.notes.notebook import Notebook, Selection, select
 from heartbeat.trust import AllowList
@@ -40,7 +41,7 @@ def ended(config: Config, socket: str, pane: Pane) -> int | None:
     return exit_code_in(tmux_at(config, socket).capture(pane.session, CAPTURE_LINES))
 
 
-@dataclass(frozen=True)
+@frozen
 class Tail:
     """A session no open entry names whose agent has ended."""
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -11,6 +11,7 @@ from heartbeat import agents, files, logs, render, state, trust
 from heartbeat.check.start import tmux_at
 from heartbeat.config import Config
 from heartbeat.errors import RefusedError, TmuxError
+from heartbeat.frozen import frozen
 from heartbeat.model import Baseline, Entry, Record, State, stamp_of
 from heartbeat.notes.edit import Edit
 from heartbeat.notes.notebook import LoadedNote, Notebook, label_of, select
@@ -46,7 +47,7 @@ def find_entry(book: Notebook, name: str) -> tuple[LoadedNote, Entry]:
 KILL_GRACE_SECONDS = 1.0  # for the agent's processes to end with their session
 
 
-@dataclass(frozen=True)
+@frozen
 class Killed:
     entry: Entry
     leftovers: int  # the agent's processes that outlived its session, then stopped
@@ -153,7 +154,7 @@ def tail(config: Config, now: datetime, name: str, lines: int) -> list[str]:
     return at.capture(name, lines)
 
 
-@dataclass(frozen=True)
+@frozen
 class VerifyReport:
     entry: Entry
     state: str

@@ -7,7 +7,6 @@ import os
 import shlex
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from heartbeat import agents, deadline, files, render, state, trust
 from heartbeat.check.start import start_session, tmux_at
 from heartbeat.config import Config
 from heartbeat.errors import HeartbeatError, RefusedError, UsageError
+from heartbeat.frozen import frozen
 from heartbeat.model import (
     NAME_RULE,
     Entry,
@@ -107,7 +107,7 @@ def replace_finished(config: Config, name: str, stamp: str) -> None:
 SHARING_SECONDS = 3.0  # at most, for git to say which entries share the work tree
 
 
-@dataclass(frozen=True)
+@frozen
 class Launched:
     """Where a launch was logged and where its agent runs."""
 

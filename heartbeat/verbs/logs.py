@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from heartbeat import logs
 from heartbeat.config import Config
 from heartbeat.errors import RefusedError
+from heartbeat.frozen import frozen
 from heartbeat.notes.notebook import Notebook, select
 
 SHOW_BYTES = 16 << 20  # the most of a run's end that is read to show its last lines
@@ -19,7 +19,7 @@ POLL_SECONDS = 0.25  # how often `--follow` looks for more output
 CHUNK = 1 << 16
 
 
-@dataclass(frozen=True)
+@frozen
 class Run:
     index: int  # 1: the newest run, 2: the one before, …
     path: Path

@@ -29,6 +29,7 @@ from heartbeat.check.run import limits_of
 from heartbeat.check.start import tmux_at
 from heartbeat.config import Config, Pattern
 from heartbeat.errors import TmuxError
+from heartbeat.frozen import frozen
 from heartbeat.model import (
     HELD,
     Action,
@@ -56,7 +57,7 @@ NEEDS_PERSON = frozenset(
 UP = (State.RUNNING, State.STALLED, State.WAITING, State.RESUMING, State.WAITING_FOR_INPUT)
 
 
-@dataclass(frozen=True)
+@frozen
 class NotePlace:
     """Where an entry is written: its note and the line its item starts on."""
 
@@ -64,7 +65,7 @@ class NotePlace:
     line: int
 
 
-@dataclass(frozen=True)
+@frozen
 class Row:
     """One entry (or unlisted session) as `heartbeat status` shows it."""
 
@@ -117,7 +118,7 @@ class Row:
 ANSWERED, SILENT, UNWATCHED, ELSEWHERE = "answered", "silent", "unwatched", "elsewhere"
 
 
-@dataclass(frozen=True)
+@frozen
 class Look:
     """What `status` found of one entry: facts, not yet judged."""
 
@@ -136,7 +137,7 @@ class Look:
     hold: str | None = None  # what renews the expired login it is held for
 
 
-@dataclass(frozen=True)
+@frozen
 class Ended:
     """A session no open entry names whose agent has ended: it sits in its tail."""
 

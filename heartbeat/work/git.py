@@ -15,9 +15,9 @@ import signal
 import stat
 import subprocess
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from heartbeat import deadline
+from heartbeat.frozen import frozen
 
 TIMEOUT_SECONDS = 10.0
 CHECKOUT_SECONDS = 300.0  # a worktree's checkout (or removal) of a large repository
@@ -36,7 +36,7 @@ HASHED_BYTES = 4 << 20  # past this a file is known by its size and time, not it
 HASHED_IN_ALL = 64 << 20  # and past this many bytes hashed for one baseline, every file
 
 
-@dataclass(frozen=True)
+@frozen
 class Head:
     """Where a repository stood when an agent started."""
 
@@ -44,7 +44,7 @@ class Head:
     branch: str
 
 
-@dataclass(frozen=True)
+@frozen
 class Changes:
     """What changed in the folder since a recorded HEAD."""
 

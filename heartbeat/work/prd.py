@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import re
 import stat
-from dataclasses import dataclass
 
 from heartbeat import agents
+from heartbeat.frozen import frozen
 from heartbeat.model import Command
 
 _TASK = re.compile(r"\s{0,3}[-*+]\s+\[([ xX])\]\s+(.*)")
@@ -15,7 +15,7 @@ _FENCE = re.compile(r"\s{0,3}(`{3,}|~{3,})")
 DEFAULT_NAME = "PRD.md"
 
 
-@dataclass(frozen=True)
+@frozen
 class Progress:
     done: int
     total: int

@@ -6,10 +6,10 @@ clean exit is not finished work: heartbeat checks git, not checkboxes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from heartbeat import agents
+from heartbeat.frozen import frozen
 from heartbeat.model import Baseline, Command
 from heartbeat.work import git, prd
 from heartbeat.work.git import Changes
@@ -22,7 +22,7 @@ NOT_GIT = "not a git repo"
 UNCHANGED = "no changes"
 
 
-@dataclass(frozen=True)
+@frozen
 class Report:
     changes: Changes | None  # None: not a git repository
     prd: prd.Progress | None

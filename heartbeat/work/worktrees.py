@@ -6,18 +6,19 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 from heartbeat import files, trust
 from heartbeat.config import Config, worktrees_dir
 from heartbeat.errors import RefusedError
+from heartbeat.frozen import frozen
 from heartbeat.work import git
 
 FILE = "worktrees.json"
 
 
-@dataclass(frozen=True)
+@frozen
 class Made:
     """A worktree heartbeat made."""
 
@@ -134,7 +135,7 @@ def forget(state_dir: Path, path: str) -> None:
         save(state_dir, made)
 
 
-@dataclass(frozen=True)
+@frozen
 class Swept:
     """What `clean` did with one worktree heartbeat made, or would do."""
 
