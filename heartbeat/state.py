@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from pathlib import Path
@@ -67,10 +68,7 @@ def load(state_dir: Path) -> StateFile:
     path = state_path(state_dir)
     try:
         raw = json.loads(files.read_private(path).decode("utf-8"))
-        known = {item.name for item in fields(Record)}
-        records = {key: _record_from_json(value, known) for key, value in raw["records"].items()}
-        for record in records.values():
-            _check_times(record)
+        records = {key: _record_from_json(value) for key, value in raw["records"].items()}
         for item in [*raw.get("pending", {}).values(), *raw.get("written", [])]:
             _check_edits(item)
         return StateFile(
@@ -103,26 +101,121 @@ def load(state_dir: Path) -> StateFile:
         )
 
 
-def _record_from_json(value: dict[str, Any], known: set[str]) -> Record:
-    """A record as the file has it, unknown keys dropped and missing ones defaulted.
+def _record_from_json(value: dict[str, Any]) -> Record:
+    """A record as the file has it: each field it names read (and checked) by that field's
+    reader, the rest defaulted, unknown keys dropped. ValueError or TypeError when a field
+    is not what heartbeat writes.
 
-    Filled in without running the dataclass's `__init__`, which takes each of its 34
-    fields as a keyword and checks nothing: every check reads every record.
+    Filled in without running the dataclass's `__init__`, which takes each of its fields
+    as a keyword and checks nothing: every check reads every record.
     """
     values = dict(_DEFAULTS)
-    values.update((key, item) for key, item in value.items() if key in known)
-    values["state"] = State(value["state"]) if value.get("state") else None
-    values["failures"] = tuple(values["failures"])
-    values["told"] = tuple(values["told"])
-    values["homes"] = tuple(tuple(pair) for pair in values["homes"])
-    values["baseline_dirty"] = tuple(tuple(pair) for pair in values["baseline_dirty"])
-    if values["baseline_prd"] is not None:
-        values["baseline_prd"] = tuple(values["baseline_prd"])
+    for key, item in value.items():
+        read = _READERS.get(key)
+        if read is not None:
+            values[key] = read(item)
     record = object.__new__(Record)
     record.__dict__.update(values)
     return record
 
 
+def _integer(item: Any) -> int:
+    if type(item) is not int:  # not a bool either
+        raise TypeError("a record's number is not one")
+    return item
+
+
+def _text(item: Any) -> str:
+    if type(item) is not str:
+        raise TypeError("a record's text is not one")
+    return item
+
+
+def _flag(item: Any) -> bool:
+    if type(item) is not bool:
+        raise TypeError("a record's flag is not one")
+    return item
+
+
+def _time(item: Any) -> str:
+    text = _text(item)
+    if datetime.fromisoformat(text).tzinfo is not None:
+        raise ValueError("a time with a zone: heartbeat writes local times")
+    return text
+
+
+def _day(item: Any) -> str:
+    text = _text(item)
+    date.fromisoformat(text)
+    return text
+
+
+def _epoch(item: Any) -> int | float:
+    if type(item) not in (int, float):
+        raise TypeError("a record's time is not a number")
+    moment: int | float = item
+    datetime.fromtimestamp(moment)  # OverflowError, ValueError: out of range
+    return moment  # as it was read: written back the same, a quiet check writes nothing
+
+
+def _state(item: Any) -> State | None:
+    return State(item) if item else None
+
+
+def _texts(item: Any) -> tuple[str, ...]:
+    return tuple(_text(text) for text in item)
+
+
+def _times(item: Any) -> tuple[str, ...]:
+    return tuple(_time(when) for when in item)
+
+
+def _pairs(item: Any) -> tuple[tuple[str, str], ...]:
+    return tuple((_text(key), _text(value)) for key, value in item)
+
+
+def _or_none(read: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda item: None if item is None else read(item)
+
+
+# How each field of a record is read from the file (`save` leaves out those at their
+# defaults, so a record is read from the few fields it has).
+_READERS: dict[str, Callable[[Any], Any]] = {
+    "state": _state,
+    "exit_code": _or_none(_integer),
+    "run": _or_none(_text),
+    "path": _or_none(_text),
+    "pid": _or_none(_integer),
+    "pane_id": _or_none(_text),
+    "activity": _or_none(_integer),
+    "since": _or_none(_text),
+    "last_start": _or_none(_time),
+    "failures": _times,
+    "not_before": _or_none(_time),
+    "forgiven": _flag,
+    "digest": _or_none(_text),
+    "baseline_at": _or_none(_time),
+    "baseline_head": _or_none(_text),
+    "baseline_prd": _or_none(_texts),
+    "verdict": _or_none(_text),
+    "seen_activity": _or_none(_integer),
+    "quiet_since": _or_none(_time),
+    "commit_asked": _or_none(_time),
+    "told": _texts,
+    "session": _or_none(_text),
+    "resumed": _flag,
+    "stale_session": _or_none(_text),
+    "resume_failed": _or_none(_text),
+    "started_at": _or_none(_epoch),
+    "homes": _pairs,
+    "baseline_dirty": _pairs,
+    "baseline_from": _or_none(_time),
+    "log": _or_none(_text),
+    "note": _or_none(_text),
+    "left_notes": _flag,
+    "restarts_day": _or_none(_day),
+    "restarts_that_day": _integer,
+}
 # Every field of a record has a plain default (no factory), so a copy of these is one.
 _DEFAULTS: dict[str, Any] = {item.name: item.default for item in fields(Record)}
 
@@ -144,52 +237,6 @@ def _hold_json(hold: Hold) -> dict[str, Any]:
         "since": hold.since,
         "hint": hold.hint,
     }
-
-
-def _check_times(record: Record) -> None:
-    """Raise ValueError when a time, or a field a check relies on, cannot be read."""
-    times = (
-        record.not_before,
-        record.last_start,
-        record.baseline_at,
-        record.baseline_from,
-        record.commit_asked,
-    )
-    for when in (*record.failures, *times):
-        if when is not None and datetime.fromisoformat(when).tzinfo is not None:
-            raise ValueError("a time with a zone: heartbeat writes local times")
-    if record.restarts_day is not None:
-        date.fromisoformat(record.restarts_day)  # TypeError or ValueError: rebuilt
-    if record.started_at is not None:
-        datetime.fromtimestamp(float(record.started_at))  # OverflowError: rebuilt
-    numbers = (
-        record.exit_code,
-        record.pid,
-        record.activity,
-        record.seen_activity,
-        record.restarts_that_day,
-    )
-    texts = (
-        record.run,
-        record.path,
-        record.pane_id,
-        record.since,
-        record.digest,
-        record.log,
-        record.note,
-    )
-    fields_typed = (
-        all(isinstance(n, int | None) and not isinstance(n, bool) for n in numbers)
-        and all(isinstance(t, str | None) for t in (*texts, record.verdict, record.resume_failed))
-        and (record.state is None or isinstance(record.state, State))
-        and all(isinstance(k, str) and isinstance(v, str) for k, v in record.homes)
-        and all(isinstance(k, str) and isinstance(v, str) for k, v in record.baseline_dirty)
-        and all(isinstance(event, str) for event in record.told)
-        and all(isinstance(text, str | None) for text in (record.session, record.stale_session))
-        and isinstance(record.left_notes, bool)
-    )
-    if not fields_typed:
-        raise ValueError("a record's field has the wrong type")
 
 
 def _notices(raw: Any) -> list[str]:
@@ -265,17 +312,20 @@ def save(state_dir: Path, state: StateFile) -> None:
 
 
 def _record_json(record: Record) -> dict[str, Any]:
-    raw = dict(vars(record))  # a flat record: no deep copy needed, unlike asdict()
-    raw["state"] = record.state.value if record.state is not None else None
-    # Lists, as JSON reads them back: a quiet check compares what it would write with
-    # what it read, and writes nothing when they are equal.
-    raw["failures"] = list(record.failures)
-    raw["told"] = list(record.told)
-    raw["homes"] = [list(pair) for pair in record.homes]
-    raw["baseline_dirty"] = [list(pair) for pair in record.baseline_dirty]
-    if record.baseline_prd is not None:
-        raw["baseline_prd"] = list(record.baseline_prd)
+    """The fields not at their defaults, as JSON writes them (a record of a running
+    agent has a third of them): a quiet check compares what it would write with what
+    it read, and writes nothing when they are equal."""
+    raw = {key: item for key, item in vars(record).items() if item != _DEFAULTS[key]}
+    if "state" in raw:
+        raw["state"] = raw["state"].value
+    for key in _LISTS:
+        if key in raw:
+            raw[key] = [list(item) if isinstance(item, tuple) else item for item in raw[key]]
     return raw
+
+
+# The fields JSON keeps as lists (of texts, or of pairs as lists).
+_LISTS = ("failures", "told", "homes", "baseline_dirty", "baseline_prd")
 
 
 def read_exit(state_dir: Path, run: str | None) -> int | None:

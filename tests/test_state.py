@@ -38,32 +38,19 @@ def test_an_earlier_state_file_is_read_whole(tmp_path: Path) -> None:
     assert saved.servers == {"/tmp/sock": 999}
 
 
-def test_an_earlier_state_file_gains_the_new_field_once_then_stays_unwritten(
+def test_an_earlier_state_file_is_written_once_in_short_then_stays_unwritten(
     tmp_path: Path,
 ) -> None:
+    """A record is written without the fields at their defaults (new fields among them),
+    once; then a quiet check writes nothing, and a change writes just that field."""
     path = tmp_path / "state.json"
     path.write_text(EARLIER)
     state.save(tmp_path, state.load(tmp_path))  # the first check after the upgrade
     expected = json.loads(EARLIER)
     key = state.StateFile.key("/tmp/sock", "api")
-    # The fields added since, each with its empty value, after commit_asked.
-    expected["records"][key] |= {
-        "told": [],
-        "session": None,
-        "resumed": False,
-        "stale_session": None,
-        "resume_failed": None,
-        "started_at": None,
-        "homes": [],
-        "baseline_dirty": [],
-        "baseline_from": None,
-        "log": None,
-        "note": None,
-        "left_notes": False,
-        "restarts_day": None,
-        "restarts_that_day": 0,
-    }
+    del expected["records"][key]["forgiven"], expected["records"][key]["commit_asked"]
     assert path.read_text() == json.dumps(expected, separators=(",", ":")) + "\n"
+    assert state.load(tmp_path).records == state.load(tmp_path).records
 
     before = os.stat(path)
     saved = state.load(tmp_path)
@@ -71,10 +58,64 @@ def test_an_earlier_state_file_gains_the_new_field_once_then_stays_unwritten(
     after = os.stat(path)
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
 
-    saved.records[key] = dataclasses.replace(saved.records[key], exit_code=2)
+    saved.records[key] = dataclasses.replace(saved.records[key], exit_code=2, session="s1")
     state.save(tmp_path, saved)
     expected["records"][key]["exit_code"] = 2
+    expected["records"][key]["session"] = "s1"
     assert path.read_text() == json.dumps(expected, separators=(",", ":")) + "\n"
+    assert state.load(tmp_path).records[key] == saved.records[key]
+
+
+def test_every_field_of_a_record_is_read_back_as_written(tmp_path: Path) -> None:
+    """Each field set away from its default survives a save and a load."""
+    full = dataclasses.replace(
+        state.load(tmp_path / "none").record("/s", "x"),
+        **{
+            "state": State.RUNNING,
+            "exit_code": 0,
+            "run": "r",
+            "path": "/bin",
+            "pid": 7,
+            "pane_id": "%1",
+            "activity": 5,
+            "since": "2026-11-24 10:00",
+            "last_start": "2026-11-24T10:00:00",
+            "failures": ("2026-11-24T10:00:00",),
+            "not_before": "2026-11-24T11:00:00",
+            "forgiven": True,
+            "digest": "d",
+            "baseline_at": "2026-11-24T09:00:00",
+            "baseline_head": "c0ffee",
+            "baseline_prd": ("Add tests",),
+            "verdict": "verified",
+            "seen_activity": 6,
+            "quiet_since": "2026-11-24T09:30:00",
+            "commit_asked": "2026-11-24T09:40:00",
+            "told": ("m:run:kind",),
+            "session": "s",
+            "resumed": True,
+            "stale_session": "t",
+            "resume_failed": "why",
+            "started_at": 1700000000.5,
+            "homes": (("CODEX_HOME", "/h"),),
+            "baseline_dirty": (("a.py", "f1"),),
+            "baseline_from": "2026-11-24T08:00:00",
+            "log": "l.log",
+            "note": "n.md",
+            "left_notes": True,
+            "restarts_day": "2026-11-24",
+            "restarts_that_day": 2,
+        },
+    )
+    defaults = state.load(tmp_path / "none").record("/s", "x")
+    assert all(
+        getattr(full, item.name) != getattr(defaults, item.name)
+        for item in dataclasses.fields(full)
+    ), "every field is set"
+    saved = state.StateFile({"/s\tx": full})
+    state.save(tmp_path, saved)
+
+    assert state.load(tmp_path).records == {"/s\tx": full}
 
 
 def test_times_with_a_zone_rebuild_the_state(tmp_path: Path) -> None:
