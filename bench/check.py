@@ -4,9 +4,10 @@ Builds a private tmux socket with N live sessions and D days of realistic notes 
 matter, prose, other sections, about 17 entries a day, most closed with status history;
 the N running ones listed in today's note), then times `heartbeat check` as a whole
 process: cold (the first run after the notes changed) and warm (nothing changed), the
-median of --runs runs each. It also counts tmux processes per check (tmux is pointed to
-a counting wrapper), the peak memory of a cold check, and the bytes added to the notes
-over 100 checks with no state change.
+median of --runs runs each, each run beside a run of the floor (so the ratio to the
+floor compares runs made in the same moments of a busy machine). It also counts tmux
+processes per check (tmux is pointed to a counting wrapper), the peak memory of a cold
+check, and the bytes added to the notes over 100 checks with no state change.
 
 The running entries are written in one of the note's forms (`--forms`): `launched` (what
 `heartbeat launch` writes), `hand` (`NAME: `COMMAND`` with `dir:` and `socket:`), `skill`
@@ -106,8 +107,13 @@ def measure(form: str, sessions: int, days: int, runs: int) -> dict[str, float |
         # still move within the clock's tick); checks run a minute apart, so let it settle.
         time.sleep(SETTLE_NS / 1e9 + 0.1)
         subprocess.run(check, env=env, capture_output=True)
-        floor = timed_ms(lambda: floor_run(socket), runs)
-        warm = timed_ms(lambda: subprocess.run(check, env=env, capture_output=True), runs)
+        # Each run of the check beside a run of the floor, in turn: a busy moment of the
+        # machine then weighs on both, not on one side of the ratio.
+        floor_warm, warm = timed_in_turn(
+            lambda: floor_run(socket),
+            lambda: subprocess.run(check, env=env, capture_output=True),
+            runs,
+        )
         today = root / "memory" / f"{date.today().isoformat()}.md"
 
         def cold() -> None:
@@ -115,7 +121,8 @@ def measure(form: str, sessions: int, days: int, runs: int) -> dict[str, float |
                 note.write("- another meeting note\n")
             subprocess.run(check, env=env, capture_output=True)
 
-        cold_times = timed_ms(cold, runs)
+        floor_cold, cold_times = timed_in_turn(lambda: floor_run(socket), cold, runs)
+        floor = floor_warm + floor_cold
         counter = root / "tmux-calls"
         counter.write_text("")
         subprocess.run(
@@ -140,11 +147,11 @@ def measure(form: str, sessions: int, days: int, runs: int) -> dict[str, float |
             "warm_ms": round(statistics.median(warm), 1),
             "warm_min_ms": round(min(warm), 1),
             "warm_max_ms": round(max(warm), 1),
-            "warm_ratio": round(statistics.median(warm) / statistics.median(floor), 1),
+            "warm_ratio": round(statistics.median(warm) / statistics.median(floor_warm), 1),
             "cold_ms": round(statistics.median(cold_times), 1),
             "cold_min_ms": round(min(cold_times), 1),
             "cold_max_ms": round(max(cold_times), 1),
-            "cold_ratio": round(statistics.median(cold_times) / statistics.median(floor), 1),
+            "cold_ratio": round(statistics.median(cold_times) / statistics.median(floor_cold), 1),
             "tmux_per_check": tmux_calls,
             "peak_mib": round(peak, 1),
             "bytes_written": written,
@@ -266,6 +273,18 @@ def running_entry(form: str, index: int, day: str, workdir: str, socket: str) ->
 def floor_run(socket: Path) -> None:
     subprocess.run([sys.executable, "-c", "pass"])
     subprocess.run(["tmux", "-S", str(socket), "list-panes", "-a"], capture_output=True)
+
+
+def timed_in_turn(
+    floor: Callable[[], object], run: Callable[[], object], count: int
+) -> tuple[list[float], list[float]]:
+    """The times of `count` runs of each, taken in turn (floor, run, floor, run...)."""
+    floors: list[float] = []
+    runs: list[float] = []
+    for _ in range(count):
+        floors += timed_ms(floor, 1)
+        runs += timed_ms(run, 1)
+    return floors, runs
 
 
 def timed_ms(run: Callable[[], object], count: int) -> list[float]:
