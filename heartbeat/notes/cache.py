@@ -29,7 +29,7 @@ from heartbeat import files
 from heartbeat.notes.parse import Note
 
 FILE_NAME = "notes.cache"
-FORMAT = 2
+FORMAT = 3
 # A note written within this time of being read may be written again within the same
 # tick of the file system's clock, leaving its stamp as it was (git's "racy clean"
 # problem): its stamp alone is not trusted, its bytes are read and their hash compared.
@@ -103,6 +103,11 @@ class NoteCache:
         if hit is None or hit[1] != digest or hit[0][_STAMP_PARTS:] != key[_STAMP_PARTS:]:
             return None
         return hit[3]
+
+    def reusable(self, note_path: Path, key: Key) -> Note | None:
+        """The note as last parsed with the same parse inputs, whatever its text."""
+        hit = self.found.get(str(note_path))
+        return hit[3] if hit is not None and hit[0][_STAMP_PARTS:] == key[_STAMP_PARTS:] else None
 
     def earlier(self, note_path: Path) -> Note | None:
         """The note as last parsed, whatever changed since."""

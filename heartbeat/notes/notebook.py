@@ -219,7 +219,8 @@ class Notebook:
         note = self.cache.same_text(path, key, digest) if self.cache is not None else None
         if note is None:
             earlier = self.cache.earlier(path) if self.cache is not None else None
-            note = parse(text, label, day, self.context, earlier)
+            reusable = self.cache.reusable(path, key) if self.cache is not None else None
+            note = parse(text, label, day, self.context, earlier, reusable)
             if old:  # of a note older than the window only open entries matter (`select`)
                 note = replace(note, entries=tuple(e for e in note.entries if e.is_open))
         if self.cache is not None:

@@ -43,6 +43,8 @@ class Note:
     append_gap: bool = True  # a new entry needs a blank line before it
     fatal: bool = False  # heartbeat must not edit this note
     front_matter_source: str = ""  # the YAML text, so that an unchanged one is not reread
+    # Where the note can be read again from, when the text up to there is unchanged.
+    splits: tuple[Split, ...] = ()
 
     @functools.cached_property
     def by_key(self) -> dict[tuple[str, str], list[Entry]]:
@@ -51,6 +53,22 @@ class Note:
         for entry in self.entries:
             found.setdefault(entry.key, []).append(entry)
         return found
+
+
+@frozen
+class Split:
+    """A heading at the note's top level and first column, outside the section: every
+    block before it ends there, so what follows reads the same whatever came before.
+    When a note changes below one (a person adds to a later section), the note is read
+    again from there, and what came before is taken from its last reading."""
+
+    line: int  # 0-based
+    digest: bytes  # of the text up to the end of that line
+    end: int  # where in the text that line ends
+    # How the note stood before it: its last section's place for a new entry.
+    append_after: int | None
+    append_gap: bool
+    sections_before: int
 
 
 @frozen
@@ -101,19 +119,27 @@ def note_name(filename: str) -> tuple[date, str] | None:
 
 
 def parse(
-    text: str, where: str, day: date, context: ReadContext, earlier: Note | None = None
+    text: str,
+    where: str,
+    day: date,
+    context: ReadContext,
+    earlier: Note | None = None,
+    reusable: Note | None = None,
 ) -> Note:
     """Read the entries of a note's "Active Long-Running Processes" sections.
 
     `earlier` is this note as last parsed, if known: its front matter, if unchanged, is
-    taken as it was, without loading YAML.
+    taken as it was, without loading YAML. `reusable` is that parse when it was made
+    with the same inputs: the note is then read again only from its last split (see
+    `Split`) above which nothing changed.
     """
-    lines = split_lines(text)
+    raw_lines = split_lines(text)
+    lines = list(raw_lines)
     if lines and lines[0].startswith(BOM):
         # Some editors begin a UTF-8 file with a byte-order mark: not part of its heading.
         lines[0] = lines[0][1:]
     problems: list[NoteError] = []
-    front_matter, source, body = _front_matter(lines, where, problems, earlier)
+    front_matter, source, body, front_lines = _front_matter(lines, where, problems, earlier)
     if problems:
         # A note whose front matter is broken is left alone until a person mends it.
         return Note(where, (), tuple(problems), None, front_matter, fatal=True)
@@ -122,16 +148,33 @@ def parse(
 
     from heartbeat.notes.entry import read_item  # here: a note read from the cache needs none
 
-    tokens = _markdown().parse(body)
+    kept = _unchanged_until(reusable, text)
+    if kept is not None and kept.line < front_lines:
+        kept = None  # a front matter closed below it now: the heading is in it
     entries: list[Entry] = []
     append_after: int | None = None
     append_gap = True
+    before = 0  # sections before the part read
+    splits: list[Split] = []
+    if kept is not None:
+        # Blank lines for the part taken as it was, so that line numbers stay the file's.
+        body = "\n" * kept.line + "".join(lines[kept.line :])
+        assert reusable is not None
+        entries = [entry for entry in reusable.entries if entry.span.head < kept.line]
+        # Above it, only its entries' problems (none without a section above it: the
+        # one said of a section title that is not a heading is looked for again below).
+        problems = [p for p in reusable.problems if p.line <= kept.line and kept.sections_before]
+        append_after, append_gap, before = kept.append_after, kept.append_gap, kept.sections_before
+        splits = [split for split in reusable.splits if split.line < kept.line]
+    tokens = _markdown().parse(body)
     sections = list(_sections(tokens))
-    if not sections:
+    if not sections and not before:
         problems += _title_not_a_heading(lines, where)
+    after_sections: list[tuple[int, int, int | None, bool]] = []  # heading, end, append
     for heading_line, start, end in sections:
         # New entries go after the section's last non-blank line ...
         last = (tokens[end].map or [0])[0] - 1 if end < len(tokens) else len(lines) - 1
+        ends_at = last + 1
         while last > heading_line and not lines[last].strip():
             last -= 1
         append_after, append_gap = last, True
@@ -146,6 +189,8 @@ def parse(
                 entries.append(entry_or_error)
             elif entry_or_error is not None:
                 problems.append(entry_or_error)
+        after_sections.append((heading_line, ends_at, append_after, append_gap))
+    splits += _splits(tokens, lines, raw_lines, text, kept, after_sections, before)
     return Note(
         where,
         tuple(entries),
@@ -154,7 +199,69 @@ def parse(
         front_matter,
         append_gap,
         front_matter_source=source,
+        splits=tuple(splits),
     )
+
+
+def _unchanged_until(reusable: Note | None, text: str) -> Split | None:
+    """The last split of the note's last reading above which its text is unchanged."""
+    if reusable is None or reusable.fatal:
+        return None
+    from heartbeat.notes.cache import digest_of  # the hash the parse cache keeps notes by
+
+    for split in reversed(reusable.splits):
+        if split.end <= len(text) and digest_of(text[: split.end]) == split.digest:
+            return split
+    return None
+
+
+def _splits(
+    tokens: Sequence[Any],
+    lines: Sequence[str],
+    raw_lines: Sequence[str],
+    text: str,
+    kept: Split | None,
+    sections: Sequence[tuple[int, int, int | None, bool]],
+    before: int,
+) -> list[Split]:
+    """The splits among the headings read, each with how the note stood above it."""
+    from heartbeat.notes.cache import digest_of
+
+    found: list[Split] = []
+    ends: list[int] = []
+    for token in tokens:
+        if token.type != "heading_open" or token.level != 0 or not token.map:
+            continue
+        line = token.map[0]
+        if not lines[line].startswith("#"):  # indented, or underlined (`===`)
+            continue
+        if any(heading < line < ends_at for heading, ends_at, _, _ in sections):
+            continue  # within a section: its entries would be read apart
+        if not ends:  # where each line ends in the text, counted once
+            total = 0
+            for raw in raw_lines:
+                total += len(raw)
+                ends.append(total)
+        above = [section for section in sections if section[0] < line]
+        append_after, append_gap = (
+            (above[-1][2], above[-1][3])
+            if above
+            else (kept.append_after, kept.append_gap)
+            if kept is not None
+            else (None, True)
+        )
+        end = ends[line]
+        found.append(
+            Split(
+                line,
+                digest_of(text[:end]),
+                end,
+                append_after,
+                append_gap,
+                before + len(above),
+            )
+        )
+    return found
 
 
 @functools.cache
@@ -168,23 +275,24 @@ def _markdown() -> Any:
 
 def _front_matter(
     lines: list[str], where: str, problems: list[NoteError], earlier: Note | None
-) -> tuple[dict[str, Any], str, str]:
-    """The YAML front matter, its text, and the body with the front matter blanked out.
+) -> tuple[dict[str, Any], str, str, int]:
+    """The YAML front matter, its text, the body with the front matter blanked out, and
+    how many lines the front matter takes.
 
     The front matter's lines become empty lines, so markdown-it's line numbers are the
     file's line numbers.
     """
     if not lines or lines[0].rstrip("\r\n") != "---":
-        return {}, "", "".join(lines)
+        return {}, "", "".join(lines), 0
     for index in range(1, len(lines)):
         if lines[index].rstrip("\r\n").rstrip() in ("---", "..."):
             break
     else:
-        return {}, "", "".join(lines)
+        return {}, "", "".join(lines), 0
     raw = "".join(lines[1:index])
     body = "\n" * (index + 1) + "".join(lines[index + 1 :])
     if earlier is not None and not earlier.fatal and earlier.front_matter_source == raw:
-        return earlier.front_matter, raw, body
+        return earlier.front_matter, raw, body, index + 1
     # Imported here: only notes whose front matter is new need YAML.
     from frontmatter.default_handlers import YAMLHandler
 
@@ -200,7 +308,7 @@ def _front_matter(
         line = 2 + (mark.line if mark is not None else 0)
         reason = getattr(error, "problem", None) or str(error).splitlines()[0]
         problems.append(NoteError(where, line, f"invalid YAML front matter: {reason}"))
-    return metadata, raw, body
+    return metadata, raw, body, index + 1
 
 
 def _title_not_a_heading(lines: Sequence[str], where: str) -> list[NoteError]:

@@ -1,0 +1,142 @@
+"""A note changed below a top-level heading is read again from there, and what it says is
+what reading it whole says (hypothesis, over notes made of every kind of block).
+
+Read again from a heading at the top level and the first column: markdown ends every
+block before such a line (CommonMark 0.31, 4.2 and 5: a list item, block quote,
+paragraph or indented code cannot continue over it; a fenced code block or an HTML block
+can, and then the heading is no heading, so no top-level heading token is there).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date
+
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from heartbeat.notes import parse as parsing
+from heartbeat.notes.parse import Note, ReadContext
+
+CONTEXT = ReadContext("/home/ada/.tmux/sock", {"HOME": "/home/ada", "USER": "ada"})
+DAY = date(2026, 11, 24)
+
+BLOCKS = st.sampled_from(
+    [
+        "## Active Long-Running Processes\n",
+        "### Active long-running processes:\n",
+        "# Tuesday\n",
+        "## Meetings\n",
+        "### Sub-heading\n",
+        "  ## Indented heading\n",
+        "Underlined heading\n---\n",
+        "Underlined too\n===\n",
+        "- [ ] **api** — `codex exec --full-auto 'task'`\n  - dir: `/srv/api`\n  - started: 2026-11-24 09:00\n",
+        "- [x] **done** — `true`\n  - dir: /tmp\n  - 2026-11-24 11:00 — finished (exit 0)\n",
+        "- web: `ralphy --codex --prd PRD.md`\n  - dir: /srv/web\n",
+        '- sk:\n  ```sh\n  tmux -S /tmp/s new -d -s sk "cd /tmp && codex exec x; sleep 999999"\n  ```\n',
+        "- a.b: `touch pwned`\n",
+        "- loose item\n\n  continued after a blank line\n",
+        "1. Standup.\n2. Planning.\n",
+        "Prose with ünïcode.\n",
+        "Prose that goes on\n## Heading right after prose\n",
+        "> a quote\n> ## quoted heading\n",
+        "> lazy quote\n## heading after a quote\n",
+        "```\n## not a heading: fenced\n```\n",
+        "````\n```\n## still fenced\n````\n",
+        "```\n## an unclosed fence\n",
+        "~~~\n# tilde fenced\n~~~\n",
+        "<!--\n## inside a comment\n-->\n",
+        "<details>\n\n## inside details\n\n</details>\n",
+        "    ## indented code\n",
+        "\n",
+        "\n\n",
+        "\t# a tab\n",
+        "[ref]: /url\n",
+        "---\n",
+        "title: daily\n",
+    ]
+)
+NOTES = st.lists(BLOCKS, max_size=14).map("".join)
+
+
+def read(text: str, reusable: Note | None = None) -> Note:
+    return parsing.parse(text, "memory/2026-11-24.md", DAY, CONTEXT, None, reusable)
+
+
+def same(one: Note, other: Note) -> None:
+    # Problems are exceptions, equal only to themselves: compared by what they say.
+    assert dataclasses.replace(one, problems=()) == dataclasses.replace(other, problems=())
+    assert [(e.options, e.digest) for e in one.entries] == [
+        (e.options, e.digest) for e in other.entries
+    ]
+    assert [str(p) for p in one.problems] == [str(p) for p in other.problems]
+
+
+WITH_A_SUB_HEADING = (
+    "## Active Long-Running Processes\n- web: `ralphy --codex --prd PRD.md`\n  - dir: /srv/web\n"
+    "### Sub-heading\n- a: `sleep 1`\n  - dir: /tmp\n### Sub-heading\n- b: `sleep 2`\n"
+    "  - dir: /tmp\n## Meetings\n"
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(NOTES, st.integers(0, 60), st.integers(0, 3), st.lists(BLOCKS, max_size=3).map("".join))
+@example(WITH_A_SUB_HEADING, 7, 0, "1. Standup.\n")  # below a sub-heading of the section
+@example(WITH_A_SUB_HEADING, 4, 0, "Prose with ünïcode.\n")
+@example("```\n" + WITH_A_SUB_HEADING, 12, 0, "```\n")  # the fence closed: all new
+@example("---\n## Active Long-Running Processes\n", 2, 0, "---\n")  # now a front matter
+def test_read_again_below_a_heading_as_when_read_whole(
+    before: str, at: int, removed: int, inserted: str
+) -> None:
+    lines = before.splitlines(keepends=True)
+    at = min(at, len(lines))
+    after = "".join([*lines[:at], inserted, *lines[at + removed :]])
+
+    first = read(before)
+    again = read(after, reusable=first)
+
+    same(again, read(after))
+    # And from what was read in part, the next change too.
+    changed = after + "## Later\n\n- late: `sleep 1`\n  - dir: /tmp\n"
+    same(read(changed, reusable=again), read(changed))
+
+
+def test_a_change_in_a_later_section_reads_only_that_section(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The typical edit of a daily note: a line added to another section."""
+    active = "".join(
+        f"- [ ] **agent{n}** — `sleep 86400`\n  - dir: `/srv`\n  - started: 2026-11-24 08:00\n\n"
+        for n in range(50)
+    )
+    before = (
+        f"# Tuesday\n\n## Active Long-Running Processes\n\n{active}## Meetings\n\n1. Standup.\n"
+    )
+    first = read(before)
+    assert len(first.entries) == 50
+    markdown = parsing._markdown()
+    read_texts: list[str] = []
+
+    class Recording:
+        def parse(self, text: str) -> object:
+            read_texts.append(text)
+            return markdown.parse(text)
+
+    monkeypatch.setattr(parsing, "_markdown", Recording)
+
+    after = before + "2. Planning: next sprint.\n"
+    again = read(after, reusable=first)
+
+    meetings = before.splitlines().index("## Meetings")
+    [text] = read_texts
+    assert text == "\n" * meetings + "## Meetings\n\n1. Standup.\n2. Planning: next sprint.\n"
+    assert again.entries == first.entries and again.append_after == first.append_after
+
+    # A change within the section reads it again, from its heading.
+    read_texts.clear()
+    edited = after.replace("agent7**", "agent7b**")
+    third = read(edited, reusable=again)
+    assert read_texts[0].startswith("\n\n## Active")  # above it: `# Tuesday` and a blank
+    assert [e.name for e in third.entries][7] == "agent7b"
