@@ -166,6 +166,21 @@ def parse(
         problems = [p for p in reusable.problems if p.line <= kept.line and kept.sections_before]
         append_after, append_gap, before = kept.append_after, kept.append_gap, kept.sections_before
         splits = [split for split in reusable.splits if split.line < kept.line]
+        if _SECTION_KEY not in body.casefold():
+            # No section below it: nothing to parse (nor markdown to load). The split
+            # itself stays the place to read again from.
+            if not before:
+                problems += _title_not_a_heading(lines, where)
+            return Note(
+                where,
+                tuple(entries),
+                tuple(problems),
+                append_after,
+                front_matter,
+                append_gap,
+                front_matter_source=source,
+                splits=(*splits, kept),
+            )
     tokens = _markdown().parse(body)
     sections = list(_sections(tokens))
     if not sections and not before:
