@@ -35,6 +35,9 @@ class StateFile:
     notices: list[str] = field(default_factory=list)  # notifications no check had time for
     warning: str | None = None
     saved: dict[str, Any] | None = field(default=None, repr=False)  # as read or last written
+    # The records as read or last written whose JSON there is as `save` writes it: one
+    # still in `records` (unchanged, as in most checks) is written as it was.
+    kept: dict[str, Record] = field(default_factory=dict, repr=False)
     # Notifications: the events told (entry mark, run, kind), newest last, so that no check
     # tells one twice, whatever the notes say; when each entry's were sent in the last
     # hour; and the events folded into a digest past the rate, by entry mark.
@@ -68,7 +71,12 @@ def load(state_dir: Path) -> StateFile:
     path = state_path(state_dir)
     try:
         raw = json.loads(files.read_private(path).decode("utf-8"))
-        records = {key: _record_from_json(value) for key, value in raw["records"].items()}
+        records: dict[str, Record] = {}
+        kept: dict[str, Record] = {}
+        for key, value in raw["records"].items():
+            records[key], as_written = _record_from_json(value)
+            if as_written:
+                kept[key] = records[key]
         for item in [*raw.get("pending", {}).values(), *raw.get("written", [])]:
             _check_edits(item)
         return StateFile(
@@ -80,6 +88,7 @@ def load(state_dir: Path) -> StateFile:
             {str(k): _hold_from_json(v) for k, v in raw.get("holds", {}).items()},
             _notices(raw.get("notices", [])),
             saved=raw,
+            kept=kept,
             told=_notices(raw.get("told", [])),
             sent=_sent(raw.get("sent", {})),
             folded=_folded(raw.get("folded", {})),
@@ -101,22 +110,27 @@ def load(state_dir: Path) -> StateFile:
         )
 
 
-def _record_from_json(value: dict[str, Any]) -> Record:
+def _record_from_json(value: dict[str, Any]) -> tuple[Record, bool]:
     """A record as the file has it: each field it names read (and checked) by that field's
-    reader, the rest defaulted, unknown keys dropped. ValueError or TypeError when a field
+    reader, the rest defaulted, unknown keys dropped; and whether `save` would write it
+    just so (no unknown key, none at its default). ValueError or TypeError when a field
     is not what heartbeat writes.
 
     Filled in without running the dataclass's `__init__`, which takes each of its fields
     as a keyword and checks nothing: every check reads every record.
     """
     values = dict(_DEFAULTS)
+    as_written = True
     for key, item in value.items():
         read = _READERS.get(key)
-        if read is not None:
-            values[key] = read(item)
+        if read is None:
+            as_written = False
+            continue
+        values[key] = read(item)
+        as_written = as_written and values[key] != _DEFAULTS[key]
     record = object.__new__(Record)
     record.__dict__.update(values)
-    return record
+    return record, as_written
 
 
 def _integer(item: Any) -> int:
@@ -284,9 +298,13 @@ def _check_edits(item: Any) -> None:
 
 def save(state_dir: Path, state: StateFile) -> None:
     """Write the state, unless it is what was read: a quiet check writes nothing."""
+    written = (state.saved or {}).get("records", {})
     raw = {
         "version": VERSION,
-        "records": {key: _record_json(record) for key, record in sorted(state.records.items())},
+        "records": {
+            key: written[key] if state.kept.get(key) is record else _record_json(record)
+            for key, record in sorted(state.records.items())
+        },
         "printed": state.printed,
         "servers": state.servers,
         "pending": state.pending,
@@ -309,6 +327,7 @@ def save(state_dir: Path, state: StateFile) -> None:
     text = json.dumps(raw, separators=(",", ":"))
     files.write_private(state_path(state_dir), text + "\n")
     state.saved = json.loads(text)  # a copy: `raw` shares its lists with the records
+    state.kept = dict(state.records)
 
 
 def _record_json(record: Record) -> dict[str, Any]:

@@ -141,3 +141,23 @@ def test_a_notification_time_with_a_zone_rebuilds_the_state(tmp_path: Path) -> N
 
     assert saved.sent == {} and saved.records == {}
     assert saved.warning is not None and "rebuilding it from tmux and the notes" in saved.warning
+
+
+def test_a_record_with_a_key_heartbeat_does_not_know_is_written_without_it(
+    tmp_path: Path,
+) -> None:
+    """Unchanged records are written as they were read, but only those already as `save`
+    writes them: one with an unknown key (or a field at its default) is written anew."""
+    raw = json.loads(EARLIER)
+    key = state.StateFile.key("/tmp/sock", "api")
+    raw["records"][key] = {"state": "running", "pid": 7, "from_the_future": 1}
+    raw["records"]["/tmp/sock\tweb"] = {"state": "running", "pid": 8}
+    (tmp_path / "state.json").write_text(json.dumps(raw, separators=(",", ":")) + "\n")
+
+    state.save(tmp_path, state.load(tmp_path))
+
+    records = json.loads((tmp_path / "state.json").read_text())["records"]
+    assert records == {
+        key: {"state": "running", "pid": 7},
+        "/tmp/sock\tweb": raw["records"]["/tmp/sock\tweb"],
+    }
