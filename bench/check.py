@@ -3,11 +3,13 @@
 Builds a private tmux socket with N live sessions and D days of realistic notes (front
 matter, prose, other sections, about 17 entries a day, most closed with status history;
 the N running ones listed in today's note), then times `heartbeat check` as a whole
-process: cold (the first run after the notes changed) and warm (nothing changed), the
-median of --runs runs each, each run beside a run of the floor (so the ratio to the
-floor compares runs made in the same moments of a busy machine). It also counts tmux
-processes per check (tmux is pointed to a counting wrapper), the peak memory of a cold
-check, and the bytes added to the notes over 100 checks with no state change.
+process: cold (the first run after a line was added at the end of today's note, below
+its entries' section), cold in the section (a line added within that section, which is
+then read again) and warm (nothing changed), the median of --runs runs each, each run
+beside a run of the floor (so the ratio to the floor compares runs made in the same
+moments of a busy machine). It also counts tmux processes per check (tmux is pointed to
+a counting wrapper), the peak memory of a cold check, and the bytes added to the notes
+over 100 checks with no state change.
 
 The running entries are written in one of the note's forms (`--forms`): `launched` (what
 `heartbeat launch` writes), `hand` (`NAME: `COMMAND`` with `dir:` and `socket:`), `skill`
@@ -69,6 +71,9 @@ def main() -> None:
         "cold ms",
         "range",
         "x floor",
+        "section ms",
+        "range",
+        "x floor",
         "tmux/check",
         "peak MiB",
         "written/100",
@@ -86,6 +91,9 @@ def main() -> None:
             r["cold_ms"],
             f"{r['cold_min_ms']:.0f}-{r['cold_max_ms']:.0f}",
             r["cold_ratio"],
+            r["section_ms"],
+            f"{r['section_min_ms']:.0f}-{r['section_max_ms']:.0f}",
+            r["section_ratio"],
             r["tmux_per_check"],
             r["peak_mib"],
             r["bytes_written"],
@@ -122,7 +130,20 @@ def measure(form: str, sessions: int, days: int, runs: int) -> dict[str, float |
             subprocess.run(check, env=env, capture_output=True)
 
         floor_cold, cold_times = timed_in_turn(lambda: floor_run(socket), cold, runs)
-        floor = floor_warm + floor_cold
+
+        def cold_in_section() -> None:
+            # A line in the entries' own section (as when a person logs an entry by
+            # hand), written in place as an editor saves: that section is read again.
+            text = today.read_text()
+            today.write_text(
+                text.replace("\n## Meetings", "\nA line about the work.\n\n## Meetings")
+            )
+            subprocess.run(check, env=env, capture_output=True)
+
+        floor_section, section_times = timed_in_turn(
+            lambda: floor_run(socket), cold_in_section, runs
+        )
+        floor = floor_warm + floor_cold + floor_section
         counter = root / "tmux-calls"
         counter.write_text("")
         subprocess.run(
@@ -152,6 +173,12 @@ def measure(form: str, sessions: int, days: int, runs: int) -> dict[str, float |
             "cold_min_ms": round(min(cold_times), 1),
             "cold_max_ms": round(max(cold_times), 1),
             "cold_ratio": round(statistics.median(cold_times) / statistics.median(floor_cold), 1),
+            "section_ms": round(statistics.median(section_times), 1),
+            "section_min_ms": round(min(section_times), 1),
+            "section_max_ms": round(max(section_times), 1),
+            "section_ratio": round(
+                statistics.median(section_times) / statistics.median(floor_section), 1
+            ),
             "tmux_per_check": tmux_calls,
             "peak_mib": round(peak, 1),
             "bytes_written": written,
