@@ -56,9 +56,14 @@ BLOCKS = st.sampled_from(
         "[ref]: /url\n",
         "---\n",
         "title: daily\n",
+        "#tag\n---\n",
+        "#\n",
     ]
 )
-NOTES = st.lists(BLOCKS, max_size=14).map("".join)
+# Some notes end without a line break, as some editors save them.
+NOTES = st.tuples(st.lists(BLOCKS, max_size=14), st.booleans()).map(
+    lambda made: "".join(made[0]).rstrip("\n") if made[1] else "".join(made[0])
+)
 
 
 def read(text: str, reusable: Note | None = None) -> Note:
@@ -91,6 +96,20 @@ WITH_A_SUB_HEADING = (
 @example(WITH_A_SUB_HEADING, 4, 0, "Prose with ünïcode.\n")
 @example("```\n" + WITH_A_SUB_HEADING, 12, 0, "```\n")  # the fence closed: all new
 @example("---\n## Active Long-Running Processes\n", 2, 0, "---\n")  # now a front matter
+# A heading on a last line without its line break, typed on: `#` becomes `### Later`.
+@example(
+    "## Active Long-Running Processes\n- a: `sleep 1`\n  - dir: /tmp\n\n#",
+    4,
+    1,
+    "### Later\n- b: `sleep 2`\n  - dir: /tmp\n",
+)
+# `#tag` over `---` is an underlined heading, which the line below decides.
+@example(
+    "## Active Long-Running Processes\n- a: `sleep 1`\n  - dir: /tmp\n\n#tag\n---\n",
+    5,
+    1,
+    "\n- b: `sleep 2`\n  - dir: /tmp\n",
+)
 def test_read_again_below_a_heading_as_when_read_whole(
     before: str, at: int, removed: int, inserted: str
 ) -> None:

@@ -248,8 +248,10 @@ def _splits(
         if token.type != "heading_open" or token.level != 0 or not token.map:
             continue
         line = token.map[0]
-        if not lines[line].startswith("#"):  # indented, or underlined (`===`)
-            continue
+        if not token.markup.startswith("#") or not lines[line].startswith("#"):
+            continue  # underlined (`#tag` over `---` is one), or indented
+        if not raw_lines[line].endswith(("\n", "\r")):
+            continue  # the note's last line, still being typed: `#` may become `#wip`
         if any(heading < line < ends_at for heading, ends_at, _, _ in sections):
             continue  # within a section: its entries would be read apart
         if not ends:  # where each line ends in the text, counted once
