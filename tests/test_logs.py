@@ -298,3 +298,38 @@ def test_follow_goes_on_into_the_file_a_rotation_starts(sandbox: Sandbox) -> Non
         for line in run_logs.follow(found, moment, "api", 10, sleep=lambda _: next(steps)()):
             followed.append(line)
     assert followed == ["one", "one-b", "two", "three"]
+
+
+def test_a_follow_started_with_ctrl_c_ignored_still_ends_on_it(sandbox: Sandbox) -> None:
+    """SIGINT ignored (or blocked) is inherited: a follow started so, as `cmd &` in a script
+    starts it, takes Ctrl-C back."""
+    said = agent_output(sandbox, "first line\n")
+    command = ["tail", "-n", "+1", "-f", str(said)]
+    started = sandbox.run("launch", "api", "--dir", str(sandbox.root), "--", *command)
+    assert started.returncode == 0, started.stderr
+    log = Path(str(record_of(sandbox, "api")["log"]))
+    sandbox.wait(lambda: "first line" in log.read_text())
+    out = sandbox.root / "follow.out"
+
+    def deaf() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+
+    with open(out, "w") as sink:
+        follower = subprocess.Popen(
+            [sys.executable, "-m", "heartbeat", "logs", "api", "-f"],
+            env=sandbox.env,
+            stdout=sink,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=deaf,
+        )
+    try:
+        sandbox.wait(lambda: "first line" in out.read_text())
+    finally:
+        follower.send_signal(signal.SIGINT)
+        try:
+            _, err = follower.communicate(timeout=15)
+        finally:
+            follower.kill()
+    assert follower.returncode == 0 and "Traceback" not in err

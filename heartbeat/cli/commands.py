@@ -353,7 +353,11 @@ def logs(args: argparse.Namespace) -> None:
         for line in run_logs.show(config, now(), args.name, args.lines, run):
             echo(line)
         return
-    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends a follow: no traceback
+    # Ctrl-C ends a follow, even when what started it ignored or blocked SIGINT (both
+    # are inherited: a follow started by `cmd &` in a script would never end).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    with contextlib.suppress(KeyboardInterrupt):  # no traceback
         for line in run_logs.follow(config, now(), args.name, args.lines, run):
             echo(line)
 
