@@ -54,6 +54,7 @@ class Log:
         self.dir_fd = _open_folder(self.folder)
         self.fd = -1
         self.size = 0
+        self.at_line_start = True  # the last byte written ended a line
         self._open()
 
     def _open(self) -> None:
@@ -77,6 +78,12 @@ class Log:
         while data:
             room = self.max_bytes - self.size
             if room <= 0:
+                # Full at a chunk's end within a line: that line ends here, when it ends
+                # soon, so that the next file starts with a whole line.
+                end = 0 if self.at_line_start else data.find(b"\n", 0, _LINE_END_WITHIN) + 1
+                if end:
+                    self._write(data[:end])
+                    data = data[end:]
                 if not self._rotate():
                     break
                 continue
@@ -90,6 +97,8 @@ class Log:
         self._write(data)
 
     def _write(self, data: bytes) -> None:
+        if data:
+            self.at_line_start = data.endswith(b"\n")
         view = memoryview(data)
         while view:
             written = os.write(self.fd, view)

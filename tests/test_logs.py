@@ -333,3 +333,16 @@ def test_a_follow_started_with_ctrl_c_ignored_still_ends_on_it(sandbox: Sandbox)
         finally:
             follower.kill()
     assert follower.returncode == 0 and "Traceback" not in err
+
+
+def test_a_log_full_within_a_line_ends_that_line_before_it_moves(tmp_path: Path) -> None:
+    """Output arrives in chunks that may end within a line: the file that fills up at
+    such a chunk's end takes the rest of that line, and `.1` and the new file each hold
+    whole lines."""
+    folder = tmp_path / "logs"
+    folder.mkdir(mode=0o700)
+    log = runlog.Log(str(folder / "api.log"), 10)
+    log.write(b"aaaaa\nbbbb")  # exactly full, within the line `bbbbcc`
+    log.write(b"cc\ndd\n")
+    assert (folder / "api.log.1").read_bytes() == b"aaaaa\nbbbbcc\n"
+    assert (folder / "api.log").read_bytes() == b"dd\n"
