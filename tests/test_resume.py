@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import time
 from datetime import datetime
 from pathlib import Path
@@ -107,6 +108,36 @@ def test_codex_finds_its_session_in_the_rollout_and_resumes_it(sandbox: Sandbox)
     resumed = sandbox.calls()[-1].split("|", 1)[1]
     assert resumed == " ".join(["exec", "--full-auto", "resume", session, CONTINUE_PROMPT])
     assert "resumed session" in sandbox.note().read_text()
+
+
+def test_a_rollout_written_long_before_tmux_returns_is_still_found(sandbox: Sandbox) -> None:
+    """A loaded machine's tmux client may return a second after the agent it started
+    has named its rollout file (whole seconds): the run's start is taken before."""
+    codex_home = sandbox.root / "codex-home"
+    slow = sandbox.bin / "slow-tmux"
+    # Returns from a new-session only once a rollout exists, and a second after that.
+    slow.write_text(
+        "#!/bin/sh\n"
+        f'{shutil.which("tmux")} "$@"; code=$?\n'
+        'case " $* " in *" new-session "*)\n'
+        f"  for _ in $(seq 200); do ls {codex_home}/sessions/*/*/*/rollout-* >/dev/null"
+        " 2>&1 && break; sleep 0.05; done\n"
+        "  sleep 1.1 ;;\n"
+        "esac\n"
+        'exit "$code"\n'
+    )
+    slow.chmod(0o755)
+    env = dict(sandbox.env, CODEX_HOME=str(codex_home), HEARTBEAT_TMUX=str(slow))
+    result = sandbox.run(
+        "launch", "api", "--dir", str(sandbox.root), "--codex", "crash-once", env=env
+    )
+    assert result.returncode == 0, result.stderr
+    sandbox.wait(lambda: "EXITED: 3" in sandbox.pane_text("api"))
+
+    sandbox.check(env=env)
+
+    sandbox.wait(lambda: len(sandbox.calls()) == 2)
+    assert " resume " in sandbox.calls()[1]
 
 
 def test_a_decoy_rollout_of_another_folder_is_not_taken(sandbox: Sandbox) -> None:

@@ -80,12 +80,14 @@ def start_session(
             env |= wrapper_env
         else:
             argv, env = command, env | dict(environment)
+        # Taken before tmux runs the command: an agent names its files after its own
+        # start, which a slow tmux client may return well after.
+        started = time.time()
         pid, pane_id, server = at.start(name, folder, argv, env, hook_script(config), pipe)
     except BaseException:
         if log is not None:
             log.unlink(missing_ok=True)  # no run: no log of one
         raise
-    started = time.time()
     logged = str(log) if log is not None else None
     return Started(run, pid, pane_id, stamp, baseline, started, session, resumed, server, logged)
 
