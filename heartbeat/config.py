@@ -19,8 +19,8 @@ from typing import Any
 
 from heartbeat import files, trust
 from heartbeat.errors import ConfigError, NoteError, UsageError
-from heartbeat.frozen import frozen
 from heartbeat.model import AUTH_EXPIRED, RATE_LIMITED, TRANSIENT
+from heartbeat.records import frozen
 
 DEFAULT_SOCKET = "~/.tmux/sock"
 # sockaddr_un holds 104 bytes on macOS and 108 on Linux, the terminating NUL included.

@@ -10,13 +10,12 @@ import signal
 import stat
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from heartbeat.errors import NoteError, StateError
-from heartbeat.frozen import frozen
+from heartbeat.records import frozen, mutable
 
 if TYPE_CHECKING:
     import ctypes
@@ -88,7 +87,7 @@ SETTLE_SECONDS = 0.03
 BUSY = "being written by another program: heartbeat writes its lines at the next check"
 
 
-@dataclass(eq=False, repr=False)
+@mutable(eq=False, repr=False)
 class Patience:
     """How long one run may still wait for notes to be still (all its notes together),
     so that a note written without pause delays a check by a second at most."""

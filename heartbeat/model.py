@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import field, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from heartbeat.frozen import frozen
+from heartbeat.records import field, frozen, replace
 
 # tmux rewrites `.` and `:` in session names, and under cron's C locale non-ASCII
 # names come back mangled: such a session would look dead forever.

@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 
 from heartbeat.errors import ShellSyntaxError
-from heartbeat.frozen import frozen
+from heartbeat.records import frozen
 
 OPERATOR_CHARS = ";&|()<>"
 # Stands for an expansion whose value is not known here (in non-strict reading).

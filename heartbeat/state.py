@@ -10,18 +10,18 @@ import contextlib
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from heartbeat import files
 from heartbeat.model import Hold, Record, State
+from heartbeat.records import field, fields, mutable
 
 VERSION = 1
 
 
-@dataclass(eq=False)
+@mutable(eq=False)
 class StateFile:
     records: dict[str, Record] = field(default_factory=dict)
     printed: list[str] = field(default_factory=list)  # problems already printed once
@@ -116,7 +116,7 @@ def _record_from_json(value: dict[str, Any]) -> tuple[Record, bool]:
     just so (no unknown key, none at its default). ValueError or TypeError when a field
     is not what heartbeat writes.
 
-    Filled in without running the dataclass's `__init__`, which takes each of its fields
+    Filled in without running the record's `__init__`, which takes each of its fields
     as a keyword and checks nothing: every check reads every record.
     """
     values = dict(_DEFAULTS)

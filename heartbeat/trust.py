@@ -13,13 +13,13 @@ import json
 import os
 import pwd
 import stat
-from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
 from heartbeat import files
 from heartbeat.errors import RefusedError
 from heartbeat.model import Entry
+from heartbeat.records import field, mutable
 
 ALLOW_FILE = "allowed.json"
 
@@ -171,7 +171,7 @@ def _group_name(gid: int) -> str:
         return str(gid)
 
 
-@dataclass(eq=False)
+@mutable(eq=False)
 class AllowList:
     """Approved commands by digest, in a file only the user can read and write."""
 

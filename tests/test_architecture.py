@@ -7,7 +7,6 @@ through `lazy.module("...")` counts like any other.
 from __future__ import annotations
 
 import ast
-import dataclasses
 import re
 from collections.abc import Iterator
 from functools import cache
@@ -17,13 +16,14 @@ import pytest
 
 import heartbeat
 from heartbeat.model import Record
+from heartbeat.records import replace
 
 PACKAGE = Path(heartbeat.__file__).parent
 
 # Shared ground: every room may use it; it uses no room.
 GROUND = {
     "errors",
-    "frozen",
+    "records",
     "lazy",
     "model",
     "shell",
@@ -173,11 +173,10 @@ def test_decide_is_pure() -> None:
     allowed = (
         "__future__",
         "collections.abc",
-        "dataclasses",
         "datetime",
         "typing",
         "heartbeat.check.facts",
-        "heartbeat.frozen",
+        "heartbeat.records",
         "heartbeat.model",
     )
     names = imports_of("heartbeat.check.decide")
@@ -218,9 +217,9 @@ def test_only_the_command_line_prints_or_exits(module: str) -> None:
 
 
 CHANGES_A_RECORD = """
-from dataclasses import replace
 from heartbeat.check.facts import Plan
 from heartbeat.model import Entry, Record
+from heartbeat.records import replace
 def change(record: Record, entry: Entry, plan: Plan) -> Record:
     record.state = None
     entry.name = "other"
@@ -244,10 +243,10 @@ def test_the_checks_records_are_changed_in_one_place(tmp_path: Path) -> None:
         out
     )
     assert code == 1 and out.count("error:") == 3, out  # `replace` passes
-    # And as a dataclass: equal and hashed by its fields, as a frozen one is.
+    # And as a frozen dataclass: equal and hashed by its fields, as a frozen one is.
     assert Record(exit_code=3) == Record(exit_code=3)
     assert len({Record(exit_code=3), Record(exit_code=3), Record()}) == 2
-    assert dataclasses.replace(Record(), exit_code=3).exit_code == 3
+    assert replace(Record(), exit_code=3).exit_code == 3
 
 
 AGENT_NAME = re.compile(r"\b(codex|claude|ralphy?)\b", re.IGNORECASE)

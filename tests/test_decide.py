@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
@@ -26,6 +25,7 @@ from heartbeat.model import (
     Span,
     State,
 )
+from heartbeat.records import replace
 from heartbeat.work.verify import Report
 
 

@@ -9,13 +9,13 @@ can, and then the heading is no heading, so no top-level heading token is there)
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import date
 
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from heartbeat import records
 from heartbeat.notes import parse as parsing
 from heartbeat.notes.parse import Note, ReadContext
 
@@ -74,7 +74,7 @@ def same(one: Note, other: Note) -> None:
     # Problems are exceptions, equal only to themselves: compared by what they say. The
     # splits may differ (a part without a section is not parsed, so its headings are not
     # known); that they lead to the same reading is what the next change tries.
-    assert dataclasses.replace(one, problems=(), splits=()) == dataclasses.replace(
+    assert records.replace(one, problems=(), splits=()) == records.replace(
         other, problems=(), splits=()
     )
     assert [(e.options, e.digest) for e in one.entries] == [

@@ -3,12 +3,11 @@ an earlier one gains a new field without losing any."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from pathlib import Path
 
-from heartbeat import state
+from heartbeat import records, state
 from heartbeat.model import State
 
 # Written by `state.save` of the layout before records were frozen (every field set).
@@ -58,7 +57,7 @@ def test_an_earlier_state_file_is_written_once_in_short_then_stays_unwritten(
     after = os.stat(path)
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
 
-    saved.records[key] = dataclasses.replace(saved.records[key], exit_code=2, session="s1")
+    saved.records[key] = records.replace(saved.records[key], exit_code=2, session="s1")
     state.save(tmp_path, saved)
     expected["records"][key]["exit_code"] = 2
     expected["records"][key]["session"] = "s1"
@@ -68,7 +67,7 @@ def test_an_earlier_state_file_is_written_once_in_short_then_stays_unwritten(
 
 def test_every_field_of_a_record_is_read_back_as_written(tmp_path: Path) -> None:
     """Each field set away from its default survives a save and a load."""
-    full = dataclasses.replace(
+    full = records.replace(
         state.load(tmp_path / "none").record("/s", "x"),
         **{
             "state": State.RUNNING,
@@ -109,8 +108,7 @@ def test_every_field_of_a_record_is_read_back_as_written(tmp_path: Path) -> None
     )
     defaults = state.load(tmp_path / "none").record("/s", "x")
     assert all(
-        getattr(full, item.name) != getattr(defaults, item.name)
-        for item in dataclasses.fields(full)
+        getattr(full, item.name) != getattr(defaults, item.name) for item in records.fields(full)
     ), "every field is set"
     saved = state.StateFile({"/s\tx": full})
     state.save(tmp_path, saved)

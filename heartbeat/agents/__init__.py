@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Protocol
 from heartbeat import lazy
 from heartbeat.agents import claude, codex, generic, ralph
 from heartbeat.agents.command import invocation, is_session_id, resumable_words
-from heartbeat.frozen import frozen
 from heartbeat.model import AUTH_EXPIRED, RATE_LIMITED, Command, Entry, Reason
+from heartbeat.records import frozen
 
 if TYPE_CHECKING:
     from heartbeat.agents import reasons

@@ -5,7 +5,6 @@ the status line to write and the change to print."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -18,6 +17,7 @@ from heartbeat.config import Config
 from heartbeat.errors import HeartbeatError, RefusedError
 from heartbeat.model import HELD, Action, Record, State, stamp_of
 from heartbeat.notes.edit import Edit, entry_id
+from heartbeat.records import replace
 
 if TYPE_CHECKING:
     from heartbeat import agents

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from heartbeat.frozen import frozen
+from heartbeat.records import frozen
 
 RESTART_TIME_NEEDED = 5.0  # seconds of the check's budget a restart may take
 

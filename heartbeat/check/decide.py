@@ -11,12 +11,10 @@ that stays up 10 minutes resets the count, and 5 failed starts within an hour gi
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from heartbeat.check.facts import Plan, Sighting
-from heartbeat.frozen import frozen
 from heartbeat.model import (
     AUTH_EXPIRED,
     HELD,
@@ -38,6 +36,7 @@ from heartbeat.model import (
     stamp_of,
     when,
 )
+from heartbeat.records import frozen, replace
 
 
 @frozen(eq=False, repr=False)

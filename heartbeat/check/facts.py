@@ -1,7 +1,7 @@
 """The plain data that passes between a check's stages.
 
 A sighting, a plan and a done are built once and never changed (frozen to the type
-checker: see heartbeat/frozen); decide returns a changed copy with `dataclasses.replace`.
+checker: see heartbeat/records); decide returns a changed copy with `replace`.
 
 observe -> `Sighting` (what is true of one entry) -> decide -> `Plan` (what to do, and
 the record once it is done) -> act -> `Done` (what was done and what to write) -> run.
@@ -9,12 +9,11 @@ the record once it is done) -> act -> `Done` (what was done and what to write) -
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from heartbeat.frozen import frozen
 from heartbeat.model import Action, Baseline, Decision, Entry, Observation, Pane, Record
+from heartbeat.records import field, frozen, mutable
 
 if TYPE_CHECKING:
     from heartbeat.check.notify import Notice
@@ -103,7 +102,7 @@ class Done:
     server_pid: int | None = None  # of the tmux server a restart ran on
 
 
-@dataclass(eq=False)
+@mutable(eq=False)
 class Outcome:
     """What a check did, for the command line to print."""
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
 from pathlib import Path
 
 from heartbeat.check.start import tmux_at
@@ -21,6 +20,7 @@ from heartbeat.config import Config
 from heartbeat.errors import TmuxError
 from heartbeat.model import Pane, Record
 from heartbeat.notes.notebook import Notebook
+from heartbeat.records import replace
 from heartbeat.state import StateFile
 from heartbeat.trust import AllowList
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from heartbeat.frozen import frozen
+from heartbeat.records import frozen
 
 TEXT = "{text}"
 WINDOW = timedelta(hours=1)  # the rolling window the rate counts in

@@ -9,7 +9,6 @@ import re
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -32,6 +31,7 @@ from heartbeat.model import (
     State,
     stamp_of,
 )
+from heartbeat.records import field, mutable, replace
 from heartbeat.state import StateFile
 from heartbeat.trust import AllowList
 
@@ -61,7 +61,7 @@ NON_EXEC_SHELLS = frozenset({"sh", "dash", "ash"})
 RUNNING_STATES = LIVE
 
 
-@dataclass(eq=False, repr=False)
+@mutable(eq=False, repr=False)
 class Look:
     """What one check saw: each entry, and the tmux servers by socket."""
 

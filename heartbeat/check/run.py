@@ -12,7 +12,6 @@ import re
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +24,7 @@ from heartbeat.config import Config
 from heartbeat.errors import HeartbeatError
 from heartbeat.model import Action, Entry, Hold, Pane, stamp_of
 from heartbeat.notes.notebook import Notebook, Selection, carry_over, select
+from heartbeat.records import replace
 from heartbeat.state import StateFile
 
 if TYPE_CHECKING:

@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import inspect
 import os
 import sys
+import textwrap
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, NoReturn
 
 from heartbeat import config as config_module
 from heartbeat.errors import UsageError
-from heartbeat.frozen import frozen
 from heartbeat.model import RestartMode
+from heartbeat.records import frozen
 
 EXIT_OK, EXIT_NEEDS_PERSON, EXIT_USAGE = 0, 1, 2
 
@@ -84,7 +84,9 @@ class Verb:
 
     @property
     def help(self) -> str:
-        return inspect.cleandoc(self.run.__doc__ or "")
+        # inspect.cleandoc's result, without importing inspect into every run.
+        first, _, rest = (self.run.__doc__ or "").strip().partition("\n")
+        return f"{first}\n{textwrap.dedent(rest)}".strip()
 
 
 VERBS: list[Verb] = []  # in the order `heartbeat --help` lists them

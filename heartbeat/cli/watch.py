@@ -16,7 +16,7 @@ from heartbeat import lazy
 from heartbeat.cli import show
 from heartbeat.cli.registry import now
 from heartbeat.errors import HeartbeatError
-from heartbeat.frozen import frozen
+from heartbeat.records import frozen
 
 if TYPE_CHECKING:
     from rich.console import RenderableType

@@ -17,11 +17,11 @@ from typing import Any
 from heartbeat import agents, state
 from heartbeat.config import Config
 from heartbeat.errors import TmuxError
-from heartbeat.frozen import frozen
 from heartbeat.install import schedule
 from heartbeat.install.setup import load_installed
 from heartbeat.model import iso_local, when
 from heartbeat.notes.notebook import label_of
+from heartbeat.records import frozen
 
 
 @frozen

@@ -10,7 +10,7 @@ from heartbeat import config as configuration
 from heartbeat import state, trust
 from heartbeat.config import Config
 from heartbeat.errors import RefusedError
-from heartbeat.frozen import frozen
+from heartbeat.records import frozen
 
 
 @frozen

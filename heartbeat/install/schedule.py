@@ -21,7 +21,7 @@ from string import Template
 
 from heartbeat import agents
 from heartbeat.errors import ScheduleError
-from heartbeat.frozen import frozen
+from heartbeat.records import frozen
 from heartbeat.render import template
 
 MARKER = "# heartbeat: restart logged coding agents that died (installed by heartbeat install)"

@@ -5,15 +5,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import asdict
 from pathlib import Path
 
 from heartbeat import files, state
 from heartbeat.config import Config
 from heartbeat.errors import HeartbeatError
-from heartbeat.frozen import frozen
 from heartbeat.install import schedule
 from heartbeat.install.schedule import Installed
+from heartbeat.records import asdict, frozen
 
 INSTALLED_FILE = state.INSTALLED_FILE
 

@@ -21,12 +21,12 @@ import pickle
 import sys
 import time
 from collections.abc import Hashable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import heartbeat
 from heartbeat import files
 from heartbeat.notes.parse import Note
+from heartbeat.records import field, mutable
 
 FILE_NAME = "notes.cache"
 FORMAT = 3
@@ -66,7 +66,7 @@ def digest_of(text: str) -> bytes:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
-@dataclass(eq=False, repr=False)
+@mutable(eq=False, repr=False)
 class NoteCache:
     """Parsed notes by path; those used in this run are what the next run finds."""
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from heartbeat.frozen import frozen
 from heartbeat.model import Entry
 from heartbeat.notes.parse import CLOSED_PREFIX, SECTION_TITLE, Note, split_lines
+from heartbeat.records import frozen
 
 
 @frozen

@@ -9,7 +9,6 @@ import stat
 import weakref
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,10 +16,10 @@ from typing import TYPE_CHECKING
 from heartbeat import files, lazy, trust
 from heartbeat.config import Config
 from heartbeat.errors import NoteError, RefusedError
-from heartbeat.frozen import frozen
 from heartbeat.model import Entry
 from heartbeat.notes.cache import NoteCache, digest_of, key_of
 from heartbeat.notes.parse import CLOSED_PREFIX, SLUG, Note, ReadContext, note_name, parse
+from heartbeat.records import field, frozen, mutable, replace
 
 if TYPE_CHECKING:
     from heartbeat import render
@@ -80,7 +79,7 @@ def _relative_folder(folder: str, here: str) -> str | None:
     return "" if relative == "." else relative
 
 
-@dataclass(eq=False, repr=False)
+@mutable(eq=False, repr=False)
 class Notebook:
     """The notes folder as one run sees it."""
 
@@ -321,7 +320,7 @@ class Notebook:
         return path
 
 
-@dataclass(eq=False)
+@mutable(eq=False)
 class Selection:
     """The entries to manage, and what the notes say about the others."""
 

@@ -10,13 +10,12 @@ import functools
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import field
 from datetime import date
 from typing import Any
 
 from heartbeat.errors import NoteError
-from heartbeat.frozen import frozen
 from heartbeat.model import Entry
+from heartbeat.records import field, frozen
 from heartbeat.shell import KNOWN_VARIABLES
 
 SECTION_TITLE = "Active Long-Running Processes"

@@ -7,7 +7,7 @@ import os
 from collections.abc import Mapping
 
 from heartbeat.errors import ShellSyntaxError
-from heartbeat.frozen import frozen
+from heartbeat.records import frozen
 from heartbeat.shell import leading_cd, words
 
 

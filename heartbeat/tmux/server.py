@@ -28,8 +28,8 @@ from types import ModuleType
 from typing import Any
 
 from heartbeat.errors import RefusedError, TmuxError
-from heartbeat.frozen import frozen
 from heartbeat.model import Command, Pane, Snapshot
+from heartbeat.records import frozen
 from heartbeat.tmux import procs
 
 EXIT_OPTION = "@heartbeat_exit"

@@ -9,8 +9,8 @@ from heartbeat.check.observe import needs_approval, watched_sockets
 from heartbeat.check.start import tmux_at
 from heartbeat.config import Config
 from heartbeat.errors import RefusedError
-from heartbeat.frozen import frozen
 from heartbeat.notes.notebook import Notebook
+from heartbeat.records import frozen
 from heartbeat.tmux import server
 from heartbeat.trust import AllowList
 from heartbeat.verbs.entries import find_entry

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import datetime
 
 from heartbeat import files, state
@@ -20,9 +19,9 @@ from heartbeat.check.observe import (
 from heartbeat.check.start import tmux_at
 from heartbeat.config import Config
 from heartbeat.errors import TmuxError
-from heartbeat.frozen import frozen
 from heartbeat.model import Entry, Pane, stamp_of
 from heartbeat.notes.notebook import Notebook, Selection, select
+from heartbeat.records import field, frozen, mutable
 from heartbeat.trust import AllowList
 from heartbeat.work import worktrees
 
@@ -51,7 +50,7 @@ class Tail:
     entry: Entry | None  # the closed entry that names it; None: no entry does
 
 
-@dataclass
+@mutable
 class Cleaned:
     tails: list[Tail] = field(default_factory=list)
     worktrees: list[worktrees.Swept] = field(default_factory=list)

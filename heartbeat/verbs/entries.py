@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -11,10 +10,10 @@ from heartbeat import agents, files, logs, render, state, trust
 from heartbeat.check.start import tmux_at
 from heartbeat.config import Config
 from heartbeat.errors import RefusedError, TmuxError
-from heartbeat.frozen import frozen
 from heartbeat.model import Baseline, Entry, Record, State, stamp_of
 from heartbeat.notes.edit import Edit
 from heartbeat.notes.notebook import LoadedNote, Notebook, label_of, select
+from heartbeat.records import frozen, replace
 from heartbeat.state import StateFile
 from heartbeat.work import git, prd, verify
 

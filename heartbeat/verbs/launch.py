@@ -14,7 +14,6 @@ from heartbeat import agents, deadline, files, render, state, trust
 from heartbeat.check.start import start_session, tmux_at
 from heartbeat.config import Config
 from heartbeat.errors import HeartbeatError, RefusedError, UsageError
-from heartbeat.frozen import frozen
 from heartbeat.model import (
     NAME_RULE,
     Entry,
@@ -26,6 +25,7 @@ from heartbeat.model import (
     valid_session_name,
 )
 from heartbeat.notes.notebook import Notebook, label_of, select
+from heartbeat.records import frozen
 from heartbeat.state import StateFile
 from heartbeat.work import git, worktrees
 

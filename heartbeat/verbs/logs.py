@@ -11,8 +11,8 @@ from pathlib import Path
 from heartbeat import logs
 from heartbeat.config import Config
 from heartbeat.errors import RefusedError
-from heartbeat.frozen import frozen
 from heartbeat.notes.notebook import Notebook, select
+from heartbeat.records import frozen
 
 SHOW_BYTES = 16 << 20  # the most of a run's end that is read to show its last lines
 POLL_SECONDS = 0.25  # how often `--follow` looks for more output

@@ -11,7 +11,6 @@ from __future__ import annotations
 import shlex
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,6 @@ from heartbeat.check.run import limits_of
 from heartbeat.check.start import tmux_at
 from heartbeat.config import Config, Pattern
 from heartbeat.errors import TmuxError
-from heartbeat.frozen import frozen
 from heartbeat.model import (
     HELD,
     Action,
@@ -43,6 +41,7 @@ from heartbeat.model import (
 )
 from heartbeat.notes.entry import is_carried, is_roll_over
 from heartbeat.notes.notebook import LoadedNote, Notebook, Selection, select
+from heartbeat.records import field, frozen, mutable
 from heartbeat.state import StateFile
 from heartbeat.trust import AllowList
 from heartbeat.work import prd
@@ -148,7 +147,7 @@ class Ended:
     record: Record
 
 
-@dataclass
+@mutable
 class Seen:
     """Everything one `status` learned: its rows are `rows(seen, now)`."""
 

@@ -17,7 +17,7 @@ import subprocess
 from collections.abc import Mapping
 
 from heartbeat import deadline
-from heartbeat.frozen import frozen
+from heartbeat.records import frozen
 
 TIMEOUT_SECONDS = 10.0
 CHECKOUT_SECONDS = 300.0  # a worktree's checkout (or removal) of a large repository

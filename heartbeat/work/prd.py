@@ -7,8 +7,8 @@ import re
 import stat
 
 from heartbeat import agents
-from heartbeat.frozen import frozen
 from heartbeat.model import Command
+from heartbeat.records import frozen
 
 _TASK = re.compile(r"\s{0,3}[-*+]\s+\[([ xX])\]\s+(.*)")
 _FENCE = re.compile(r"\s{0,3}(`{3,}|~{3,})")

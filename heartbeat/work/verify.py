@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from heartbeat import agents
-from heartbeat.frozen import frozen
 from heartbeat.model import Baseline, Command
+from heartbeat.records import frozen
 from heartbeat.work import git, prd
 from heartbeat.work.git import Changes
 

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict
 from pathlib import Path
 
 from heartbeat import files, trust
 from heartbeat.config import Config, worktrees_dir
 from heartbeat.errors import RefusedError
-from heartbeat.frozen import frozen
+from heartbeat.records import asdict, frozen
 from heartbeat.work import git
 
 FILE = "worktrees.json"
