@@ -84,17 +84,10 @@ def field(
 def field(
     *, init: bool = True, repr: bool = True, compare: bool = True, hash: bool | None = None
 ) -> Any: ...
-def field(
-    *,
-    default: Any = MISSING,
-    default_factory: Any = MISSING,
-    init: bool = True,
-    repr: bool = True,
-    compare: bool = True,
-    hash: bool | None = None,
-) -> Any:
-    """A field with more than a default, as `dataclasses.field`."""
-    return Field(default, default_factory, init, repr, compare, hash)
+def field(**options: Any) -> Any:
+    """A field with more than a default, as `dataclasses.field` (the options are
+    Field's)."""
+    return Field(**options)
 
 
 @overload
