@@ -43,6 +43,7 @@ _PARSER_MODULES = (
     "shell.py",
     "notes/notebook.py",
     "model.py",
+    "records.py",
     "config.py",
     "errors.py",
 )
