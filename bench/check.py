@@ -244,11 +244,18 @@ def environment(root: Path, socket: Path) -> dict[str, str]:
 
 
 def start_sessions(socket: Path, count: int) -> None:
-    """N sessions in a few tmux calls (a command list per call)."""
+    """N sessions in a few tmux calls (a command list per call), each running an agent
+    that works without a sound: `sleep` under the name `codex`. Under its own name, every
+    pane would sit in the skill's tail command (`sleep 999999`) and look like an agent
+    that has ended, which a check reads once to find its `EXITED:` line: 2,000 of them
+    take more than one check's time bound, and a warm run would pay for the rest."""
+    agent = socket.parent / "agents" / "codex"
+    agent.parent.mkdir(exist_ok=True)
+    agent.symlink_to(shutil.which("sleep") or "/bin/sleep")
     for first in range(0, count, 100):
         command = ["tmux", "-S", str(socket)]
         for index in range(first, min(first + 100, count)):
-            command += ["new-session", "-d", "-s", f"agent{index}", "sleep 86400", ";"]
+            command += ["new-session", "-d", "-s", f"agent{index}", f"{agent} 86400", ";"]
         subprocess.run(command[:-1], check=True)
 
 
