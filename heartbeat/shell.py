@@ -21,6 +21,12 @@ OPERATOR_CHARS = ";&|()<>"
 UNKNOWN = "\x00"
 # Variables whose value heartbeat knows exactly as the launching shell did.
 KNOWN_VARIABLES = ("HOME", "USER", "LOGNAME")
+# Runs of characters that mean only themselves, taken at once: a note of 2,000 skill-form
+# entries has over half a million (a `#` starts a comment only at a word's start).
+_PLAIN_RUN = re.compile(r"[^\\'\"$`\s#;&|()<>]+")
+_PLAIN_IN_DOUBLE_QUOTES = re.compile(r'[^"\\$`]+')
+_BRACED_NAME = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @frozen
@@ -115,8 +121,10 @@ class _Reader:
                 self.out.append(Operator(op))
                 i += len(op)
             else:
-                self.add(c, quoted=False)
-                i += 1
+                run = _PLAIN_RUN.match(text, i)
+                end = run.end() if run else i + 1
+                self.add(text[i:end], quoted=False)
+                i = end
         self.finish()
         return self.out
 
@@ -137,22 +145,24 @@ class _Reader:
             elif c == "`":
                 raise ShellSyntaxError("command substitution with backquotes is not supported")
             else:
-                self.add(c, quoted=True)
-                i += 1
+                run = _PLAIN_IN_DOUBLE_QUOTES.match(text, i)
+                end = run.end() if run else i + 1
+                self.add(text[i:end], quoted=True)
+                i = end
         raise ShellSyntaxError("unterminated double quote")
 
     def _expansion(self, i: int) -> tuple[str, int]:
-        rest = self.text[i + 1 :]
-        braced = re.match(r"\{([A-Za-z_][A-Za-z0-9_]*)\}", rest)
-        plain = re.match(r"[A-Za-z_][A-Za-z0-9_]*", rest)
+        after = self.text[i + 1 : i + 2]
+        braced = _BRACED_NAME.match(self.text, i + 1)
+        plain = _NAME.match(self.text, i + 1)
         if braced:
-            name, length = braced.group(1), braced.end()
+            name, length = braced.group(1), braced.end() - i - 1
         elif plain:
-            name, length = plain.group(0), plain.end()
-        elif rest[:1] in ("", " ", "\t", "\n", '"'):
+            name, length = plain.group(0), plain.end() - i - 1
+        elif after in ("", " ", "\t", "\n", '"'):
             return "$", i + 1  # a lone dollar is literal
         else:
-            name, length = rest[:1], 1
+            name, length = after, 1
         if name in KNOWN_VARIABLES and name in self.env:
             return self.env[name], i + 1 + length
         if not self.strict:

@@ -49,8 +49,10 @@ def test_words_match_what_sh_makes(case: WordsCase) -> None:
     assert shell.words(case.text, ENV) == sh_words(case.text)
 
 
-# Pieces of shell text, so that a newline only ever comes as a continuation.
-PIECES = ["a", "b", " ", "\t", "\\$", "${HOME}", "'", '"', "~", "/", ":", "\\\n", "\\\\", "\\a"]
+# Pieces of shell text, so that a newline only ever comes as a continuation (and a `#`
+# within a word, where it is a character: at a word's start it would begin a comment).
+PIECES = ["a", "bc", " ", "\t", "\\$", "${HOME}", "${USER}", "'", '"', "~", "/", ":", "a#"]
+PIECES += ["\\\n", "\\\\", "\\a", "\r", "\u00e9"]
 
 
 @settings(max_examples=200, deadline=None)
