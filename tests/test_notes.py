@@ -130,6 +130,18 @@ def test_headings_in_code_and_other_sections_do_not_count() -> None:
     assert [entry.name for entry in parse(text).entries] == ["b", "c"]
 
 
+def test_a_section_within_a_section_reads_each_entry_once() -> None:
+    """A sub-heading that is the section's title again starts a section of its own: its
+    entries are read once, not once for each section around them."""
+    text = (
+        "## Active Long-Running Processes\n- a: `x`\n\n"
+        "### Active long-running processes:\n- b: `y`\n\n## Meetings\n"
+    )
+    note = parse(text)
+    assert [entry.name for entry in note.entries] == ["a", "b"]
+    assert note.problems == ()
+
+
 def test_entries_keep_their_socket() -> None:
     note = parse(section("- a: `x`", "  - socket: /tmp/other.sock", "- `tmux new -s b y`"))
     assert [entry.socket for entry in note.entries] == [

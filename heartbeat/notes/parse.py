@@ -339,21 +339,28 @@ def _title_not_a_heading(lines: Sequence[str], where: str) -> list[NoteError]:
 
 
 def _sections(tokens: Sequence[Any]) -> Iterable[tuple[int, int, int]]:
-    """Heading line and token range of each section whose heading is the section title."""
+    """Heading line and token range of each section whose heading is the section title.
+
+    A section ends at a heading of its level or above, or at one that is the section's
+    title again (a sub-heading of that name starts a section of its own: its entries are
+    read once)."""
     for index, token in enumerate(tokens):
-        if token.type != "heading_open":
-            continue
-        title = tokens[index + 1].content.strip().rstrip(":").strip().casefold()
-        if title != _SECTION_KEY:
+        if token.type != "heading_open" or not _is_section_title(tokens, index):
             continue
         level = int(token.tag[1])
         end = index + 3
         while end < len(tokens):
             other = tokens[end]
-            if other.type == "heading_open" and int(other.tag[1]) <= level:
+            if other.type == "heading_open" and (
+                int(other.tag[1]) <= level or _is_section_title(tokens, end)
+            ):
                 break
             end += 1
         yield token.map[0], index + 3, end
+
+
+def _is_section_title(tokens: Sequence[Any], heading: int) -> bool:
+    return bool(tokens[heading + 1].content.strip().rstrip(":").strip().casefold() == _SECTION_KEY)
 
 
 def _top_level_items(tokens: Sequence[Any], start: int, end: int) -> Iterable[tuple[int, int]]:
