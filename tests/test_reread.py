@@ -1,10 +1,14 @@
-"""A note changed below a top-level heading is read again from there, and what it says is
-what reading it whole says (hypothesis, over notes made of every kind of block).
+"""A note changed below a top-level heading, or below an item of its entries' section, is
+read again from there, and what it says is what reading it whole says (hypothesis, over
+notes made of every kind of block, changed by whole lines and within a line).
 
 Read again from a heading at the top level and the first column: markdown ends every
 block before such a line (CommonMark 0.31, 4.2 and 5: a list item, block quote,
 paragraph or indented code cannot continue over it; a fenced code block or an HTML block
 can, and then the heading is no heading, so no top-level heading token is there).
+Read again from an item of the section that begins in the first column: the blocks of
+the items above it end there (5.2: an item holds only lines indented to its content, or
+a paragraph's lazy lines, which a new item interrupts); the section is known to go on.
 """
 
 from __future__ import annotations
@@ -58,6 +62,24 @@ BLOCKS = st.sampled_from(
         "title: daily\n",
         "#tag\n---\n",
         "#\n",
+        # Items read again from: of each list marker, indented, empty, lazily continued,
+        # holding an unclosed fence, after an HTML block, with Windows line breaks.
+        "- b2: `sleep 2`\n  - dir: /tmp\n",
+        "* star: `sleep 3`\n  - dir: /tmp\n",
+        "2. num: `sleep 4`\n   - dir: /tmp\n",
+        " - one space: `sleep 5`\n   - dir: /tmp\n",
+        "  - indented: `sleep 6`\n",
+        "    - deeper: `sleep 6`\n",
+        "-\n",
+        "-   \n  spaced: `sleep 7`\n",
+        "lazy continuation line\n",
+        "  - dir: /elsewhere\n",
+        "  - 2026-11-24 12:00 — finished (exit 0)\n",
+        "- fenced:\n  ```\n  - inside the fence\n",
+        "<div>\n- in html: `sleep 8`\n",
+        "- crlf: `sleep 9`\r\n  - dir: /tmp\r\n",
+        "> - quoted: `sleep 1`\n",
+        "- [ ] **boxed** — `sleep 1`\n  - dir: /tmp\n\n",
     ]
 )
 # Some notes end without a line break, as some editors save them.
@@ -74,8 +96,8 @@ def same(one: Note, other: Note) -> None:
     # Problems are exceptions, equal only to themselves: compared by what they say. The
     # splits may differ (a part without a section is not parsed, so its headings are not
     # known); that they lead to the same reading is what the next change tries.
-    assert records.replace(one, problems=(), splits=()) == records.replace(
-        other, problems=(), splits=()
+    assert records.replace(one, problems=(), splits=(), item_starts=()) == records.replace(
+        other, problems=(), splits=(), item_starts=()
     )
     assert [(e.options, e.digest) for e in one.entries] == [
         (e.options, e.digest) for e in other.entries
@@ -126,6 +148,41 @@ def test_read_again_below_a_heading_as_when_read_whole(
     same(read(changed, reusable=again), read(changed))
 
 
+PIECES = st.sampled_from(
+    ["", " ", "  ", "-", "- ", "*", "1.", "#", "> ", "`", "```", "\n", "\r", "a", ":", "<div>"]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(NOTES, st.integers(0, 2_000), st.integers(0, 3), st.lists(PIECES, max_size=3).map("".join))
+# An item's first line made indented: it joins the item above.
+@example("## Active Long-Running Processes\n- a: `sleep 1`\n- b: `sleep 2`\n", 48, 0, "  ")
+# The last line, an item without its line break, typed on: `- -` becomes a thematic
+# break, `-` a paragraph or a lazy line of the paragraph above (`  - started: ...`).
+@example(
+    "## Active Long-Running Processes\n- [ ] **api** — `codex exec --full-auto 'task'`\n"
+    "  - dir: `/srv/api`\n  - started: 2026-11-24 09:00\n-",
+    2_000,
+    0,
+    "a",
+)
+@example("## Active Long-Running Processes\n- a: `sleep 1`\n- -", 2_000, 0, " -")
+@example("## Active Long-Running Processes\n- a: `sleep 1`\n\n-", 2_000, 0, "a")
+@example("## Active Long-Running Processes\n- a: `sleep 1`\n* b", 2_000, 0, ":")
+# An item's line broken in two: `- a` and `: `sleep 1``.
+@example("## Active Long-Running Processes\n- a: `sleep 1`\n- b: `sleep 2`\n", 36, 0, "\n")
+def test_read_again_after_a_change_within_a_line_as_when_read_whole(
+    before: str, at: int, removed: int, inserted: str
+) -> None:
+    at = min(at, len(before))
+    after = before[:at] + inserted + before[at + removed :]
+    first = read(before)
+    again = read(after, reusable=first)
+    same(again, read(after))
+    changed = after + "- late: `sleep 1`\n  - dir: /tmp\n"
+    same(read(changed, reusable=again), read(changed))
+
+
 def test_a_change_in_a_later_section_reads_only_that_section(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -157,15 +214,27 @@ def test_a_change_in_a_later_section_reads_only_that_section(
 
     # A section added below: read from the heading above it.
     more = after + "\n## Active Long-Running Processes\n\n- late: `sleep 1`\n  - dir: /tmp\n"
-    meetings = before.splitlines().index("## Meetings")
     fourth = read(more, reusable=again)
     [text] = read_texts
-    assert text.startswith("\n" * meetings + "## Meetings\n\n1. Standup.\n")
+    assert text.startswith("## Meetings\n\n1. Standup.\n")
+    same(fourth, read(more))  # the lines of what was read in part are the file's
     assert [e.name for e in fourth.entries] == [*(e.name for e in first.entries), "late"]
 
-    # A change within the section reads it again, from its heading.
+    # A change within the section reads it again from the item above the change.
     read_texts.clear()
     edited = after.replace("agent7**", "agent7b**")
     third = read(edited, reusable=fourth)
-    assert read_texts[0].startswith("\n\n## Active")  # above it: `# Tuesday` and a blank
-    assert [e.name for e in third.entries][7] == "agent7b"
+    [text] = read_texts
+    assert text.startswith("- [ ] **agent6**")
+    assert [e.name for e in third.entries][6:9] == ["agent6", "agent7b", "agent8"]
+    assert third.entries[:6] == first.entries[:6]
+
+    # A line added at the section's end, as a person logs an entry by hand: read again
+    # from the section's last item.
+    read_texts.clear()
+    logged = edited.replace("\n## Meetings", "- mine: `sleep 1`\n  - dir: /tmp\n\n## Meetings")
+    fifth = read(logged, reusable=third)
+    [text] = read_texts
+    assert text.startswith("- [ ] **agent49**")
+    assert [e.name for e in fifth.entries][-3:] == ["agent48", "agent49", "mine"]
+    same(fifth, read(logged))

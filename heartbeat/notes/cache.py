@@ -29,7 +29,7 @@ from heartbeat.notes.parse import Note
 from heartbeat.records import field, mutable
 
 FILE_NAME = "notes.cache"
-FORMAT = 3
+FORMAT = 4
 # A note written within this time of being read may be written again within the same
 # tick of the file system's clock, leaving its stamp as it was (git's "racy clean"
 # problem): its stamp alone is not trusted, its bytes are read and their hash compared.
@@ -50,6 +50,7 @@ _PARSER_MODULES = (
 _PARSER_LIBRARIES = ("markdown_it", "frontmatter", "yaml")
 
 Key = tuple[Hashable, ...]
+DIGEST_SIZE = 16  # bytes of a hash of a note's text, or of a stretch of it
 _STAMP_PARTS = 4  # a key's stamp, before what parsing depends on
 # What is kept of a note: its key, its text's hash, whether its stamp had settled (and
 # can be trusted alone), and its parse.
@@ -64,7 +65,7 @@ def digest_of(text: str) -> bytes:
     """A note's text, hashed: the same hash is the same text, whatever its stamp."""
     import hashlib  # here: only a note read, not one known by its stamp, is hashed
 
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=DIGEST_SIZE).digest()
 
 
 @mutable(eq=False, repr=False)

@@ -7,6 +7,7 @@ The edits heartbeat makes are in `edit`.
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -15,7 +16,7 @@ from typing import Any
 
 from heartbeat.errors import NoteError
 from heartbeat.model import Entry
-from heartbeat.records import field, frozen
+from heartbeat.records import field, frozen, replace
 from heartbeat.shell import KNOWN_VARIABLES
 
 SECTION_TITLE = "Active Long-Running Processes"
@@ -44,6 +45,7 @@ class Note:
     front_matter_source: str = ""  # the YAML text, so that an unchanged one is not reread
     # Where the note can be read again from, when the text up to there is unchanged.
     splits: tuple[Split, ...] = ()
+    item_starts: tuple[ItemStarts, ...] = ()
 
     @functools.cached_property
     def by_key(self) -> dict[tuple[str, str], list[Entry]]:
@@ -68,6 +70,69 @@ class Split:
     append_after: int | None
     append_gap: bool
     sections_before: int
+
+
+@frozen
+class ItemStarts:
+    """The first lines of a section's items, each a place the note can be read again
+    from when nothing above that line's end changed: the blocks of the items above end
+    where an item begins (CommonMark 0.31, 5.2 and 5.3: an item holds only the lines
+    indented to its content, and the lazy lines of a paragraph, which a new item
+    interrupts), and the item's own line is read again. Not the note's last line when it
+    has no line break yet: typed on, an empty item (`-`) becomes a lazy line of the
+    paragraph above (`-a`). A person logging an entry by hand adds it at the section's
+    end: the note is read again from the last item, not the whole section.
+
+    Kept compactly, numbers and one string of hashes, since a section may hold thousands
+    and every check loads the parse cache: a record for each would cost a warm check of
+    2,000 entries 2 ms."""
+
+    heading_line: int  # 0-based, of the section's heading
+    level: int  # the heading's level
+    sections_before: int
+    lines: tuple[int, ...]  # 0-based, of each item's first line
+    ends: tuple[int, ...]  # where in the text that line ends
+    # A hash of the text up to the end of the first item's line, then one of each
+    # stretch of text from there to the end of the next item's line.
+    digests: bytes
+
+    def unchanged_in(self, text: str) -> int:
+        """The index of the last item above whose line's end the text is as it was, or -1
+        (the text hashed once, in stretches, up to the first that changed)."""
+        from heartbeat.notes.cache import DIGEST_SIZE, digest_of
+
+        found, start = -1, 0
+        for index, end in enumerate(self.ends):
+            at = index * DIGEST_SIZE
+            if end > len(text) or digest_of(text[start:end]) != self.digests[at : at + DIGEST_SIZE]:
+                break
+            found, start = index, end
+        return found
+
+    def up_to(self, index: int) -> ItemStarts:
+        """The items up to and including the one at `index`."""
+        from heartbeat.notes.cache import DIGEST_SIZE
+
+        return replace(
+            self,
+            lines=self.lines[: index + 1],
+            ends=self.ends[: index + 1],
+            digests=self.digests[: (index + 1) * DIGEST_SIZE],
+        )
+
+
+@frozen
+class _Resume:
+    """Where a note is read again from, and how it stood above there."""
+
+    line: int  # 0-based
+    append_after: int | None
+    append_gap: bool
+    sections_before: int
+    splits: tuple[Split, ...]  # those above
+    item_starts: tuple[ItemStarts, ...]  # of the sections above
+    heading: Split | None = None  # the heading read again from
+    section: ItemStarts | None = None  # the section an item read again from is in, to it
 
 
 @frozen
@@ -147,25 +212,28 @@ def parse(
 
     from heartbeat.notes.entry import read_item  # here: a note read from the cache needs none
 
-    kept = _unchanged_until(reusable, text)
-    if kept is not None and kept.line < front_lines:
-        kept = None  # a front matter closed below it now: the heading is in it
+    resume = _resume_point(reusable, text)
+    if resume is not None and resume.line < front_lines:
+        resume = None  # a front matter closed below it now: it is in the front matter
     entries: list[Entry] = []
     append_after: int | None = None
     append_gap = True
     before = 0  # sections before the part read
     splits: list[Split] = []
-    if kept is not None:
-        # Blank lines for the part taken as it was, so that line numbers stay the file's.
-        body = "\n" * kept.line + "".join(lines[kept.line :])
+    item_starts: list[ItemStarts] = []
+    section: ItemStarts | None = None  # the section the part read begins in
+    if resume is not None:
+        body = "".join(lines[resume.line :])
         assert reusable is not None
-        entries = [entry for entry in reusable.entries if entry.span.head < kept.line]
+        entries = [entry for entry in reusable.entries if entry.span.head < resume.line]
         # Above it, only its entries' problems (none without a section above it: the
         # one said of a section title that is not a heading is looked for again below).
-        problems = [p for p in reusable.problems if p.line <= kept.line and kept.sections_before]
-        append_after, append_gap, before = kept.append_after, kept.append_gap, kept.sections_before
-        splits = [split for split in reusable.splits if split.line < kept.line]
-        if _SECTION_KEY not in body.casefold():
+        above = resume.sections_before or resume.section is not None
+        problems = [p for p in reusable.problems if p.line <= resume.line and above]
+        append_after, append_gap = resume.append_after, resume.append_gap
+        before, section = resume.sections_before, resume.section
+        splits, item_starts = list(resume.splits), list(resume.item_starts)
+        if section is None and _SECTION_KEY not in body.casefold():
             # No section below it: nothing to parse (nor markdown to load). The split
             # itself stays the place to read again from.
             if not before:
@@ -178,33 +246,48 @@ def parse(
                 front_matter,
                 append_gap,
                 front_matter_source=source,
-                splits=(*splits, kept),
+                splits=(*splits, *([resume.heading] if resume.heading else [])),
+                item_starts=tuple(item_starts),
             )
     tokens = _markdown().parse(body)
-    sections = list(_sections(tokens))
+    if resume is not None:
+        # Line numbers are the file's: the part read starts at the resume line. (Not by
+        # blank lines before it, which markdown-it would go through a character at a time.)
+        for token in tokens:
+            if token.map:
+                token.map = [token.map[0] + resume.line, token.map[1] + resume.line]
+    sections = list(_sections(tokens, section))
     if not sections and not before:
         problems += _title_not_a_heading(lines, where)
+    line_ends = list(itertools.accumulate(map(len, raw_lines))) if sections else []
     after_sections: list[tuple[int, int, int | None, bool]] = []  # heading, end, append
-    for heading_line, start, end in sections:
+    for heading_line, level, start, end in sections:
         # New entries go after the section's last non-blank line ...
         last = (tokens[end].map or [0])[0] - 1 if end < len(tokens) else len(lines) - 1
         ends_at = last + 1
         while last > heading_line and not lines[last].strip():
             last -= 1
         append_after, append_gap = last, True
+        # The section read on from one of its items starts with what is known above it.
+        known = section if section is not None and section.heading_line == heading_line else None
+        starts = _StartsFound(heading_line, level, before + len(after_sections), known)
         for item_start, item_end in _top_level_items(tokens, start, end):
             item_map = tokens[item_start].map or [0, 0]
             # ... right below the list when that line ends one of its items, else after
             # a blank line, so that prose or an HTML block cannot swallow the entry.
             if item_map[0] <= last < item_map[1]:
                 append_gap = False
+            starts.add(item_map[0], text, line_ends)
             entry_or_error = read_item(tokens, item_start, item_end, lines, where, day, context)
             if isinstance(entry_or_error, Entry):
                 entries.append(entry_or_error)
             elif entry_or_error is not None:
                 problems.append(entry_or_error)
         after_sections.append((heading_line, ends_at, append_after, append_gap))
-    splits += _splits(tokens, lines, raw_lines, text, kept, after_sections, before)
+        if starts.lines:
+            item_starts.append(starts.record())
+    defaults = (resume.append_after, resume.append_gap) if resume is not None else (None, True)
+    splits += _splits(tokens, lines, raw_lines, text, defaults, after_sections, before)
     return Note(
         where,
         tuple(entries),
@@ -214,19 +297,79 @@ def parse(
         append_gap,
         front_matter_source=source,
         splits=tuple(splits),
+        item_starts=tuple(item_starts),
     )
 
 
-def _unchanged_until(reusable: Note | None, text: str) -> Split | None:
-    """The last split of the note's last reading above which its text is unchanged."""
+class _StartsFound:
+    """A section's item starts, as they are read (see `ItemStarts`)."""
+
+    def __init__(self, heading_line: int, level: int, before: int, known: ItemStarts | None):
+        self.heading_line, self.level, self.before = heading_line, level, before
+        self.lines = list(known.lines) if known else []
+        self.ends = list(known.ends) if known else []
+        self.digests = [known.digests] if known else []
+
+    def add(self, line: int, text: str, line_ends: Sequence[int]) -> None:
+        from heartbeat.notes.cache import digest_of
+
+        if self.lines and line <= self.lines[-1]:
+            return  # known already: the item read again from
+        if line_ends[line] == len(text) and not text.endswith(("\n", "\r")):
+            return  # the note's last line, still being typed: `-` may become `-a`
+        start, end = (self.ends[-1] if self.ends else 0), line_ends[line]
+        self.lines.append(line)
+        self.ends.append(end)
+        self.digests.append(digest_of(text[start:end]))
+
+    def record(self) -> ItemStarts:
+        return ItemStarts(
+            self.heading_line,
+            self.level,
+            self.before,
+            tuple(self.lines),
+            tuple(self.ends),
+            b"".join(self.digests),
+        )
+
+
+def _resume_point(reusable: Note | None, text: str) -> _Resume | None:
+    """The last place of the note's last reading above which its text is unchanged: a
+    heading outside the sections (`Split`) or an item within one (`ItemStarts`)."""
     if reusable is None or reusable.fatal:
         return None
     from heartbeat.notes.cache import digest_of  # the hash the parse cache keeps notes by
 
+    found: _Resume | None = None
     for split in reversed(reusable.splits):
         if split.end <= len(text) and digest_of(text[: split.end]) == split.digest:
-            return split
-    return None
+            found = _Resume(
+                split.line,
+                split.append_after,
+                split.append_gap,
+                split.sections_before,
+                tuple(other for other in reusable.splits if other.line < split.line),
+                tuple(s for s in reusable.item_starts if s.heading_line < split.line),
+                heading=split,
+            )
+            break
+    for starts in reusable.item_starts:
+        if found is not None and starts.lines[-1] <= found.line:
+            continue
+        index = starts.unchanged_in(text)
+        if index < 0 or (found is not None and starts.lines[index] <= found.line):
+            continue
+        line = starts.lines[index]
+        found = _Resume(
+            line,
+            None,
+            True,
+            starts.sections_before,
+            tuple(split for split in reusable.splits if split.line < line),
+            tuple(s for s in reusable.item_starts if s.heading_line < starts.heading_line),
+            section=starts.up_to(index),
+        )
+    return found
 
 
 def _splits(
@@ -234,11 +377,12 @@ def _splits(
     lines: Sequence[str],
     raw_lines: Sequence[str],
     text: str,
-    kept: Split | None,
+    defaults: tuple[int | None, bool],
     sections: Sequence[tuple[int, int, int | None, bool]],
     before: int,
 ) -> list[Split]:
-    """The splits among the headings read, each with how the note stood above it."""
+    """The splits among the headings read, each with how the note stood above it
+    (`defaults` when no section read is above it)."""
     from heartbeat.notes.cache import digest_of
 
     found: list[Split] = []
@@ -254,18 +398,9 @@ def _splits(
         if any(heading < line < ends_at for heading, ends_at, _, _ in sections):
             continue  # within a section: its entries would be read apart
         if not ends:  # where each line ends in the text, counted once
-            total = 0
-            for raw in raw_lines:
-                total += len(raw)
-                ends.append(total)
+            ends = list(itertools.accumulate(map(len, raw_lines)))
         above = [section for section in sections if section[0] < line]
-        append_after, append_gap = (
-            (above[-1][2], above[-1][3])
-            if above
-            else (kept.append_after, kept.append_gap)
-            if kept is not None
-            else (None, True)
-        )
+        append_after, append_gap = (above[-1][2], above[-1][3]) if above else defaults
         end = ends[line]
         found.append(
             Split(
@@ -338,17 +473,19 @@ def _title_not_a_heading(lines: Sequence[str], where: str) -> list[NoteError]:
     return []
 
 
-def _sections(tokens: Sequence[Any]) -> Iterable[tuple[int, int, int]]:
-    """Heading line and token range of each section whose heading is the section title.
+def _sections(
+    tokens: Sequence[Any], read_on: ItemStarts | None = None
+) -> Iterable[tuple[int, int, int, int]]:
+    """Heading line, level and token range of each section whose heading is the section
+    title; first the one the text is read on in from one of its items (`read_on`), whose
+    heading is above the text.
 
     A section ends at a heading of its level or above, or at one that is the section's
     title again (a sub-heading of that name starts a section of its own: its entries are
     read once)."""
-    for index, token in enumerate(tokens):
-        if token.type != "heading_open" or not _is_section_title(tokens, index):
-            continue
-        level = int(token.tag[1])
-        end = index + 3
+
+    def end_of(start: int, level: int) -> int:
+        end = start
         while end < len(tokens):
             other = tokens[end]
             if other.type == "heading_open" and (
@@ -356,7 +493,15 @@ def _sections(tokens: Sequence[Any]) -> Iterable[tuple[int, int, int]]:
             ):
                 break
             end += 1
-        yield token.map[0], index + 3, end
+        return end
+
+    if read_on is not None:
+        yield read_on.heading_line, read_on.level, 0, end_of(0, read_on.level)
+    for index, token in enumerate(tokens):
+        if token.type != "heading_open" or not _is_section_title(tokens, index):
+            continue
+        level = int(token.tag[1])
+        yield token.map[0], level, index + 3, end_of(index + 3, level)
 
 
 def _is_section_title(tokens: Sequence[Any], heading: int) -> bool:
