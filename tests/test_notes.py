@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from heartbeat.notes.edit import Edit, apply_edits, status_text
-from heartbeat.notes.parse import Note, ReadContext
+from heartbeat.notes.parse import Note, ReadContext, split_lines
 from heartbeat.notes.parse import parse as parse_note
 
 CONTEXT = ReadContext("/home/ada/.tmux/sock", {"HOME": "/home/ada", "USER": "ada"})
@@ -206,6 +206,25 @@ def test_an_entry_added_to_a_note_without_the_section_adds_the_section() -> None
         "# Day\r\n\r\nProse, no final newline\r\n\r\n## Active Long-Running Processes\r\n\r\n- a: `x`"
     )
     assert [entry.name for entry in parse(result).entries] == ["a"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(alphabet=st.sampled_from(list("\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029a- ")), max_size=60)
+)
+def test_lines_break_where_markdown_breaks_them(text: str) -> None:
+    """Only at a line feed, a carriage return or both: markdown-it's line numbers are the
+    ones heartbeat edits by. Python's `splitlines` breaks at eight characters more."""
+    from markdown_it import MarkdownIt
+
+    lines = split_lines(text)
+    assert "".join(lines) == text
+    for line in lines[:-1]:
+        body = line.removesuffix("\r\n") if line.endswith("\r\n") else line[:-1]
+        assert line[len(body) :] in ("\n", "\r", "\r\n") and not set(body) & set("\r\n")
+    paragraphs = [t.map for t in MarkdownIt("commonmark").parse(text) if t.type == "paragraph_open"]
+    for start, end in paragraphs:  # each starts and ends on a line of its own text
+        assert all(lines[n].strip(" \r\n") for n in range(start, end))
 
 
 @settings(max_examples=300, deadline=None)
