@@ -130,6 +130,18 @@ def test_headings_in_code_and_other_sections_do_not_count() -> None:
     assert [entry.name for entry in parse(text).entries] == ["b", "c"]
 
 
+def test_a_heading_within_an_entry_or_a_quote_is_no_section_boundary() -> None:
+    """Only headings at the note's top level make sections: an entry's head underlined
+    while a sub-item is typed (`  ---`), or a heading in an item or a quote, is part of it."""
+    text = "## Active Long-Running Processes\n- a: `x`\n- b: `y`\n  ---\n- ## Meetings\n- c: `z`\n"
+    note = parse(text)
+    assert [entry.name for entry in note.entries] == ["a", "c"]  # b's head is a heading now
+    assert (note.append_after, note.append_gap) == (5, False)  # below c, in the list
+    quoted = parse("> ## Active Long-Running Processes\n> - a: `x`\n")
+    assert quoted.entries == ()
+    assert ["the section title is not a heading" in str(p) for p in quoted.problems] == [True]
+
+
 def test_a_section_within_a_section_reads_each_entry_once() -> None:
     """A sub-heading that is the section's title again starts a section of its own: its
     entries are read once, not once for each section around them."""

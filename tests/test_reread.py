@@ -80,6 +80,11 @@ BLOCKS = st.sampled_from(
         "- crlf: `sleep 9`\r\n  - dir: /tmp\r\n",
         "> - quoted: `sleep 1`\n",
         "- [ ] **boxed** — `sleep 1`\n  - dir: /tmp\n\n",
+        # Headings within items: underlined as a sub-item is typed, or written in one.
+        "- y: `sleep 1`\n  ===\n",
+        "  -\n",
+        "- ## Nested heading\n",
+        "> ## Active Long-Running Processes\n",
     ]
 )
 # Some notes end without a line break, as some editors save them.
@@ -169,6 +174,9 @@ PIECES = st.sampled_from(
 @example("## Active Long-Running Processes\n- a: `sleep 1`\n- -", 2_000, 0, " -")
 @example("## Active Long-Running Processes\n- a: `sleep 1`\n\n-", 2_000, 0, "a")
 @example("## Active Long-Running Processes\n- a: `sleep 1`\n* b", 2_000, 0, ":")
+# A sub-item begun under the last entry underlines its head (`  -`): a heading within
+# the item, which does not end the section.
+@example("## Active Long-Running Processes\n- a: `sleep 1`\n- b: `sleep 2`\n", 2_000, 0, "  -")
 # An item's line broken in two: `- a` and `: `sleep 1``.
 @example("## Active Long-Running Processes\n- a: `sleep 1`\n- b: `sleep 2`\n", 36, 0, "\n")
 def test_read_again_after_a_change_within_a_line_as_when_read_whole(

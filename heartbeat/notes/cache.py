@@ -50,7 +50,6 @@ _PARSER_MODULES = (
 _PARSER_LIBRARIES = ("markdown_it", "frontmatter", "yaml")
 
 Key = tuple[Hashable, ...]
-DIGEST_SIZE = 16  # bytes of a hash of a note's text, or of a stretch of it
 _STAMP_PARTS = 4  # a key's stamp, before what parsing depends on
 # What is kept of a note: its key, its text's hash, whether its stamp had settled (and
 # can be trusted alone), and its parse.
@@ -59,13 +58,6 @@ Kept = tuple[Key, bytes, bool, Note]
 
 def key_of(stamp: files.Stamp, *parse_inputs: Hashable) -> Key:
     return (stamp.inode, stamp.size, stamp.mtime_ns, stamp.ctime_ns, *parse_inputs)
-
-
-def digest_of(text: str) -> bytes:
-    """A note's text, hashed: the same hash is the same text, whatever its stamp."""
-    import hashlib  # here: only a note read, not one known by its stamp, is hashed
-
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=DIGEST_SIZE).digest()
 
 
 @mutable(eq=False, repr=False)

@@ -17,8 +17,16 @@ from heartbeat import files, lazy, trust
 from heartbeat.config import Config
 from heartbeat.errors import NoteError, RefusedError
 from heartbeat.model import Entry
-from heartbeat.notes.cache import NoteCache, digest_of, key_of
-from heartbeat.notes.parse import CLOSED_PREFIX, SLUG, Note, ReadContext, note_name, parse
+from heartbeat.notes.cache import NoteCache, key_of
+from heartbeat.notes.parse import (
+    CLOSED_PREFIX,
+    SLUG,
+    Note,
+    ReadContext,
+    digest_of,
+    note_name,
+    parse,
+)
 from heartbeat.records import field, frozen, mutable, replace
 
 if TYPE_CHECKING:

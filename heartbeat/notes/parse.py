@@ -27,6 +27,7 @@ _SECTION_KEY = SECTION_TITLE.casefold()
 SLUG = r"[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?"
 NOTE_NAME = re.compile(rf"(\d{{4}})-(\d{{2}})-(\d{{2}})(?:-({SLUG}))?\.md")
 CLOSED_PREFIX = "closed"  # a status line that closes an entry without a box starts so
+DIGEST_SIZE = 16  # bytes of a hash of a note's text, or of a stretch of it
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 # Where Python's `splitlines` breaks a line and markdown-it does not.
 _OTHER_BREAKS = re.compile("[\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
@@ -101,8 +102,6 @@ class ItemStarts:
     def unchanged_in(self, text: str) -> int:
         """The index of the last item above whose line's end the text is as it was, or -1
         (the text hashed once, in stretches, up to the first that changed)."""
-        from heartbeat.notes.cache import DIGEST_SIZE, digest_of
-
         found, start = -1, 0
         for index, end in enumerate(self.ends):
             at = index * DIGEST_SIZE
@@ -113,8 +112,6 @@ class ItemStarts:
 
     def up_to(self, index: int) -> ItemStarts:
         """The items up to and including the one at `index`."""
-        from heartbeat.notes.cache import DIGEST_SIZE
-
         return replace(
             self,
             lines=self.lines[: index + 1],
@@ -152,6 +149,13 @@ class ReadContext:
         """Everything from outside that a parse depends on (for the parse cache)."""
         variables = (self.env.get(name) for name in (*KNOWN_VARIABLES, "TMUX_TMPDIR"))
         return (self.default_socket, self.home, os.getuid(), *variables)
+
+
+def digest_of(text: str) -> bytes:
+    """A note's text, or a stretch of it, hashed: the same hash is the same text."""
+    import hashlib  # here: only a note read, not one known by its stamp, is hashed
+
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=DIGEST_SIZE).digest()
 
 
 def split_lines(text: str) -> list[str]:
@@ -198,8 +202,9 @@ def parse(
 
     `earlier` is this note as last parsed, if known: its front matter, if unchanged, is
     taken as it was, without loading YAML. `reusable` is that parse when it was made
-    with the same inputs: the note is then read again only from its last split (see
-    `Split`) above which nothing changed.
+    with the same inputs: the note is then read again only from the last place above
+    which nothing changed, a heading outside the sections (`Split`) or an item within
+    one (`ItemStarts`), and what is above taken from it.
     """
     raw_lines = split_lines(text)
     lines = list(raw_lines)
@@ -232,8 +237,9 @@ def parse(
         entries = [entry for entry in reusable.entries if entry.span.head < resume.line]
         # Above it, only its entries' problems (none without a section above it: the
         # one said of a section title that is not a heading is looked for again below).
-        above = resume.sections_before or resume.section is not None
-        problems = [p for p in reusable.problems if p.line <= resume.line and above]
+        # An entry's problem is said of its first line, counted from 1.
+        if resume.sections_before or resume.section is not None:
+            problems = [p for p in reusable.problems if p.line <= resume.line]
         append_after, append_gap = resume.append_after, resume.append_gap
         before, section = resume.sections_before, resume.section
         splits, item_starts = list(resume.splits), list(resume.item_starts)
@@ -315,8 +321,6 @@ class _StartsFound:
         self.digests = [known.digests] if known else []
 
     def add(self, line: int, text: str, line_ends: Sequence[int]) -> None:
-        from heartbeat.notes.cache import digest_of
-
         if self.lines and line <= self.lines[-1]:
             return  # known already: the item read again from
         if line_ends[line] == len(text) and not text.endswith(("\n", "\r")):
@@ -338,12 +342,11 @@ class _StartsFound:
 
 
 def _resume_point(reusable: Note | None, text: str) -> _Resume | None:
-    """The last place of the note's last reading above which its text is unchanged: a
-    heading outside the sections (`Split`) or an item within one (`ItemStarts`)."""
+    """The latest place of the note's last reading above which its text is unchanged: a
+    heading outside the sections (`Split`) or an item within one (`ItemStarts`),
+    whichever is further down."""
     if reusable is None or reusable.fatal:
         return None
-    from heartbeat.notes.cache import digest_of  # the hash the parse cache keeps notes by
-
     found: _Resume | None = None
     for split in reversed(reusable.splits):
         if split.end <= len(text) and digest_of(text[: split.end]) == split.digest:
@@ -366,7 +369,7 @@ def _resume_point(reusable: Note | None, text: str) -> _Resume | None:
         line = starts.lines[index]
         found = _Resume(
             line,
-            None,
+            None,  # where a new entry goes: found again, the section being read on
             True,
             starts.sections_before,
             tuple(split for split in reusable.splits if split.line < line),
@@ -387,8 +390,6 @@ def _splits(
 ) -> list[Split]:
     """The splits among the headings read, each with how the note stood above it
     (`defaults` when no section read is above it)."""
-    from heartbeat.notes.cache import digest_of
-
     found: list[Split] = []
     ends: list[int] = []
     for token in tokens:
@@ -484,16 +485,20 @@ def _sections(
     title; first the one the text is read on in from one of its items (`read_on`), whose
     heading is above the text.
 
-    A section ends at a heading of its level or above, or at one that is the section's
-    title again (a sub-heading of that name starts a section of its own: its entries are
-    read once)."""
+    Only headings at the note's top level count: one within a list item or a quote is
+    part of it (an entry's head underlined as it is typed, `- a` over `  ---`, is not the
+    end of the section). A section ends at a heading of its level or above, or at one
+    that is the section's title again (a sub-heading of that name starts a section of
+    its own: its entries are read once)."""
 
     def end_of(start: int, level: int) -> int:
         end = start
         while end < len(tokens):
             other = tokens[end]
-            if other.type == "heading_open" and (
-                int(other.tag[1]) <= level or _is_section_title(tokens, end)
+            if (
+                other.type == "heading_open"
+                and other.level == 0
+                and (int(other.tag[1]) <= level or _is_section_title(tokens, end))
             ):
                 break
             end += 1
@@ -502,7 +507,9 @@ def _sections(
     if read_on is not None:
         yield read_on.heading_line, read_on.level, 0, end_of(0, read_on.level)
     for index, token in enumerate(tokens):
-        if token.type != "heading_open" or not _is_section_title(tokens, index):
+        if token.type != "heading_open" or token.level != 0:
+            continue
+        if not _is_section_title(tokens, index):
             continue
         level = int(token.tag[1])
         yield token.map[0], level, index + 3, end_of(index + 3, level)
