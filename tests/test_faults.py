@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket as socketlib
+import subprocess
 from pathlib import Path
 
 from conftest import SETTINGS, Sandbox
@@ -42,6 +43,23 @@ def test_a_hung_tmux_server_costs_a_bounded_wait_and_other_sockets_still_work(
     assert result.stdout == "web: new -> dead (restarted)\n"  # the other socket's entry
     assert sandbox.check().stdout == ""  # once it answers again, api is still running
     assert sandbox.calls()[0].endswith("|exec work") and len(sandbox.calls()) == 2
+
+
+def test_a_hung_call_ends_the_clients_of_its_own_socket_alone() -> None:
+    """Sockets are asked at once: the client killed for not answering is that socket's,
+    never another's that is answering at the same moment."""
+    from heartbeat.tmux import procs
+
+    hung = subprocess.Popen(["sleep", "60s"])
+    answering = subprocess.Popen(["sleep", "61s"])
+    try:
+        assert procs.children_named("sleep", "60s") == [hung.pid]
+        assert {hung.pid, answering.pid} <= set(procs.children_named("sleep"))
+    finally:
+        hung.kill()
+        answering.kill()
+        hung.wait()
+        answering.wait()
 
 
 def test_a_deleted_socket_is_recreated_instead_of_starting_a_second_server(

@@ -29,15 +29,17 @@ def _processes() -> list[tuple[int, str, list[str]]]:
     return found
 
 
-def children_named(prefix: str) -> list[int]:
-    """This process's children whose command name starts with `prefix`."""
+def children_named(prefix: str, argument: str | None = None) -> list[int]:
+    """This process's children whose command name starts with `prefix` (and, when
+    given, whose command line holds `argument` as a word of its own)."""
     me = str(os.getpid())
     if Path("/proc").is_dir():
-        return [
+        found = [
             pid
             for pid, name, fields in _processes()
             if fields[1:2] == [me] and name.startswith(prefix)
         ]
+        return [pid for pid in found if argument is None or argument in _arguments(pid)]
     listing = subprocess.run(
         ["ps", "-A", "-o", "pid=,ppid=,comm="], capture_output=True, text=True, check=False
     ).stdout
@@ -45,8 +47,26 @@ def children_named(prefix: str) -> list[int]:
     return [
         int(r[0])
         for r in rows
-        if len(r) == 3 and r[1] == me and os.path.basename(r[2]).startswith(prefix)
+        if len(r) == 3
+        and r[1] == me
+        and os.path.basename(r[2]).startswith(prefix)
+        and (argument is None or argument in _command_line(int(r[0])))
     ]
+
+
+def _arguments(pid: int) -> list[str]:
+    """A process's command line, word by word, from /proc (none for one that is gone)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return []
+
+
+def _command_line(pid: int) -> str:
+    """A process's command line as `ps` shows it (its words joined by spaces)."""
+    return subprocess.run(
+        ["ps", "-p", str(pid), "-o", "args="], capture_output=True, text=True, check=False
+    ).stdout
 
 
 def group_members(pgid: int, socket: str, pane_id: str) -> list[int]:

@@ -85,6 +85,11 @@ class Tmux:
 
     def _run(self, *args: str, path: str | None = None) -> tuple[int, list[str], list[str]]:
         """Run one tmux command through libtmux, giving up after `timeout` seconds."""
+        return self._begin(*args, path=path).wait()
+
+    def _begin(self, *args: str, path: str | None = None) -> Call:
+        """Start one tmux command through libtmux, in a thread of its own; its `wait`
+        gives up `timeout` seconds after it started."""
         timeout = self.timeout
         if self.deadline is not None:
             timeout = min(timeout, self.deadline - time.monotonic())
@@ -104,61 +109,30 @@ class Tmux:
                     )
             except Exception as error:  # handed to the caller's thread
                 outcome["error"] = error
+            finally:
+                _answering.end()
 
         worker = threading.Thread(target=call, daemon=True)
+        _answering.begin()
         worker.start()
-        worker.join(timeout)
-        if worker.is_alive():
-            _kill_hung_clients()
-            worker.join(2)
-            raise TmuxError(
-                f"tmux on {self.socket} did not answer within {timeout:.3g}s ({args[0]})"
-            )
-        error = outcome.get("error")
-        if isinstance(error, runner.exc.TmuxCommandNotFound):
-            raise TmuxError("tmux not found: install it (apt install tmux)")
-        if isinstance(error, Exception):
-            raise TmuxError(f"tmux on {self.socket}: {error}")
-        proc = outcome["proc"]
-        return int(proc.returncode), list(proc.stdout), list(proc.stderr)
+        return Call(self.socket, args[0], timeout, worker, outcome)
 
     def snapshot(self, commands: bool = True) -> Snapshot:
         """Every session on the socket with its first pane, from one `list-panes -a` call;
         with each pane's current command only when `commands` is asked for."""
-        form = _FORMAT if commands else _FORMAT_WITHOUT_COMMAND
-        refused = socket_problem(self.socket)
-        if refused:
-            raise TmuxError(refused)
-        code, out, err = self._run("list-panes", "-a", "-F", form)
-        if code != 0:
-            if _no_server(err):
-                return Snapshot(self.socket, False, {})
-            raise TmuxError(f"tmux on {self.socket}: {' '.join(err) or f'exit {code}'}")
-        first: dict[str, tuple[tuple[int, int], Pane]] = {}
-        server_pid: int | None = None
-        for line in out:
-            row = _ROW.fullmatch(line)
-            if row is None:
-                continue
-            server_pid = int(row["server"]) if row["server"] else server_pid
-            order = (int(row["window"]), int(row["pane"]))
-            pane = Pane(
-                session=row["session"],
-                pane_id=row["pane_id"],
-                pid=int(row["pid"]) if row["pid"] else None,
-                current_command=row["command"],
-                exit_option=int(row["exit"]) if row["exit"] else None,
-                dead_status=(
-                    int(row["dead_status"]) if row["dead"] == "1" and row["dead_status"] else None
-                ),
-                activity=int(row["activity"] or 0),
-                created=int(row["created"] or 0),
-            )
-            known = first.get(pane.session)
-            if known is None or order < known[0]:
-                first[pane.session] = (order, pane)
-        panes = {name: pane for name, (_, pane) in first.items()}
-        return Snapshot(self.socket, True, panes, server_pid)
+        return self.ask_snapshot(commands).answer()
+
+    def ask_snapshot(self, commands: bool = True) -> Asked:
+        """`snapshot`, started: tmux answers while the caller does other work, and
+        `answer()` waits for it (and raises what `snapshot` would)."""
+        try:
+            refused = socket_problem(self.socket)
+            if refused:
+                raise TmuxError(refused)
+            form = _FORMAT if commands else _FORMAT_WITHOUT_COMMAND
+            return Asked(self.socket, self._begin("list-panes", "-a", "-F", form))
+        except TmuxError as error:
+            return Asked(self.socket, error)
 
     def start(
         self,
@@ -356,6 +330,117 @@ def _no_server(stderr: Sequence[str]) -> bool:
 _client_path_lock = threading.Lock()
 
 
+class _Answering:
+    """While tmux answers in a thread, the caller's thread may be busy (reading the notes
+    while the list call runs): the thread that reads tmux's output must then get Python
+    at once, not after the 5 ms Python lets a busy thread run, or tmux's client waits on
+    a full pipe, several times in a long answer."""
+
+    SWITCH_SECONDS = 0.0002
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.pending = 0
+        self.usual = sys.getswitchinterval()
+
+    def begin(self) -> None:
+        with self.lock:
+            if self.pending == 0:
+                self.usual = sys.getswitchinterval()
+                sys.setswitchinterval(self.SWITCH_SECONDS)
+            self.pending += 1
+
+    def end(self) -> None:
+        with self.lock:
+            self.pending -= 1
+            if self.pending == 0:
+                sys.setswitchinterval(self.usual)
+
+
+_answering = _Answering()
+
+
+class Call:
+    """A tmux command under way in its own thread."""
+
+    def __init__(
+        self,
+        socket: str,
+        command: str,
+        timeout: float,
+        worker: threading.Thread,
+        outcome: dict[str, Any],
+    ) -> None:
+        self.socket, self.command, self.timeout = socket, command, timeout
+        self.worker, self.outcome = worker, outcome
+        self.ends_by = time.monotonic() + timeout
+
+    def wait(self) -> tuple[int, list[str], list[str]]:
+        """Its exit code and output lines, once it ends; TmuxError when it does not end
+        within its time (its client is killed) or could not run."""
+        self.worker.join(max(0.0, self.ends_by - time.monotonic()))
+        if self.worker.is_alive():
+            _kill_hung_clients(self.socket)
+            self.worker.join(2)
+            raise TmuxError(
+                f"tmux on {self.socket} did not answer within {self.timeout:.3g}s ({self.command})"
+            )
+        runner = _libtmux_runner()
+        error = self.outcome.get("error")
+        if isinstance(error, runner.exc.TmuxCommandNotFound):
+            raise TmuxError("tmux not found: install it (apt install tmux)")
+        if isinstance(error, Exception):
+            raise TmuxError(f"tmux on {self.socket}: {error}")
+        proc = self.outcome["proc"]
+        return int(proc.returncode), list(proc.stdout), list(proc.stderr)
+
+
+class Asked:
+    """A list call under way (or refused before it began), answered by `answer()`."""
+
+    def __init__(self, socket: str, call: Call | TmuxError) -> None:
+        self.socket, self.call = socket, call
+
+    def answer(self) -> Snapshot:
+        if isinstance(self.call, TmuxError):
+            raise self.call
+        code, out, err = self.call.wait()
+        if code != 0:
+            if _no_server(err):
+                return Snapshot(self.socket, False, {})
+            raise TmuxError(f"tmux on {self.socket}: {' '.join(err) or f'exit {code}'}")
+        return _snapshot_of(self.socket, out)
+
+
+def _snapshot_of(socket: str, out: list[str]) -> Snapshot:
+    """The sessions in a list call's lines, each with its first pane."""
+    first: dict[str, tuple[tuple[int, int], Pane]] = {}
+    server_pid: int | None = None
+    for line in out:
+        row = _ROW.fullmatch(line)
+        if row is None:
+            continue
+        server_pid = int(row["server"]) if row["server"] else server_pid
+        order = (int(row["window"]), int(row["pane"]))
+        pane = Pane(
+            session=row["session"],
+            pane_id=row["pane_id"],
+            pid=int(row["pid"]) if row["pid"] else None,
+            current_command=row["command"],
+            exit_option=int(row["exit"]) if row["exit"] else None,
+            dead_status=(
+                int(row["dead_status"]) if row["dead"] == "1" and row["dead_status"] else None
+            ),
+            activity=int(row["activity"] or 0),
+            created=int(row["created"] or 0),
+        )
+        known = first.get(pane.session)
+        if known is None or order < known[0]:
+            first[pane.session] = (order, pane)
+    panes = {name: pane for name, (_, pane) in first.items()}
+    return Snapshot(socket, True, panes, server_pid)
+
+
 @contextlib.contextmanager
 def _client_path(path: str | None) -> Iterator[None]:
     """Run the tmux client with PATH set: tmux gives a new session its client's PATH,
@@ -375,9 +460,10 @@ def _client_path(path: str | None) -> Iterator[None]:
                 os.environ["PATH"] = saved
 
 
-def _kill_hung_clients() -> None:
-    """A tmux client waiting on a stopped server never returns: end it."""
-    for pid in procs.children_named("tmux"):
+def _kill_hung_clients(socket: str) -> None:
+    """A tmux client waiting on a stopped server never returns: end it (only the
+    clients of that socket: those of others may be answering at the same time)."""
+    for pid in procs.children_named("tmux", f"-S{socket}"):
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
 
