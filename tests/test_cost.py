@@ -282,26 +282,156 @@ def test_only_a_check_keeps_the_parse_cache(sandbox: Sandbox) -> None:
     assert (sandbox.state / notecache.FILE_NAME).exists()
 
 
+def logging_tmux(box: Sandbox) -> tuple[dict[str, str], Path]:
+    """An environment whose tmux logs its arguments, a line a call, and that log."""
+    log = box.root / "tmux-args"
+    logging = box.bin / "logging-tmux"
+    logging.write_text(f'#!/bin/sh\necho "$*" >> {log}\nexec tmux "$@"\n')
+    logging.chmod(0o755)
+    return dict(box.env, HEARTBEAT_TMUX=str(logging)), log
+
+
+def list_calls(log: Path, socket: str = "") -> list[str]:
+    """The list calls logged since the last look (of that socket, when given), each as
+    `plain` or `commands`."""
+    lines = log.read_text().splitlines() if log.exists() else []
+    log.unlink(missing_ok=True)
+    return [
+        "commands" if "pane_current_command" in line else "plain"
+        for line in lines
+        if "list-panes" in line and (not socket or line.split()[0] == f"-S{socket}")
+    ]
+
+
+def add_skill_line(box: Sandbox, name: str) -> None:
+    box.server.new_session(name, window_command="sleep 600")
+    with box.note().open("a") as note:
+        note.write(f"- {name}: `tmux -S {box.socket} new -d -s {name} 'sleep 600'`\n")
+    box.allow(name)  # else it is asked about: started by hand, it may need a restart
+
+
 def test_the_list_call_asks_for_pane_commands_only_for_the_skills_lines(
     sandbox: Sandbox,
 ) -> None:
     launch(sandbox, "api", "codex", "exec", "work")
-    log = sandbox.root / "tmux-args"
-    counting = sandbox.bin / "logging-tmux"
-    counting.write_text(f'#!/bin/sh\necho "$*" >> {log}\nexec tmux "$@"\n')
-    counting.chmod(0o755)
-    env = dict(sandbox.env, HEARTBEAT_TMUX=str(counting))
+    env, log = logging_tmux(sandbox)
 
     assert sandbox.check(env=env).returncode == 0
-    assert "list-panes" in log.read_text() and "pane_current_command" not in log.read_text()
+    assert list_calls(log) == ["plain"]
 
-    sandbox.server.new_session("docs", window_command="sleep 600")
-    with sandbox.note().open("a") as note:
-        note.write(f"- docs: `tmux -S {sandbox.socket} new -d -s docs 'sleep 600'`\n")
-    sandbox.allow("docs")  # else it is asked about: started by hand, it may need a restart
-    log.unlink()
+    add_skill_line(sandbox, "docs")
     assert sandbox.check(env=env).returncode == 0
-    assert "pane_current_command" in log.read_text()
+    assert list_calls(log)[-1] == "commands"
+
+
+def test_the_configured_socket_is_asked_as_the_last_check_asked_it(sandbox: Sandbox) -> None:
+    launch(sandbox, "api", "codex", "exec", "work")
+    env, log = logging_tmux(sandbox)
+    for _ in range(2):
+        assert sandbox.check(env=env).returncode == 0
+        assert list_calls(log) == ["plain"]  # after the notes, then ahead of them
+
+    # A skill line comes: asked ahead as before, then again for what the line needs.
+    add_skill_line(sandbox, "docs")
+    list_calls(log)
+    assert sandbox.check(env=env).returncode == 0
+    assert list_calls(log) == ["plain", "commands"]
+    assert sandbox.check(env=env).returncode == 0
+    assert list_calls(log) == ["commands"]  # the answer asked ahead is the one looked at
+
+    # The completion hook's check of one entry asks for what that entry needs, and
+    # leaves how the next check asks alone.
+    assert sandbox.check("--only", "api", env=env).returncode == 0
+    assert list_calls(log) == ["plain"]
+    assert sandbox.check(env=env).returncode in (0, 1)
+    assert list_calls(log)[0] == "commands"
+
+    # The setting names another socket: nothing is asked ahead there.
+    elsewhere = f"{sandbox.socket}-elsewhere"
+    sandbox.check(env=dict(env, HEARTBEAT_SOCKET=elsewhere))
+    assert list_calls(log, elsewhere) == []
+    sandbox.check(env=env)
+    list_calls(log)
+
+    # No entry is left on the configured socket: asked ahead once more, then not at all.
+    sandbox.write_note("## Active Long-Running Processes\n\nNothing runs.\n")
+    sandbox.check(env=env)
+    assert list_calls(log)[:1] == ["commands"]
+    sandbox.check(env=env)
+    assert list_calls(log) == []
+
+
+def test_the_configured_socket_is_asked_before_the_notes_are_read(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import datetime
+
+    from heartbeat.check import run as core
+
+    launch(sandbox, "api", "codex", "exec", "work")
+    env, log = logging_tmux(sandbox)
+    sandbox.check(env=env)  # learns how the socket is asked
+    list_calls(log)
+    asked_first: list[bool] = []
+    read_all = Notebook.read_all
+
+    def reading(book: Notebook) -> None:
+        asked_first.append(retry_until(lambda: log.exists(), 5, interval=0.01, raises=False))
+        read_all(book)
+
+    monkeypatch.setattr(Notebook, "read_all", reading)
+    outcome = core.check(config.load(env), datetime.fromisoformat(sandbox.env["HEARTBEAT_NOW"]))
+
+    assert asked_first == [True]
+    assert (outcome.changes, outcome.problems) == ([], [])
+    assert list_calls(log) == ["plain"]
+
+
+def test_a_session_logged_after_tmux_was_asked_ahead_is_not_taken_for_dead(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The skill's order: the session first, then its line in the note. Both can happen
+    between tmux's answer asked ahead and the reading of the notes."""
+    from datetime import datetime
+
+    from heartbeat.check import run as core
+
+    launch(sandbox, "api", "codex", "exec", "work")
+    logged = sandbox.note().read_text()
+    entry = f"- late: `codex exec late`\n  - dir: {sandbox.root}\n"
+    sandbox.write_note(logged + entry)
+    sandbox.allow("late")  # approved as the person would, then logged again below
+    sandbox.write_note(logged)
+    answered = sandbox.root / "tmux-answered"
+    tmux = sandbox.bin / "answering-tmux"  # says a call was made once it is answered
+    tmux.write_text(f'#!/bin/sh\ntmux "$@"; code=$?\necho "$*" >> {answered}\nexit $code\n')
+    tmux.chmod(0o755)
+    env = dict(sandbox.env, HEARTBEAT_TMUX=str(tmux))
+    assert sandbox.check(env=env).returncode == 0  # learns how the socket is asked
+    answered.unlink()
+    read_all = Notebook.read_all
+
+    def the_person_launches_meanwhile(book: Notebook) -> None:
+        retry_until(answered.exists, 5, interval=0.01)  # tmux has answered, ahead
+        sandbox.server.new_session("late", window_command="sleep 600")
+        started.append(pane_pid())
+        with sandbox.note().open("a") as note:
+            note.write(entry)
+        read_all(book)
+
+    def pane_pid() -> str:
+        return "".join(
+            sandbox.server.cmd("display-message", "-p", "-t", "=late:", "#{pane_pid}").stdout
+        )
+
+    started: list[str] = []
+    monkeypatch.setattr(Notebook, "read_all", the_person_launches_meanwhile)
+    outcome = core.check(config.load(env), datetime.fromisoformat(sandbox.env["HEARTBEAT_NOW"]))
+
+    assert outcome.problems == []
+    assert [change.line() for change in outcome.changes if "restarted" in change.line()] == []
+    assert started == [pane_pid()]  # the session the person started, left alone
+    assert list_calls(answered) == ["plain", "plain"]  # asked again, after the notes
 
 
 WHOLE_AFTERWARDS = """
@@ -414,7 +544,8 @@ def test_a_quiet_check_opens_no_agent_file_nor_log(sandbox: Sandbox) -> None:
     in_state = {os.path.basename(p) for p in opened if p.startswith(state + os.sep)}
     # The state, the parse cache, the approvals and the lock: no log of any run.
     # heartbeat's own small files only (installed.json: the notes folder the schedule
-    # checks, which a check compares with its own).
+    # checks, which a check compares with its own; ask-ahead: how tmux is asked ahead).
     kept = {"state.json", "notes.cache", "allowed.json", "lock", "last-check", "installed.json"}
+    kept.add("ask-ahead")
     assert in_state <= kept
     assert "state.json" in in_state  # the hook saw the files the check did open

@@ -8,12 +8,12 @@ import os
 import re
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from heartbeat import lazy, state
+from heartbeat import files, lazy, state
 from heartbeat.check.budget import Budget
 from heartbeat.check.facts import Quiet, Sighting
 from heartbeat.check.start import tmux_at
@@ -33,6 +33,7 @@ from heartbeat.model import (
 )
 from heartbeat.records import field, mutable, replace
 from heartbeat.state import StateFile
+from heartbeat.tmux.server import Asked
 from heartbeat.trust import AllowList
 
 if TYPE_CHECKING:
@@ -100,32 +101,142 @@ def _renewed_logins(saved: StateFile) -> set[str]:
     return lifted
 
 
+# How the last check asked the configured socket, so that the next asks it the same way
+# before reading the notes: `commands` or `plain`, then the socket. No file: not asked.
+AHEAD_FILE = "ask-ahead"
+# How far a file's change time may lag the clock (the kernel stamps files with a clock
+# read at its last tick; a synced folder's server may run a little behind).
+CLOCK_GRAIN_NS = 1_000_000_000
+
+
+@mutable(eq=False, repr=False)
+class Ahead:
+    """The configured socket's list call, started before the notes were read."""
+
+    said: str | None = None  # the file's text, as read
+    commands: bool | None = None  # how the call was asked (None: it was not)
+    asked: Asked | None = None
+    asked_ns: int = 0  # the clock when it was asked
+
+
+@mutable(eq=False, repr=False)
+class Asking:
+    """The entries a check looks at, by socket, and the list call started on each socket
+    heartbeat may connect to."""
+
+    groups: dict[str, list[tuple[Path, Entry]]]
+    allowed: AllowList | None  # None: notes are trusted as they are
+    calls: dict[str, Asked]
+    ahead: bool | None  # how the next check asks the configured socket ahead (None: not)
+    # Notes changed since the configured socket was asked ahead, who may log a session
+    # started after that answer.
+    late: set[Path] = field(default_factory=set)
+
+
+def _ahead_text(socket: str, commands: bool | None) -> str | None:
+    if commands is None:
+        return None
+    return f"{'commands' if commands else 'plain'}\n{socket}\n"
+
+
+def ask_ahead(config: Config, budget: Budget) -> Ahead:
+    """Start the configured socket's list call at once, as the last check asked it,
+    so that tmux answers while the notes and the state are read. The configured socket
+    is watched whatever the notes say: asking it trusts no entry."""
+    try:
+        said = files.read_private(config.state_dir / AHEAD_FILE).decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return Ahead()
+    for commands in (True, False):
+        if said == _ahead_text(config.socket, commands):
+            at = tmux_at(config, config.socket, budget.deadline)
+            asked_ns = time.time_ns()
+            return Ahead(said, commands, at.ask_snapshot(commands), asked_ns)
+    return Ahead(said)  # another socket's (the setting changed), or not heartbeat's
+
+
+def remember_ahead(config: Config, ahead: Ahead, asking: Asking) -> None:
+    """Keep how the next check asks ahead, when it changed (a quiet check writes
+    nothing)."""
+    text = _ahead_text(config.socket, asking.ahead)
+    if text == ahead.said:
+        return
+    path = config.state_dir / AHEAD_FILE
+    if text is None:
+        path.unlink(missing_ok=True)
+    else:
+        files.write_private(path, text)
+
+
+def ask(
+    config: Config,
+    entries: Sequence[tuple[Path, Entry]],
+    budget: Budget,
+    ahead: Ahead,
+    changed: Mapping[Path, int],
+) -> Asking:
+    """Start the one list call of each socket the entries are on that heartbeat may
+    connect to: tmux answers while the check reads its state. A socket named by
+    unapproved entries alone is never connected to (a socket is a program of whoever
+    made it). The call asked ahead answers for the configured socket when it asked for
+    what its entries need. `changed`: when each note was last changed."""
+    groups: dict[str, list[tuple[Path, Entry]]] = defaultdict(list)
+    for note, entry in entries:
+        groups[entry.socket].append((note, entry))
+    calls: dict[str, Asked] = {}
+    late: set[Path] = set()
+    mine = groups.get(config.socket)
+    needs = mine is not None and _needs_commands(mine)
+    if mine is not None:
+        if ahead.asked is not None and (ahead.commands or not needs):
+            calls[config.socket] = ahead.asked
+            since = ahead.asked_ns - CLOCK_GRAIN_NS
+            late = {note for note, _ in mine if changed.get(note, since) >= since}
+        else:  # asked before the allow list is read: this socket is watched whatever it says
+            calls[config.socket] = tmux_at(config, config.socket, budget.deadline).ask_snapshot(
+                needs
+            )
+    allowed = None if config.settings.trust_owned_notes else AllowList.load(config.state_dir)
+    trusted = watched_sockets(config, [entry for _, entry in entries], allowed)
+    for socket, group in groups.items():
+        if socket in trusted and socket not in calls:
+            calls[socket] = tmux_at(config, socket, budget.deadline).ask_snapshot(
+                _needs_commands(group)
+            )
+    return Asking(groups, allowed, calls, needs if mine is not None else None, late)
+
+
+def _needs_commands(group: Sequence[tuple[Path, Entry]]) -> bool:
+    """Panes' current commands tell when the skill's own lines have ended."""
+    return any(not entry.wrapped for _, entry in group)
+
+
 def observe(
     config: Config,
     saved: StateFile,
-    entries: Sequence[tuple[Path, Entry]],
+    asking: Asking,
     now: datetime,
     problems: list[str],
     budget: Budget,
 ) -> Look:
-    """Ask tmux once per socket, then look at every entry on it."""
-    by_socket: dict[str, list[tuple[Path, Entry]]] = defaultdict(list)
-    for note, entry in entries:
-        by_socket[entry.socket].append((note, entry))
-    allowed = None if config.settings.trust_owned_notes else AllowList.load(config.state_dir)
-    trusted = watched_sockets(config, [entry for _, entry in entries], allowed)
+    """Take each socket's answer, then look at every entry on it."""
+    allowed = asking.allowed
     look = Look(lifted=_renewed_logins(saved))
-    for socket, group in by_socket.items():
-        if socket not in trusted:
-            # Named by unapproved entries alone: never connected to (a socket is a
-            # program of whoever made it), only reported, once, as needing approval.
+    for socket, group in asking.groups.items():
+        asked = asking.calls.get(socket)
+        if asked is None:
+            # Named by unapproved entries alone: only reported, once, as needing approval.
             for _, entry in group:
                 problems.append(needs_approval(entry))
             continue
+        commands = _needs_commands(group)
         try:
-            # Panes' current commands tell when the skill's own lines have ended.
-            commands = any(not entry.wrapped for _, entry in group)
-            snapshot = _snapshot(config, saved, look, socket, budget, stamp_of(now), commands)
+            snapshot = _snapshot(config, saved, look, asked, budget, stamp_of(now), commands)
+            if any(_logged_late(asking, saved, note, entry, snapshot) for note, entry in group):
+                # Logged, maybe with its session started, after tmux was asked ahead of
+                # the notes: asked again, after them, as the first check asks.
+                again = tmux_at(config, socket, budget.deadline).ask_snapshot(commands)
+                snapshot = _snapshot(config, saved, look, again, budget, stamp_of(now), commands)
         except TmuxError as error:
             problems.append(str(error))
             continue
@@ -145,6 +256,18 @@ def observe(
             "(check_timeout_seconds): the next check looks again"
         )
     return look
+
+
+def _logged_late(
+    asking: Asking, saved: StateFile, note: Path, entry: Entry, snapshot: Snapshot
+) -> bool:
+    """A new entry without a session, in a note changed since tmux was asked ahead: the
+    skill starts the session first, then logs it, and both may have come since."""
+    return (
+        note in asking.late
+        and entry.name not in snapshot.panes
+        and StateFile.key(*entry.key) not in saved.records
+    )
 
 
 def _sighting(
@@ -489,16 +612,18 @@ def _snapshot(
     config: Config,
     saved: StateFile,
     look: Look,
-    socket: str,
+    asked: Asked,
     budget: Budget,
     stamp: str,
     commands: bool,
 ) -> Snapshot:
-    """One list call; a socket file deleted under a live server is recreated first."""
-    at = tmux_at(config, socket, budget.deadline)
-    snapshot = at.snapshot(commands)
+    """The list call's answer; a socket file deleted under a live server is recreated,
+    and asked again."""
+    socket = asked.socket
+    snapshot = asked.answer()
     known_pid = saved.servers.get(socket)
     if not snapshot.server_running and known_pid and not os.path.exists(socket):
+        at = tmux_at(config, socket, budget.deadline)
         if at.recreate_socket(known_pid):
             state.log(config.state_dir, stamp, f"{socket}: socket was deleted; tmux recreated it")
             snapshot = at.snapshot(commands)

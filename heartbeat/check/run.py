@@ -105,7 +105,9 @@ def run(
     `hook`: started by tmux's hook, whose output nobody reads."""
     budget = Budget.of(config.settings.check_timeout_seconds)
     with deadline.within(budget.deadline):
-        return _stages(config, now, sleep, only, budget, hook)
+        # A check of one entry (the completion hook) asks for what that entry needs.
+        ahead = observe.Ahead() if only is not None else observe.ask_ahead(config, budget)
+        return _stages(config, now, sleep, only, budget, ahead, hook)
 
 
 def _stages(
@@ -114,17 +116,22 @@ def _stages(
     sleep: Callable[[float], None],
     only: str | None,
     budget: Budget,
+    ahead: observe.Ahead,
     hook: bool = False,
 ) -> Outcome:
-    saved = state.load(config.state_dir)
-    problems: list[str] = [saved.warning] if saved.warning else []
+    problems: list[str] = []
     book, selection = read_notes(config, now, problems)
-    forget_closed(saved, selection)
     managed, adopted = this_hosts(config, selection, only)
+    changed = {loaded.path: loaded.changed_ns for loaded in book.loaded}
+    asking = observe.ask(config, managed, budget, ahead, changed)  # answered as state is read
+    saved = state.load(config.state_dir)
+    if saved.warning:
+        problems.insert(0, saved.warning)
+    forget_closed(saved, selection)
 
     # What observing asks of git may not eat the time a restart needs.
     with deadline.within(budget.deadline - budget.restart_reserve * 1.2):
-        look = observe.observe(config, saved, managed, now, problems, budget)
+        look = observe.observe(config, saved, asking, now, problems, budget)
     remember_servers(saved, look.servers)
 
     limits = limits_of(config)
@@ -145,6 +152,9 @@ def _stages(
             saved.servers[one.plan.sighting.entry.socket] = one.server_pid
     remember_holds(config, saved, look, held, now)
     remember_notes(saved, managed)
+    if only is None:  # unsaid, the next check asks after reading the notes, as the first
+        with contextlib.suppress(OSError):
+            observe.remember_ahead(config, ahead, asking)
     # Said by a check whose output a person reads (cron mails it), never by a hook's.
     unwatched = (
         [] if only is not None or hook else left_notes(config, saved, book, selection, look, budget)

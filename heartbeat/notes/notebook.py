@@ -56,6 +56,7 @@ class LoadedNote:
     text: str | None  # None when the note came from the parse cache, unread
     note: Note
     slug: str = ""  # "" for the day's plain note, else the slug of `YYYY-MM-DD-<slug>.md`
+    changed_ns: int = 0  # when it was last changed (its ctime, which no tool sets back)
 
     @property
     def order(self) -> tuple[date, str]:
@@ -207,9 +208,9 @@ class Notebook:
             if self.cache is not None and not with_text:
                 stamp = files.Stamp.of(path, in_folder)
                 cached = self.cache.get(path, key_of(stamp, *inputs)) if stamp else None
-                if cached is not None:
+                if stamp is not None and cached is not None:
                     self.problems.extend(str(problem) for problem in cached.problems)
-                    return LoadedNote(path, day, None, cached, slug)
+                    return LoadedNote(path, day, None, cached, slug, stamp.ctime_ns)
             # Only a still note: a half-written one would name entries by half (a
             # restart in the wrong folder) or not at all.
             opened = self._opener(label, in_folder)
@@ -233,7 +234,7 @@ class Notebook:
         if self.cache is not None:
             self.cache.put(path, key, note, stamp, digest)
         self.problems.extend(str(problem) for problem in note.problems)
-        return LoadedNote(path, day, text, note, slug)
+        return LoadedNote(path, day, text, note, slug, stamp.ctime_ns)
 
     def _opener(self, label: str, in_folder: int | None) -> files.Opener | None:
         """How a note is opened: in the notes folder as it was opened (never through a
