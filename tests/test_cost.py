@@ -291,6 +291,15 @@ def logging_tmux(box: Sandbox) -> tuple[dict[str, str], Path]:
     return dict(box.env, HEARTBEAT_TMUX=str(logging)), log
 
 
+def answering_tmux(box: Sandbox) -> tuple[dict[str, str], Path]:
+    """An environment whose tmux logs each call's arguments once tmux has answered it."""
+    log = box.root / "tmux-answered"
+    answering = box.bin / "answering-tmux"
+    answering.write_text(f'#!/bin/sh\ntmux "$@"; code=$?\necho "$*" >> {log}\nexit $code\n')
+    answering.chmod(0o755)
+    return dict(box.env, HEARTBEAT_TMUX=str(answering)), log
+
+
 def list_calls(log: Path, socket: str = "") -> list[str]:
     """The list calls logged since the last look (of that socket, when given), each as
     `plain` or `commands`."""
@@ -346,12 +355,13 @@ def test_the_configured_socket_is_asked_as_the_last_check_asked_it(sandbox: Sand
     assert sandbox.check(env=env).returncode in (0, 1)
     assert list_calls(log)[0] == "commands"
 
-    # The setting names another socket: nothing is asked ahead there.
+    # The setting names another socket: nothing is asked ahead there, and how this
+    # socket is asked is kept for the checks that name it.
     elsewhere = f"{sandbox.socket}-elsewhere"
     sandbox.check(env=dict(env, HEARTBEAT_SOCKET=elsewhere))
     assert list_calls(log, elsewhere) == []
     sandbox.check(env=env)
-    list_calls(log)
+    assert list_calls(log) == ["commands"]
 
     # No entry is left on the configured socket: asked ahead once more, then not at all.
     sandbox.write_note("## Active Long-Running Processes\n\nNothing runs.\n")
@@ -402,11 +412,7 @@ def test_a_session_logged_after_tmux_was_asked_ahead_is_not_taken_for_dead(
     sandbox.write_note(logged + entry)
     sandbox.allow("late")  # approved as the person would, then logged again below
     sandbox.write_note(logged)
-    answered = sandbox.root / "tmux-answered"
-    tmux = sandbox.bin / "answering-tmux"  # says a call was made once it is answered
-    tmux.write_text(f'#!/bin/sh\ntmux "$@"; code=$?\necho "$*" >> {answered}\nexit $code\n')
-    tmux.chmod(0o755)
-    env = dict(sandbox.env, HEARTBEAT_TMUX=str(tmux))
+    env, answered = answering_tmux(sandbox)
     assert sandbox.check(env=env).returncode == 0  # learns how the socket is asked
     answered.unlink()
     read_all = Notebook.read_all
@@ -432,6 +438,36 @@ def test_a_session_logged_after_tmux_was_asked_ahead_is_not_taken_for_dead(
     assert [change.line() for change in outcome.changes if "restarted" in change.line()] == []
     assert started == [pane_pid()]  # the session the person started, left alone
     assert list_calls(answered) == ["plain", "plain"]  # asked again, after the notes
+
+
+def test_a_session_stopped_and_its_entry_deleted_after_tmux_was_asked_ahead_is_not_reported(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The answer asked ahead is older than the notes: an entry gone from them is judged
+    by tmux asked again, not by that answer."""
+    from datetime import datetime
+
+    from heartbeat.check import run as core
+
+    launch(sandbox, "web", "codex", "exec", "web")
+    without_api = sandbox.note().read_text()
+    launch(sandbox, "api", "codex", "exec", "work")
+    env, log = answering_tmux(sandbox)
+    assert sandbox.check(env=env).returncode == 0  # learns how the socket is asked
+    list_calls(log)
+    read_all = Notebook.read_all
+
+    def the_person_stops_it_meanwhile(book: Notebook) -> None:
+        retry_until(log.exists, 5, interval=0.01)  # tmux has answered, ahead
+        sandbox.server.cmd("kill-session", "-t", "=api")
+        sandbox.write_note(without_api)
+        read_all(book)
+
+    monkeypatch.setattr(Notebook, "read_all", the_person_stops_it_meanwhile)
+    outcome = core.check(config.load(env), datetime.fromisoformat(sandbox.env["HEARTBEAT_NOW"]))
+
+    assert (outcome.unwatched, outcome.problems) == ([], [])
+    assert list_calls(log) == ["plain", "plain"]  # the gone entry asked about again
 
 
 WHOLE_AFTERWARDS = """

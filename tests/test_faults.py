@@ -45,21 +45,25 @@ def test_a_hung_tmux_server_costs_a_bounded_wait_and_other_sockets_still_work(
     assert sandbox.calls()[0].endswith("|exec work") and len(sandbox.calls()) == 2
 
 
-def test_a_hung_call_ends_the_clients_of_its_own_socket_alone() -> None:
-    """Sockets are asked at once: the client killed for not answering is that socket's,
-    never another's that is answering at the same moment."""
-    from heartbeat.tmux import procs
+def test_a_hung_call_ends_the_clients_of_its_own_socket_alone(tmp_path: Path) -> None:
+    """Sockets are asked at once: the client ended for not answering is that socket's,
+    never another's answering at the same moment (nor one whose socket's name only
+    begins the same)."""
+    from heartbeat.tmux import server
 
-    hung = subprocess.Popen(["sleep", "60s"])
-    answering = subprocess.Popen(["sleep", "61s"])
+    waiting = tmp_path / "tmux-client"  # waits, as a client of a stopped server does
+    waiting.write_text("#!/bin/sh\nwhile :; do sleep 1; done\n")
+    waiting.chmod(0o755)
+    hung = subprocess.Popen([str(waiting), "-S/tmp/hung.sock", "list-panes"])
+    other = subprocess.Popen([str(waiting), "-S/tmp/hung.sock2", "list-panes"])
     try:
-        assert procs.children_named("sleep", "60s") == [hung.pid]
-        assert {hung.pid, answering.pid} <= set(procs.children_named("sleep"))
+        server._kill_hung_clients("/tmp/hung.sock")
+        assert hung.wait(timeout=10) == -signal.SIGKILL
+        assert other.poll() is None
     finally:
-        hung.kill()
-        answering.kill()
-        hung.wait()
-        answering.wait()
+        for process in (hung, other):
+            process.kill()
+            process.wait()
 
 
 def test_a_deleted_socket_is_recreated_instead_of_starting_a_second_server(

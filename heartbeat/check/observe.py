@@ -4,11 +4,12 @@ socket file deleted under a live server, which it asks tmux to recreate."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -101,22 +102,19 @@ def _renewed_logins(saved: StateFile) -> set[str]:
     return lifted
 
 
-# How the last check asked the configured socket, so that the next asks it the same way
-# before reading the notes: `commands` or `plain`, then the socket. No file: not asked.
+# How the last checks asked each configured socket (`commands` or `plain`), so that the
+# next asks it the same way before reading the notes; a socket not in it is not asked.
 AHEAD_FILE = "ask-ahead"
-# How far a file's change time may lag the clock (the kernel stamps files with a clock
-# read at its last tick; a synced folder's server may run a little behind).
-CLOCK_GRAIN_NS = 1_000_000_000
+_MODES = {"commands": True, "plain": False}
 
 
 @mutable(eq=False, repr=False)
 class Ahead:
     """The configured socket's list call, started before the notes were read."""
 
-    said: str | None = None  # the file's text, as read
+    said: dict[str, str] = field(default_factory=dict)  # the file, as read
     commands: bool | None = None  # how the call was asked (None: it was not)
     asked: Asked | None = None
-    asked_ns: int = 0  # the clock when it was asked
 
 
 @mutable(eq=False, repr=False)
@@ -128,15 +126,9 @@ class Asking:
     allowed: AllowList | None  # None: notes are trusted as they are
     calls: dict[str, Asked]
     ahead: bool | None  # how the next check asks the configured socket ahead (None: not)
-    # Notes changed since the configured socket was asked ahead, who may log a session
-    # started after that answer.
-    late: set[Path] = field(default_factory=set)
-
-
-def _ahead_text(socket: str, commands: bool | None) -> str | None:
-    if commands is None:
-        return None
-    return f"{'commands' if commands else 'plain'}\n{socket}\n"
+    # The configured socket was answered before the notes were read, and these of its
+    # notes changed since the last check: what they say is newer than that answer.
+    changed: set[Path] | None = None
 
 
 def ask_ahead(config: Config, budget: Budget) -> Ahead:
@@ -144,28 +136,34 @@ def ask_ahead(config: Config, budget: Budget) -> Ahead:
     so that tmux answers while the notes and the state are read. The configured socket
     is watched whatever the notes say: asking it trusts no entry."""
     try:
-        said = files.read_private(config.state_dir / AHEAD_FILE).decode("utf-8")
-    except (OSError, UnicodeDecodeError):
+        said = json.loads(files.read_private(config.state_dir / AHEAD_FILE))
+    except (OSError, ValueError):
         return Ahead()
-    for commands in (True, False):
-        if said == _ahead_text(config.socket, commands):
-            at = tmux_at(config, config.socket, budget.deadline)
-            asked_ns = time.time_ns()
-            return Ahead(said, commands, at.ask_snapshot(commands), asked_ns)
-    return Ahead(said)  # another socket's (the setting changed), or not heartbeat's
+    if not isinstance(said, dict):
+        return Ahead()
+    said = {socket: mode for socket, mode in said.items() if mode in _MODES}
+    commands = _MODES.get(said.get(config.socket, ""))
+    if commands is None:
+        return Ahead(said)
+    at = tmux_at(config, config.socket, budget.deadline)
+    return Ahead(said, commands, at.ask_snapshot(commands))
 
 
 def remember_ahead(config: Config, ahead: Ahead, asking: Asking) -> None:
-    """Keep how the next check asks ahead, when it changed (a quiet check writes
-    nothing)."""
-    text = _ahead_text(config.socket, asking.ahead)
-    if text == ahead.said:
+    """Keep how the next check asks the configured socket ahead, when that changed (a
+    quiet check writes nothing); other sockets' ways are kept as they are."""
+    said = dict(ahead.said)
+    if asking.ahead is None:
+        said.pop(config.socket, None)
+    else:
+        said[config.socket] = "commands" if asking.ahead else "plain"
+    if said == ahead.said:
         return
     path = config.state_dir / AHEAD_FILE
-    if text is None:
-        path.unlink(missing_ok=True)
+    if said:
+        files.write_private(path, json.dumps(said, indent=1) + "\n")
     else:
-        files.write_private(path, text)
+        path.unlink(missing_ok=True)
 
 
 def ask(
@@ -173,25 +171,24 @@ def ask(
     entries: Sequence[tuple[Path, Entry]],
     budget: Budget,
     ahead: Ahead,
-    changed: Mapping[Path, int],
+    changed: set[Path],
 ) -> Asking:
     """Start the one list call of each socket the entries are on that heartbeat may
     connect to: tmux answers while the check reads its state. A socket named by
     unapproved entries alone is never connected to (a socket is a program of whoever
     made it). The call asked ahead answers for the configured socket when it asked for
-    what its entries need. `changed`: when each note was last changed."""
+    what its entries need. `changed`: the notes whose text changed since the last check."""
     groups: dict[str, list[tuple[Path, Entry]]] = defaultdict(list)
     for note, entry in entries:
         groups[entry.socket].append((note, entry))
     calls: dict[str, Asked] = {}
-    late: set[Path] = set()
+    answered_ahead = None
     mine = groups.get(config.socket)
     needs = mine is not None and _needs_commands(mine)
     if mine is not None:
         if ahead.asked is not None and (ahead.commands or not needs):
             calls[config.socket] = ahead.asked
-            since = ahead.asked_ns - CLOCK_GRAIN_NS
-            late = {note for note, _ in mine if changed.get(note, since) >= since}
+            answered_ahead = changed
         else:  # asked before the allow list is read: this socket is watched whatever it says
             calls[config.socket] = tmux_at(config, config.socket, budget.deadline).ask_snapshot(
                 needs
@@ -203,7 +200,7 @@ def ask(
             calls[socket] = tmux_at(config, socket, budget.deadline).ask_snapshot(
                 _needs_commands(group)
             )
-    return Asking(groups, allowed, calls, needs if mine is not None else None, late)
+    return Asking(groups, allowed, calls, needs if mine is not None else None, answered_ahead)
 
 
 def _needs_commands(group: Sequence[tuple[Path, Entry]]) -> bool:
@@ -232,7 +229,7 @@ def observe(
         commands = _needs_commands(group)
         try:
             snapshot = _snapshot(config, saved, look, asked, budget, stamp_of(now), commands)
-            if any(_logged_late(asking, saved, note, entry, snapshot) for note, entry in group):
+            if any(_logged_late(asking, note, entry, snapshot) for note, entry in group):
                 # Logged, maybe with its session started, after tmux was asked ahead of
                 # the notes: asked again, after them, as the first check asks.
                 again = tmux_at(config, socket, budget.deadline).ask_snapshot(commands)
@@ -258,15 +255,12 @@ def observe(
     return look
 
 
-def _logged_late(
-    asking: Asking, saved: StateFile, note: Path, entry: Entry, snapshot: Snapshot
-) -> bool:
-    """A new entry without a session, in a note changed since tmux was asked ahead: the
-    skill starts the session first, then logs it, and both may have come since."""
+def _logged_late(asking: Asking, note: Path, entry: Entry, snapshot: Snapshot) -> bool:
+    """An entry without a session, in a note changed since the last check, on a socket
+    answered before the notes were read: the skill starts a session first, then logs it,
+    and both may have come after that answer."""
     return (
-        note in asking.late
-        and entry.name not in snapshot.panes
-        and StateFile.key(*entry.key) not in saved.records
+        asking.changed is not None and note in asking.changed and entry.name not in snapshot.panes
     )
 
 

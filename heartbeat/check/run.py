@@ -122,7 +122,7 @@ def _stages(
     problems: list[str] = []
     book, selection = read_notes(config, now, problems)
     managed, adopted = this_hosts(config, selection, only)
-    changed = {loaded.path: loaded.changed_ns for loaded in book.loaded}
+    changed = {loaded.path for loaded in book.loaded if loaded.changed}
     asking = observe.ask(config, managed, budget, ahead, changed)  # answered as state is read
     saved = state.load(config.state_dir)
     if saved.warning:
@@ -157,7 +157,9 @@ def _stages(
             observe.remember_ahead(config, ahead, asking)
     # Said by a check whose output a person reads (cron mails it), never by a hook's.
     unwatched = (
-        [] if only is not None or hook else left_notes(config, saved, book, selection, look, budget)
+        []
+        if only is not None or hook
+        else left_notes(config, saved, book, selection, look, asking, budget)
     )
 
     write_notes(book, saved, status_edits(config, done, adopted, now), problems)
@@ -251,10 +253,13 @@ def left_notes(
     book: Notebook,
     selection: Selection,
     look: observe.Look,
+    asking: observe.Asking,
     budget: Budget,
 ) -> list[str]:
     """What to say of entries deleted from the notes while their sessions run (once each;
-    see check/gone). Nothing is loaded or asked while no record waits to be judged."""
+    see check/gone). Nothing is loaded or asked while no record waits to be judged; an
+    answer taken before the notes were read is asked again (the session may have been
+    stopped, and then its entry deleted, since)."""
     watched = {StateFile.key(*entry.key) for _, entry in selection.managed}
     waiting = [
         (key, record)
@@ -264,7 +269,11 @@ def left_notes(
     if not waiting:
         return []
     found = gone.missing(config, book, waiting)
-    return gone.tell(config, saved, found, look.panes, budget.deadline) if found else []
+    if not found:
+        return []
+    ahead = config.socket if asking.changed is not None else None
+    panes = {socket: panes for socket, panes in look.panes.items() if socket != ahead}
+    return gone.tell(config, saved, found, panes, budget.deadline)
 
 
 def forget_closed(saved: StateFile, selection: Selection) -> None:

@@ -78,8 +78,9 @@ def check(args: argparse.Namespace) -> None:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         with contextlib.suppress(OSError):
             os.setsid()
-    # A check is a short process whose garbage reference counting frees: the cycle
-    # collector would only walk the parsed notes and the state, again and again.
+    # A check is short, and reference counting frees its garbage: even every 50,000
+    # allocations, a warm check of 2,000 entries collected a dozen times, each walk over
+    # the parsed notes and the state, for 8-11 ms in all.
     gc.disable()
     config = load_config(args)
     outcome = checking.check(config, now(), args.only, args.hook)

@@ -56,7 +56,7 @@ class LoadedNote:
     text: str | None  # None when the note came from the parse cache, unread
     note: Note
     slug: str = ""  # "" for the day's plain note, else the slug of `YYYY-MM-DD-<slug>.md`
-    changed_ns: int = 0  # when it was last changed (its ctime, which no tool sets back)
+    changed: bool = True  # its text is not the one the last check parsed
 
     @property
     def order(self) -> tuple[date, str]:
@@ -208,9 +208,9 @@ class Notebook:
             if self.cache is not None and not with_text:
                 stamp = files.Stamp.of(path, in_folder)
                 cached = self.cache.get(path, key_of(stamp, *inputs)) if stamp else None
-                if stamp is not None and cached is not None:
+                if cached is not None:
                     self.problems.extend(str(problem) for problem in cached.problems)
-                    return LoadedNote(path, day, None, cached, slug, stamp.ctime_ns)
+                    return LoadedNote(path, day, None, cached, slug, changed=False)
             # Only a still note: a half-written one would name entries by half (a
             # restart in the wrong folder) or not at all.
             opened = self._opener(label, in_folder)
@@ -225,6 +225,7 @@ class Notebook:
         # Read again because its stamp could not be trusted (written moments ago), or
         # only touched: the same text needs no parse.
         note = self.cache.same_text(path, key, digest) if self.cache is not None else None
+        changed = note is None
         if note is None:
             earlier = self.cache.earlier(path) if self.cache is not None else None
             reusable = self.cache.reusable(path, key) if self.cache is not None else None
@@ -234,7 +235,7 @@ class Notebook:
         if self.cache is not None:
             self.cache.put(path, key, note, stamp, digest)
         self.problems.extend(str(problem) for problem in note.problems)
-        return LoadedNote(path, day, text, note, slug, stamp.ctime_ns)
+        return LoadedNote(path, day, text, note, slug, changed)
 
     def _opener(self, label: str, in_folder: int | None) -> files.Opener | None:
         """How a note is opened: in the notes folder as it was opened (never through a

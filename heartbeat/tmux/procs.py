@@ -50,7 +50,7 @@ def children_named(prefix: str, argument: str | None = None) -> list[int]:
         if len(r) == 3
         and r[1] == me
         and os.path.basename(r[2]).startswith(prefix)
-        and (argument is None or argument in _command_line(int(r[0])))
+        and (argument is None or f" {argument} " in f" {_command_line(int(r[0])).strip()} ")
     ]
 
 
@@ -63,7 +63,8 @@ def _arguments(pid: int) -> list[str]:
 
 
 def _command_line(pid: int) -> str:
-    """A process's command line as `ps` shows it (its words joined by spaces)."""
+    """A process's command line as `ps` shows it (its words joined by spaces: a word is
+    found with a space either side)."""
     return subprocess.run(
         ["ps", "-p", str(pid), "-o", "args="], capture_output=True, text=True, check=False
     ).stdout

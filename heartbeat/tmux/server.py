@@ -114,7 +114,11 @@ class Tmux:
 
         worker = threading.Thread(target=call, daemon=True)
         _answering.begin()
-        worker.start()
+        try:
+            worker.start()
+        except RuntimeError as error:  # no thread to be had
+            _answering.end()
+            raise TmuxError(f"tmux on {self.socket}: cannot be asked ({error})") from None
         return Call(self.socket, args[0], timeout, worker, outcome)
 
     def snapshot(self, commands: bool = True) -> Snapshot:
