@@ -282,22 +282,16 @@ def test_only_a_check_keeps_the_parse_cache(sandbox: Sandbox) -> None:
     assert (sandbox.state / notecache.FILE_NAME).exists()
 
 
-def logging_tmux(box: Sandbox) -> tuple[dict[str, str], Path]:
-    """An environment whose tmux logs its arguments, a line a call, and that log."""
+def logging_tmux(box: Sandbox, answered: bool = False) -> tuple[dict[str, str], Path]:
+    """An environment whose tmux logs each call's arguments, a line a call (once tmux has
+    answered it, when `answered`), and that log."""
     log = box.root / "tmux-args"
     logging = box.bin / "logging-tmux"
-    logging.write_text(f'#!/bin/sh\necho "$*" >> {log}\nexec tmux "$@"\n')
+    call = 'tmux "$@"; code=$?\n' if answered else ""
+    end = "exit $code" if answered else 'exec tmux "$@"'
+    logging.write_text(f'#!/bin/sh\n{call}echo "$*" >> {log}\n{end}\n')
     logging.chmod(0o755)
     return dict(box.env, HEARTBEAT_TMUX=str(logging)), log
-
-
-def answering_tmux(box: Sandbox) -> tuple[dict[str, str], Path]:
-    """An environment whose tmux logs each call's arguments once tmux has answered it."""
-    log = box.root / "tmux-answered"
-    answering = box.bin / "answering-tmux"
-    answering.write_text(f'#!/bin/sh\ntmux "$@"; code=$?\necho "$*" >> {log}\nexit $code\n')
-    answering.chmod(0o755)
-    return dict(box.env, HEARTBEAT_TMUX=str(answering)), log
 
 
 def list_calls(log: Path, socket: str = "") -> list[str]:
@@ -412,7 +406,7 @@ def test_a_session_logged_after_tmux_was_asked_ahead_is_not_taken_for_dead(
     sandbox.write_note(logged + entry)
     sandbox.allow("late")  # approved as the person would, then logged again below
     sandbox.write_note(logged)
-    env, answered = answering_tmux(sandbox)
+    env, answered = logging_tmux(sandbox, answered=True)
     assert sandbox.check(env=env).returncode == 0  # learns how the socket is asked
     answered.unlink()
     read_all = Notebook.read_all
@@ -452,7 +446,7 @@ def test_a_session_stopped_and_its_entry_deleted_after_tmux_was_asked_ahead_is_n
     launch(sandbox, "web", "codex", "exec", "web")
     without_api = sandbox.note().read_text()
     launch(sandbox, "api", "codex", "exec", "work")
-    env, log = answering_tmux(sandbox)
+    env, log = logging_tmux(sandbox, answered=True)
     assert sandbox.check(env=env).returncode == 0  # learns how the socket is asked
     list_calls(log)
     read_all = Notebook.read_all
