@@ -4,6 +4,7 @@ is asked, files written. The times live in bench/check.py."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -363,6 +364,28 @@ def test_the_configured_socket_is_asked_as_the_last_check_asked_it(sandbox: Sand
     assert list_calls(log)[:1] == ["commands"]
     sandbox.check(env=env)
     assert list_calls(log) == []
+
+
+@pytest.mark.parametrize(
+    "written",
+    [b'{"elsewhere": ["commands"], "x": {}}', b"[" * 5000, b"\xff", b"plain\n/sock\n", b"[]"],
+)
+def test_an_ask_ahead_file_not_as_heartbeat_writes_it_is_written_anew(
+    sandbox: Sandbox, written: bytes
+) -> None:
+    launch(sandbox, "api", "codex", "exec", "work")
+    ahead = sandbox.state / "ask-ahead"
+    ahead.write_bytes(written)
+    ahead.chmod(0o600)
+    env, log = logging_tmux(sandbox)
+
+    result = sandbox.check(env=env)
+
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    assert list_calls(log) == ["plain"]  # asked after the notes, as if no file were there
+    assert json.loads(ahead.read_text())[sandbox.socket] == "plain"
+    sandbox.check(env=env)
+    assert list_calls(log) == ["plain"]
 
 
 def test_the_configured_socket_is_asked_before_the_notes_are_read(

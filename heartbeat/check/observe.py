@@ -127,7 +127,8 @@ class Asking:
     calls: dict[str, Asked]
     ahead: bool | None  # how the next check asks the configured socket ahead (None: not)
     # The configured socket was answered before the notes were read, and these of its
-    # notes changed since the last check: what they say is newer than that answer.
+    # notes changed since the last check: what they say is newer than that answer. None:
+    # its answer (if any) is newer than the notes.
     changed: set[Path] | None = None
 
 
@@ -137,10 +138,11 @@ def ask_ahead(config: Config, budget: Budget) -> Ahead:
     is watched whatever the notes say: asking it trusts no entry."""
     try:
         said = json.loads(files.read_private(config.state_dir / AHEAD_FILE))
-    except (OSError, ValueError):
-        return Ahead()
+    except (OSError, ValueError, RecursionError):
+        return Ahead()  # unsaid or not heartbeat's: asked after the notes, and written anew
     if not isinstance(said, dict):
         return Ahead()
+    said = {socket: mode for socket, mode in said.items() if isinstance(mode, str)}
     said = {socket: mode for socket, mode in said.items() if mode in _MODES}
     commands = _MODES.get(said.get(config.socket, ""))
     if commands is None:
@@ -229,9 +231,12 @@ def observe(
         commands = _needs_commands(group)
         try:
             snapshot = _snapshot(config, saved, look, asked, budget, stamp_of(now), commands)
-            if any(_logged_late(asking, note, entry, snapshot) for note, entry in group):
+            if socket == config.socket and any(
+                _logged_late(asking, note, entry, snapshot) for note, entry in group
+            ):
                 # Logged, maybe with its session started, after tmux was asked ahead of
                 # the notes: asked again, after them, as the first check asks.
+                asking.changed = None  # the answer is newer than the notes now
                 again = tmux_at(config, socket, budget.deadline).ask_snapshot(commands)
                 snapshot = _snapshot(config, saved, look, again, budget, stamp_of(now), commands)
         except TmuxError as error:

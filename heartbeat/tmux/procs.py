@@ -65,8 +65,8 @@ def _arguments(pid: int) -> list[str]:
 def _command_line(pid: int) -> str:
     """A process's command line as `ps` shows it (its words joined by spaces: a word is
     found with a space either side)."""
-    return subprocess.run(
-        ["ps", "-p", str(pid), "-o", "args="], capture_output=True, text=True, check=False
+    return subprocess.run(  # -ww: whole, however wide the terminal says it is
+        ["ps", "-ww", "-p", str(pid), "-o", "args="], capture_output=True, text=True, check=False
     ).stdout
 
 
